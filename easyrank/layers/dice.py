@@ -1,0 +1,99 @@
+"""Dice: the data-adaptive activation of DIN."""
+
+from collections.abc import Sequence
+
+import tensorflow as tf
+import tf_keras
+
+
+@tf_keras.utils.register_keras_serializable(package="easyrank")
+class Dice(tf_keras.layers.Layer):
+    """Data-adaptive activation function (Dice).
+
+    A PReLU whose rectification point adapts to the input distribution:
+
+        p(x) = sigmoid(BN(x))              # BN without scale and offset
+        f(x) = p(x) * x + (1 - p(x)) * alpha * x
+
+    `alpha` is learned, one value per feature position of the normalised axes, and
+    starts at zero. The batch statistics are taken over every axis not in `axis`.
+
+    Reference: Zhou et al., 2018, "Deep Interest Network for Click-Through Rate
+    Prediction" (https://arxiv.org/abs/1706.06978), section 4.3.
+
+    Args:
+        axis: int or list of ints, the feature axes (as in `BatchNormalization`).
+            Statistics are computed over all other axes. Default -1.
+        epsilon: small float added to the variance. Default 1e-9, as in the paper.
+        momentum: momentum of the moving averages. Default 0.99.
+        **kwargs: base `Layer` arguments such as `name` and `dtype`.
+
+    Input shape: any tensor of rank >= 2.
+    Output shape: same as the input.
+
+    Example:
+        >>> x = tf.random.normal([4, 8])
+        >>> y = Dice()(x, training=True)
+        >>> y.shape  # TensorShape([4, 8])
+    """
+
+    def __init__(
+        self,
+        axis: int | Sequence[int] = -1,
+        epsilon: float = 1e-9,
+        momentum: float = 0.99,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(axis, int):
+            axes = [axis]
+        else:
+            axes = list(axis)
+        if not axes or not all(isinstance(a, int) for a in axes):
+            raise ValueError(
+                f"`axis` must be an int or a non-empty list of ints. Received: axis={axis}"
+            )
+        if not epsilon > 0:
+            raise ValueError(f"`epsilon` must be positive. Received: epsilon={epsilon}")
+        if not 0 <= momentum < 1:
+            raise ValueError(
+                f"`momentum` must be in [0, 1). Received: momentum={momentum}"
+            )
+        self.axis = axes
+        self.epsilon = epsilon
+        self.momentum = momentum
+        self.batch_norm = tf_keras.layers.BatchNormalization(
+            axis=axes,
+            epsilon=epsilon,
+            momentum=momentum,
+            center=False,
+            scale=False,
+            name="batch_norm",
+        )
+
+    def build(self, input_shape):
+        rank = len(input_shape)
+        axes = sorted(a % rank for a in self.axis)
+        alpha_shape = [1] * rank
+        for a in axes:
+            alpha_shape[a] = input_shape[a]
+        self.alpha = self.add_weight(
+            name="alpha", shape=alpha_shape[1:], initializer="zeros", trainable=True
+        )
+        with tf.name_scope(self.batch_norm.name):
+            self.batch_norm.build(input_shape)
+        super().build(input_shape)
+
+    def call(self, inputs, training=None):
+        p = tf_keras.activations.sigmoid(self.batch_norm(inputs, training=training))
+        return p * inputs + (1.0 - p) * self.alpha * inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"axis": list(self.axis), "epsilon": self.epsilon, "momentum": self.momentum}
+        )
+        return config
