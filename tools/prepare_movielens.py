@@ -1,0 +1,366 @@
+#!/usr/bin/env python3
+"""Prepare the MovieLens latest-small sample data in samples/data/movielens/.
+
+Reads ``ratings.csv`` and ``movies.csv`` (GroupLens ml-latest-small) and writes
+
+* ``train.csv.gz`` / ``test.csv.gz``: one row per rating with the label,
+  movie side features, the user's behaviour sequence (previous up to 50 movies,
+  most recent last) and user-activity (cold-start) features;
+* ``README.md``: source, licence, columns, split, statistics;
+* ``tests/data/movielens_tiny.csv``: 200 evenly spaced rows of train.
+
+Order: all ratings are sorted by (timestamp, original row index). Per-user
+features are computed in that order over the full timeline and never look at
+the rating itself or later ones. The last ``int(0.2 * n)`` ratings in that
+order form the test set, the rest train. Within each file, rows are grouped by
+user (ascending user id) and in time order within the user.
+
+Standard library only; gzip output uses mtime=0, so bytes are deterministic.
+
+Regenerate (from the repository root)::
+
+    python tools/prepare_movielens.py
+"""
+
+import argparse
+import collections
+import csv
+import gzip
+import io
+import os
+import re
+import sys
+
+DEFAULT_INPUT_DIR = os.path.join('samples', 'data', 'movielens', 'raw')
+DEFAULT_OUTPUT_DIR = os.path.join('samples', 'data', 'movielens')
+DEFAULT_FIXTURE = os.path.join('tests', 'data', 'movielens_tiny.csv')
+MAX_HIST = 50
+TEST_FRACTION = 0.2
+FIXTURE_ROWS = 200
+SEQ_SEP = ';'
+
+OUTPUT_COLUMNS = [
+    'user_id', 'movie_id', 'rating', 'timestamp', 'label', 'genres',
+    'first_genre', 'year', 'hist_movie_id', 'hist_genre', 'hist_len',
+    'user_num_ratings', 'user_activity_bucket', 'is_new_user',
+]
+
+_YEAR_RE = re.compile(r'\((\d{4})(?:\s*[-\u2013]\s*\d{0,4})?\)\s*$')
+
+Rating = collections.namedtuple('Rating', 'row user_id movie_id rating timestamp')
+Movie = collections.namedtuple('Movie', 'genres first_genre year')
+
+
+def parse_year(title):
+    """'Toy Story (1995)' -> '1995'; '... (2006-2007)' -> '2006'; else ''."""
+    m = _YEAR_RE.search(title)
+    return m.group(1) if m else ''
+
+
+def read_movies_rows(rows):
+    """Iterable of dicts with movieId/title/genres -> {movie_id: Movie}."""
+    movies = {}
+    for r in rows:
+        genres = r['genres']
+        movies[r['movieId']] = Movie(genres, genres.split('|')[0],
+                                     parse_year(r['title']))
+    return movies
+
+
+def read_ratings_rows(rows):
+    """Iterable of dicts with userId/movieId/rating/timestamp -> [Rating]."""
+    return [Rating(i, r['userId'], r['movieId'], r['rating'], int(r['timestamp']))
+            for i, r in enumerate(rows)]
+
+
+def read_inputs(input_dir):
+    with open(os.path.join(input_dir, 'movies.csv'), encoding='utf-8',
+              newline='') as f:
+        movies = read_movies_rows(csv.DictReader(f))
+    with open(os.path.join(input_dir, 'ratings.csv'), encoding='utf-8',
+              newline='') as f:
+        ratings = read_ratings_rows(csv.DictReader(f))
+    return ratings, movies
+
+
+def rating_label(rating):
+    return 1 if float(rating) >= 4 else 0
+
+
+def activity_bucket(n):
+    if n == 0:
+        return 0
+    if n < 5:
+        return 1
+    if n < 20:
+        return 2
+    if n < 100:
+        return 3
+    return 4
+
+
+def time_order(ratings):
+    """Ratings sorted by (timestamp, original row index)."""
+    return sorted(ratings, key=lambda r: (r.timestamp, r.row))
+
+
+def build_features(ratings, movies, max_hist=MAX_HIST):
+    """Returns {row index: output row dict} for every rating.
+
+    History and activity are computed per user over the full timeline, in
+    (timestamp, row) order, and only from strictly earlier ratings.
+    """
+    hist = collections.defaultdict(collections.deque)  # user -> last movies
+    count = collections.Counter()                        # user -> #ratings so far
+    out = {}
+    for r in time_order(ratings):
+        movie = movies.get(r.movie_id)
+        if movie is None:
+            raise KeyError('movie %s of rating row %d not in movies.csv'
+                           % (r.movie_id, r.row))
+        h = hist[r.user_id]
+        n = count[r.user_id]
+        out[r.row] = {
+            'user_id': r.user_id,
+            'movie_id': r.movie_id,
+            'rating': r.rating,
+            'timestamp': r.timestamp,
+            'label': rating_label(r.rating),
+            'genres': movie.genres,
+            'first_genre': movie.first_genre,
+            'year': movie.year,
+            'hist_movie_id': SEQ_SEP.join(m for m in h),
+            'hist_genre': SEQ_SEP.join(movies[m].first_genre for m in h),
+            'hist_len': len(h),
+            'user_num_ratings': n,
+            'user_activity_bucket': activity_bucket(n),
+            'is_new_user': 1 if n < 20 else 0,
+        }
+        h.append(r.movie_id)
+        if len(h) > max_hist:
+            h.popleft()
+        count[r.user_id] = n + 1
+    return out
+
+
+def split_by_time(ratings, test_fraction=TEST_FRACTION):
+    """(train rows, test rows): sets of row indices; test = last int(f*n)."""
+    ordered = time_order(ratings)
+    n_test = int(test_fraction * len(ordered))
+    cut = len(ordered) - n_test
+    return (set(r.row for r in ordered[:cut]),
+            set(r.row for r in ordered[cut:]))
+
+
+def _user_key(user_id):
+    return (0, int(user_id), '') if user_id.isdigit() else (1, 0, user_id)
+
+
+def prepare(ratings, movies, max_hist=MAX_HIST, test_fraction=TEST_FRACTION):
+    """Returns {'train': [row dict], 'test': [row dict]}, grouped by user."""
+    feats = build_features(ratings, movies, max_hist)
+    train_rows, test_rows = split_by_time(ratings, test_fraction)
+    order = sorted(ratings, key=lambda r: (_user_key(r.user_id), r.timestamp, r.row))
+    return {
+        'train': [feats[r.row] for r in order if r.row in train_rows],
+        'test': [feats[r.row] for r in order if r.row in test_rows],
+    }
+
+
+def split_stats(splits):
+    train, test = splits['train'], splits['test']
+    train_users = set(r['user_id'] for r in train)
+    train_movies = set(r['movie_id'] for r in train)
+    stats = {}
+    for name, rows in (('train', train), ('test', test)):
+        n = len(rows)
+        stats[name] = {
+            'rows': n,
+            'positives': sum(r['label'] for r in rows),
+            'users': len(set(r['user_id'] for r in rows)),
+            'movies': len(set(r['movie_id'] for r in rows)),
+            'new_user_rows': sum(r['is_new_user'] for r in rows),
+            'min_ts': min(r['timestamp'] for r in rows) if rows else None,
+            'max_ts': max(r['timestamp'] for r in rows) if rows else None,
+        }
+    cold_users = set(r['user_id'] for r in test) - train_users
+    stats['cold'] = {
+        'test_users': stats['test']['users'],
+        'cold_users': len(cold_users),
+        'cold_user_rows': sum(1 for r in test if r['user_id'] in cold_users),
+        'cold_movie_rows': sum(1 for r in test if r['movie_id'] not in train_movies),
+        'cold_movies': len(set(r['movie_id'] for r in test) - train_movies),
+    }
+    return stats
+
+
+def _utc(ts):
+    import datetime
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime(
+        '%Y-%m-%d %H:%M:%S UTC')
+
+
+def render_stats(stats):
+    lines = ['| split | rows | positives (rating >= 4) | positive rate | users | movies | is_new_user rows | first rating | last rating |',
+             '|---|---:|---:|---:|---:|---:|---:|---|---|']
+    for name in ('train', 'test'):
+        s = stats[name]
+        lines.append('| %s | %d | %d | %.4f | %d | %d | %d | %s | %s |' % (
+            name, s['rows'], s['positives'],
+            s['positives'] / s['rows'] if s['rows'] else float('nan'),
+            s['users'], s['movies'], s['new_user_rows'],
+            _utc(s['min_ts']) if s['rows'] else '', _utc(s['max_ts']) if s['rows'] else ''))
+    c = stats['cold']
+    t = stats['test']['rows']
+    lines.append('')
+    lines.append('Cold start in the test split: %d of its %d users never appear in '
+                 'train; they account for %d of the %d test rows (%.1f %%). '
+                 '%d test rows (%.1f %%) are of %d movies never rated in train.' % (
+                     c['cold_users'], c['test_users'], c['cold_user_rows'], t,
+                     100.0 * c['cold_user_rows'] / t if t else 0.0,
+                     c['cold_movie_rows'], 100.0 * c['cold_movie_rows'] / t if t else 0.0,
+                     c['cold_movies']))
+    return '\n'.join(lines)
+
+
+def write_csv(f, rows):
+    w = csv.writer(f, lineterminator='\n')
+    w.writerow(OUTPUT_COLUMNS)
+    for r in rows:
+        w.writerow([r[c] for c in OUTPUT_COLUMNS])
+
+
+def write_csv_gz(path, rows):
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    with open(path, 'wb') as raw:
+        with gzip.GzipFile(filename='', mode='wb', fileobj=raw, mtime=0,
+                           compresslevel=9) as gz:
+            with io.TextIOWrapper(gz, encoding='utf-8', newline='') as text:
+                write_csv(text, rows)
+
+
+def fixture_rows(rows, k=FIXTURE_ROWS):
+    """k evenly spaced rows (keeps the file order)."""
+    if len(rows) <= k:
+        return list(rows)
+    step = len(rows) // k
+    return [rows[i * step] for i in range(k)]
+
+
+README_TEMPLATE = """\
+# MovieLens latest-small sample data
+
+Generated by `tools/prepare_movielens.py`; do not edit by hand.
+
+## Source and licence
+
+* Data: MovieLens "ml-latest-small" (GroupLens Research, University of
+  Minnesota, https://grouplens.org/datasets/movielens/), generated 2018-09-26:
+  100,836 ratings by 610 users on 9,742 movies, 1996-03-29 to 2018-09-24.
+  Copied from the GitHub repository `AjiLeight/movielens-recommendation-tries`,
+  path `ml-latest-small/` (a fake last row `999,999999,5.0,1493846415` that
+  repository had appended to `ratings.csv` was removed; the counts match the
+  official ones).
+* `raw/README.txt`, `raw/ratings.csv`, `raw/movies.csv` are the GroupLens files,
+  unchanged (tags.csv and links.csv are not shipped).
+* Licence: the GroupLens usage licence in `raw/README.txt` governs these files
+  and everything derived from them here. In short: research use; no implied
+  endorsement by the University of Minnesota or GroupLens; the data **may be
+  redistributed, including transformations, under these same licence
+  conditions**; acknowledge the use of the data in publications (cite F. Maxwell
+  Harper and Joseph A. Konstan. 2015. The MovieLens Datasets: History and
+  Context. ACM TiiS 5, 4, Article 19); no commercial or revenue-bearing use
+  without permission. Read `raw/README.txt` for the full terms.
+
+## Files
+
+* `train.csv.gz`, `test.csv.gz`: CSV with a header row (values containing no
+  commas; `csv` quoting is used only where needed, and none is needed here).
+* `tests/data/movielens_tiny.csv` (repository root): %(fixture_rows)d evenly
+  spaced rows of `train.csv.gz` (every `len(train)//%(fixture_rows)d`-th row),
+  uncompressed, for fast unit tests.
+
+## Columns
+
+| column | meaning |
+|---|---|
+| `user_id` | `userId` from ratings.csv |
+| `movie_id` | `movieId` from ratings.csv |
+| `rating` | the rating string as in ratings.csv (0.5 to 5.0, half stars) |
+| `timestamp` | Unix seconds (UTC) |
+| `label` | 1 if rating >= 4 else 0 |
+| `genres` | the movie's genres, `\\|`-separated as in movies.csv (`(no genres listed)` for 34 movies) |
+| `first_genre` | first listed genre (movies.csv lists genres in alphabetical order for ~99 %% of multi-genre movies, so this is the alphabetically first genre: Action/Adventure/Comedy dominate) |
+| `year` | release year from the title's trailing `(1995)` (first year of a range such as `(2006–2007)`); empty if the title has none |
+| `hist_movie_id` | the user's previous up to %(max_hist)d movie ids, oldest first, most recent LAST, joined by `;`; empty for none |
+| `hist_genre` | aligned with `hist_movie_id`: the first genre of each history item, joined by `;` |
+| `hist_len` | number of items in `hist_movie_id` (0 to %(max_hist)d) |
+| `user_num_ratings` | how many ratings the user made before this one (its position in the user's timeline) |
+| `user_activity_bucket` | bucket of `user_num_ratings`: 0 for 0, 1 for 1-4, 2 for 5-19, 3 for 20-99, 4 for 100+ |
+| `is_new_user` | 1 if `user_num_ratings` < 20 else 0 |
+
+"Before" means earlier in (timestamp, original row order of ratings.csv); a
+rating never sees itself or anything later. Histories run over the full
+timeline, so a test row's history includes the user's earlier test-period
+ratings (they happened before it, so this is not leakage).
+
+## Split
+
+All ratings sorted by (timestamp, original row order); the last
+`int(0.2 * n)` of them form `test.csv.gz`, the rest `train.csv.gz`. Within
+each file, rows are grouped by user (ascending numeric user id) and in time
+order within the user.
+
+%(stats)s
+
+Most test rows come from users who first appear after the cut, so the test set
+is mostly a cold-start (new user) evaluation; `user_num_ratings`,
+`user_activity_bucket` and `is_new_user` are the personalisation signals for
+POSO-style models.
+
+## Regenerate
+
+From the repository root (standard library only):
+
+```
+python tools/prepare_movielens.py --input_dir samples/data/movielens/raw --output_dir samples/data/movielens
+```
+
+Output is byte-for-byte deterministic (gzip mtime=0).
+"""
+
+
+def render_readme(stats):
+    return README_TEMPLATE % dict(fixture_rows=FIXTURE_ROWS, max_hist=MAX_HIST,
+                                  stats=render_stats(stats))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--input_dir', default=DEFAULT_INPUT_DIR,
+                   help='folder with ratings.csv and movies.csv')
+    p.add_argument('--output_dir', default=DEFAULT_OUTPUT_DIR)
+    p.add_argument('--fixture', default=DEFAULT_FIXTURE,
+                   help='path of the tiny uncompressed fixture ("" to skip)')
+    args = p.parse_args(argv)
+
+    ratings, movies = read_inputs(args.input_dir)
+    splits = prepare(ratings, movies)
+    for name in ('train', 'test'):
+        write_csv_gz(os.path.join(args.output_dir, name + '.csv.gz'), splits[name])
+    if args.fixture:
+        os.makedirs(os.path.dirname(args.fixture) or '.', exist_ok=True)
+        with open(args.fixture, 'w', encoding='utf-8', newline='') as f:
+            write_csv(f, fixture_rows(splits['train']))
+    stats = split_stats(splits)
+    with open(os.path.join(args.output_dir, 'README.md'), 'w',
+              encoding='utf-8') as f:
+        f.write(render_readme(stats))
+    print('read %d ratings, %d movies from %s' % (len(ratings), len(movies),
+                                                   args.input_dir))
+    print(render_stats(stats))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
