@@ -1,0 +1,329 @@
+"""MMoE: multi-gate mixture of experts, and the parallel MLP bank it runs on."""
+
+from collections.abc import Sequence
+
+import tensorflow as tf
+import tf_keras
+
+from easyrank.layers.mlp import (
+    build_sublayer,
+    check_activation,
+    check_rate,
+    check_units,
+    clone_initializer,
+    make_activation,
+)
+
+
+def _check_positive_int(arg_name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"`{arg_name}` must be a positive integer. Received: {arg_name}={value!r}"
+        )
+    return value
+
+
+def is_nested_shape(shape) -> bool:
+    """Whether `shape` is a list or tuple of shapes rather than one shape."""
+    return isinstance(shape, (list, tuple)) and any(
+        isinstance(s, (list, tuple, tf.TensorShape)) for s in shape
+    )
+
+
+def _per_slice_initializer(initializer):
+    """Initialises a stacked `[n, in, out]` kernel slice by slice, like n Dense."""
+
+    def init(shape, dtype=None):
+        return tf.stack(
+            [clone_initializer(initializer)(shape[1:], dtype=dtype) for _ in range(shape[0])]
+        )
+
+    return init
+
+
+@tf_keras.utils.register_keras_serializable(package="easyrank")
+class ParallelMLP(tf_keras.layers.Layer):
+    """`num_parallel` independent MLPs computed together with batched kernels.
+
+    Equivalent to `num_parallel` copies of `MLP(hidden_units, activation,
+    dropout_rate, output_activation=...)` with their own weights, but each layer is
+    one einsum over a stacked kernel `[n, in, out]` instead of n small matmuls.
+
+    Args:
+        num_parallel: positive int n, the number of MLPs.
+        hidden_units: non-empty list of positive ints, the widths of each MLP.
+        activation: hidden activation (tf_keras name, "prelu" or "dice"); learned
+            activations have separate parameters per MLP. Default "relu".
+        dropout_rate: float in [0, 1), dropout after each layer. Default 0.
+        output_activation: activation of the last layer; None uses `activation`.
+        use_bias: whether the layers have biases. Default True.
+        kernel_initializer: initializer applied to each MLP's kernel as in `Dense`.
+        kernel_regularizer: regularizer of the stacked kernels, or None.
+        **kwargs: base `Layer` arguments.
+
+    Input shape: `[B, M]` (one input shared by all MLPs) or `[B, n, M]` (one input
+        per MLP).
+    Output shape: `[B, n, hidden_units[-1]]`.
+
+    Example:
+        >>> experts = ParallelMLP(num_parallel=4, hidden_units=[64, 32])
+        >>> y = experts(tf.random.normal([8, 16]))
+        >>> y.shape  # TensorShape([8, 4, 32])
+    """
+
+    def __init__(
+        self,
+        num_parallel: int,
+        hidden_units: Sequence[int],
+        activation: str = "relu",
+        dropout_rate: float = 0.0,
+        output_activation: str | None = None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        kernel_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_parallel = _check_positive_int("num_parallel", num_parallel)
+        self.hidden_units = check_units("hidden_units", hidden_units)
+        self.activation = check_activation("activation", activation)
+        if output_activation is not None:
+            check_activation("output_activation", output_activation)
+        self.output_activation = output_activation
+        self.dropout_rate = check_rate("dropout_rate", dropout_rate)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = tf_keras.initializers.get(kernel_initializer)
+        self.kernel_regularizer = tf_keras.regularizers.get(kernel_regularizer)
+        self._activation_layers = []
+        self._dropout = tf_keras.layers.Dropout(self.dropout_rate, name="dropout")
+
+    def build(self, input_shape):
+        input_shape = tf.TensorShape(input_shape)
+        if input_shape.rank == 3 and input_shape[1] != self.num_parallel:
+            raise ValueError(
+                f"A [B, n, M] input to ParallelMLP must have n = num_parallel = "
+                f"{self.num_parallel}. Received: input_shape={input_shape}"
+            )
+        if input_shape.rank not in (2, 3) or input_shape[-1] is None:
+            raise ValueError(
+                "ParallelMLP expects inputs [B, M] or [B, n, M] with a known M. "
+                f"Received: input_shape={input_shape}"
+            )
+        self.kernels, self.biases, self._activation_layers = [], [], []
+        width, last = input_shape[-1], len(self.hidden_units) - 1
+        for i, units in enumerate(self.hidden_units):
+            self.kernels.append(
+                self.add_weight(
+                    name=f"kernel_{i}",
+                    shape=[self.num_parallel, width, units],
+                    initializer=_per_slice_initializer(self.kernel_initializer),
+                    regularizer=self.kernel_regularizer,
+                )
+            )
+            if self.use_bias:
+                self.biases.append(
+                    self.add_weight(
+                        name=f"bias_{i}", shape=[self.num_parallel, units], initializer="zeros"
+                    )
+                )
+            act = self.activation
+            if i == last and self.output_activation is not None:
+                act = self.output_activation
+            layer = make_activation(act, rank=3, num_feature_axes=2, name=f"activation_{i}")
+            build_sublayer(layer, [input_shape[0], self.num_parallel, units])
+            self._activation_layers.append(layer)
+            width = units
+        super().build(input_shape)
+
+    def call(self, inputs, training=None):
+        x = inputs
+        for i, kernel in enumerate(self.kernels):
+            equation = "bm,nmo->bno" if x.shape.rank == 2 else "bnm,nmo->bno"
+            x = tf.einsum(equation, x, kernel)
+            if self.use_bias:
+                x = x + self.biases[i]
+            x = self._activation_layers[i](x, training=training)
+            if self.dropout_rate > 0:
+                x = self._dropout(x, training=training)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return tf.TensorShape([input_shape[0], self.num_parallel, self.hidden_units[-1]])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_parallel": self.num_parallel,
+                "hidden_units": list(self.hidden_units),
+                "activation": self.activation,
+                "dropout_rate": self.dropout_rate,
+                "output_activation": self.output_activation,
+                "use_bias": self.use_bias,
+                "kernel_initializer": tf_keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "kernel_regularizer": tf_keras.regularizers.serialize(
+                    self.kernel_regularizer
+                ),
+            }
+        )
+        return config
+
+
+@tf_keras.utils.register_keras_serializable(package="easyrank")
+class MMoE(tf_keras.layers.Layer):
+    """Multi-gate mixture of experts (BLOCKS.md §2).
+
+    `n` expert MLPs share one input; each of the K tasks mixes them with its own
+    softmax gate:
+
+        f_i(x)  = Expert_i(x)                          # stacked: [B, n, d]
+        g^k(x)  = softmax(Gate_k(x)) ∈ R^n             # stacked: [B, K, n]
+        out_k   = Σ_i g^k_i(x) · f_i(x)                # K tensors [B, d]
+
+    `Gate_k` is a linear map to n logits, or an MLP (`gate_units`) followed by that
+    linear map. The experts are `ParallelMLP`s: each is
+    `MLP(expert_units, expert_activation, dropout_rate)` with its own weights.
+
+    Shared-bottom is MMoE with `num_experts=1`: no gate weights are created, the
+    gates are identically 1 and every task receives the single expert's output.
+
+    Reference: Ma et al., 2018, "Modeling Task Relationships in Multi-task Learning
+    with Multi-gate Mixture-of-Experts" (https://doi.org/10.1145/3219819.3220007).
+
+    Args:
+        num_experts: positive int n, the number of experts.
+        expert_units: non-empty list of positive ints, the widths of each expert
+            MLP; d = expert_units[-1].
+        num_tasks: positive int K, the number of gates and outputs.
+        gate_units: list of positive ints, hidden widths of an MLP inside each gate
+            before the final linear layer; empty (default) = linear gate.
+        expert_activation: activation of the experts (tf_keras name, "prelu" or
+            "dice"). Default "relu".
+        gate_activation: activation of the gate MLP's hidden layers. Default "relu".
+        dropout_rate: float in [0, 1), dropout after each expert layer. Default 0.
+        kernel_initializer: initializer of all kernels. Default "glorot_uniform".
+        kernel_regularizer: regularizer of all kernels, or None.
+        **kwargs: base `Layer` arguments.
+
+    Call arguments:
+        inputs: `x` `[B, M]`, fed to experts and gates, or a tuple
+            `(expert_input, gate_input)` `([B, M], [B, M_g])` when the gates
+            should see a different input.
+        training: Python bool, for dropout (and "dice").
+
+    Input shape: `[B, M]`, or `([B, M], [B, M_g])`.
+    Output shape: a list of K tensors `[B, d]`; output k feeds the tower of task k.
+
+    Example:
+        >>> mmoe = MMoE(num_experts=4, expert_units=[64, 32], num_tasks=2)
+        >>> ctr, cvr = mmoe(tf.random.normal([8, 16]))
+        >>> ctr.shape  # TensorShape([8, 32])
+    """
+
+    def __init__(
+        self,
+        num_experts: int,
+        expert_units: Sequence[int],
+        num_tasks: int,
+        gate_units: Sequence[int] = (),
+        expert_activation: str = "relu",
+        gate_activation: str = "relu",
+        dropout_rate: float = 0.0,
+        kernel_initializer="glorot_uniform",
+        kernel_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_experts = _check_positive_int("num_experts", num_experts)
+        self.expert_units = check_units("expert_units", expert_units)
+        self.num_tasks = _check_positive_int("num_tasks", num_tasks)
+        self.gate_units = check_units("gate_units", gate_units, allow_empty=True)
+        self.expert_activation = check_activation("expert_activation", expert_activation)
+        self.gate_activation = check_activation("gate_activation", gate_activation)
+        self.dropout_rate = check_rate("dropout_rate", dropout_rate)
+        self.kernel_initializer = tf_keras.initializers.get(kernel_initializer)
+        self.kernel_regularizer = tf_keras.regularizers.get(kernel_regularizer)
+        self.experts = ParallelMLP(
+            self.num_experts,
+            self.expert_units,
+            activation=self.expert_activation,
+            dropout_rate=self.dropout_rate,
+            kernel_initializer=self.kernel_initializer,
+            kernel_regularizer=self.kernel_regularizer,
+            name="experts",
+        )
+        self.gates = None
+        if self.num_experts > 1:
+            self.gates = ParallelMLP(
+                self.num_tasks,
+                self.gate_units + [self.num_experts],
+                activation=self.gate_activation,
+                output_activation="linear",
+                kernel_initializer=self.kernel_initializer,
+                kernel_regularizer=self.kernel_regularizer,
+                name="gates",
+            )
+
+    @staticmethod
+    def _split_inputs(inputs, shapes=False):
+        """Returns `(expert_input, gate_input)` from tensors or from shapes."""
+        if shapes and not is_nested_shape(inputs):
+            return inputs, inputs
+        if isinstance(inputs, (list, tuple)):
+            if len(inputs) != 2:
+                raise ValueError(
+                    "MMoE expects `x` or `(expert_input, gate_input)`. "
+                    f"Received {len(inputs)} inputs."
+                )
+            return inputs[0], inputs[1]
+        return inputs, inputs
+
+    def _build_experts_and_gates(self, expert_shape, gate_shape):
+        build_sublayer(self.experts, expert_shape)
+        if self.gates is not None:
+            build_sublayer(self.gates, gate_shape)
+
+    def build(self, input_shape):
+        self._build_experts_and_gates(*self._split_inputs(input_shape, shapes=True))
+        super().build(input_shape)
+
+    def _mix(self, experts, gate_input, training):
+        """Mixes stacked experts `[B, n, d]` into K task outputs `[B, d]`."""
+        if self.gates is None:
+            return [experts[:, 0, :] for _ in range(self.num_tasks)]
+        gates = tf.nn.softmax(self.gates(gate_input, training=training), axis=-1)
+        mixed = tf.einsum("bkn,bnd->bkd", gates, experts)
+        return tf.unstack(mixed, num=self.num_tasks, axis=1)
+
+    def call(self, inputs, training=None):
+        expert_input, gate_input = self._split_inputs(inputs)
+        experts = self.experts(expert_input, training=training)
+        return self._mix(experts, gate_input, training)
+
+    def compute_output_shape(self, input_shape):
+        expert_shape, _ = self._split_inputs(input_shape, shapes=True)
+        shape = tf.TensorShape([tf.TensorShape(expert_shape)[0], self.expert_units[-1]])
+        return [shape] * self.num_tasks
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_experts": self.num_experts,
+                "expert_units": list(self.expert_units),
+                "num_tasks": self.num_tasks,
+                "gate_units": list(self.gate_units),
+                "expert_activation": self.expert_activation,
+                "gate_activation": self.gate_activation,
+                "dropout_rate": self.dropout_rate,
+                "kernel_initializer": tf_keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "kernel_regularizer": tf_keras.regularizers.serialize(
+                    self.kernel_regularizer
+                ),
+            }
+        )
+        return config
