@@ -1,0 +1,99 @@
+"""The block graph: blocks run in topological order of their inputs."""
+
+import tensorflow as tf
+import tf_keras
+
+from easyrank.backbone import registry
+from easyrank.errors import ConfigError
+
+
+def topological_order(blocks):
+    """Block indices in dependency order, ties broken by config order.
+
+    The config was validated (names resolve, no cycles) before this runs.
+    """
+    index = {b.name: i for i, b in enumerate(blocks)}
+    done, order = set(), []
+    while len(order) < len(blocks):
+        for i, block in enumerate(blocks):
+            deps = {index[s.block] for s in block.inputs if s.WhichOneof("source") == "block"}
+            if i not in done and deps <= done:
+                done.add(i)
+                order.append(i)
+                break
+    return order
+
+
+def flatten(x):
+    """[B, F, D] -> [B, F*D]; other ranks pass through."""
+    if x.shape.rank == 3:
+        return tf.reshape(x, [-1, x.shape[1] * x.shape[2]])
+    return x
+
+
+class Backbone(tf_keras.layers.Layer):
+    """Runs the blocks of a Backbone message on feature group outputs.
+
+    call({group name: GroupOutput}) -> {block name: output}. `output_block` names
+    the block that tasks read by default.
+    """
+
+    def __init__(self, backbone_config, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self._blocks = list(backbone_config.blocks)
+        self._order = topological_order(self._blocks)
+        specs, block_layers = {}, {}
+        for i in self._order:
+            block = self._blocks[i]
+            path = f"model_config.backbone.blocks[{i}]"
+            spec = registry.lookup(block, path)
+            context = registry.BuildContext(name=block.name, path=path, seed=seed)
+            specs[block.name] = (spec, path)
+            block_layers[block.name] = spec.builder(getattr(block, block.WhichOneof("layer")), context)
+        self._specs = specs
+        self.block_layers = block_layers
+        self._output = backbone_config.output_block or (self._blocks[-1].name if self._blocks else None)
+
+    @property
+    def output_block(self):
+        return self._output
+
+    def call(self, groups, training=None):
+        outputs = {}
+        for i in self._order:
+            block = self._blocks[i]
+            spec, path = self._specs[block.name]
+            inputs = [resolve_input(s, groups, outputs, spec.input_format, f"{path}.inputs[{j}]")
+                      for j, s in enumerate(block.inputs)]
+            if spec.merge_inputs:
+                inputs = [flatten(x) for x in inputs]
+                inputs = inputs[0] if len(inputs) == 1 else tf.concat(inputs, axis=-1)
+            outputs[block.name] = self.block_layers[block.name](inputs, training=training)
+        return outputs
+
+
+def resolve_input(source, groups, outputs, input_format="concat", path=""):
+    """The tensor a BlockInput names: a feature group in `input_format` or a block output."""
+    kind = source.WhichOneof("source")
+    if kind == "feature_group":
+        group = groups[source.feature_group]
+        if input_format == "concat":
+            value = group.concat
+        else:
+            value = getattr(group, input_format, None)
+            if value is None:
+                raise ConfigError(
+                    f"feature group {source.feature_group!r} has no {input_format} form (a stacked "
+                    "group needs features of one width; a sequence group needs sequence features).",
+                    path=path)
+    else:
+        value = outputs[source.block]
+    if source.HasField("output_index"):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"output_index is set but {getattr(source, kind)!r} has one output.",
+                              path=path + ".output_index")
+        if not 0 <= source.output_index < len(value):
+            raise ConfigError(f"output_index {source.output_index} out of range: "
+                              f"{getattr(source, kind)!r} has {len(value)} outputs.", path=path + ".output_index")
+        value = value[source.output_index]
+    return value

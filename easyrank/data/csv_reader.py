@@ -1,0 +1,139 @@
+"""CSV input: lines are batched, then split and converted in one vectorised step.
+
+Every row is checked (number of fields, numbers in numeric columns). A bad row
+stops the input with an error naming the file and line, or, with
+`skip_bad_rows`, is dropped and reported on stderr.
+"""
+
+import gzip
+
+import tensorflow as tf
+
+from easyrank.data import dataset as dataset_lib
+from easyrank.errors import DataError
+from easyrank.protos import data_pb2
+
+# A number as tf.strings.to_number reads it, or an empty cell (-> default).
+_NUMBER = r"\s*([-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?(inf|nan))?\s*"
+_INTEGER = r"\s*([-+]?\d+)?\s*"
+BAD_ROW_MARKER = "Malformed CSV row"
+
+
+def _open(path):
+    return gzip.open(path, "rt", encoding="utf-8") if path.endswith(".gz") else open(path, encoding="utf-8")
+
+
+def _compression(files):
+    kinds = {"GZIP" if f.endswith(".gz") else "" for f in files}
+    if len(kinds) > 1:
+        raise DataError("Mixing gzip (.gz) and plain CSV files in one input is not supported: "
+                        + ", ".join(files))
+    return kinds.pop()
+
+
+class CsvReader:
+    """Reads the CSV files of one input and parses batches of their lines."""
+
+    def __init__(self, data_config, files):
+        self._config = data_config
+        self._delimiter = data_config.csv_delimiter
+        self._compression = _compression(files)
+        self._header = data_config.csv_header
+        columns = self._columns(files)
+        self._num_columns = len(columns)
+        self._fields = [(f, columns.index(f.name)) for f in data_config.input_fields]
+
+    def _columns(self, files):
+        declared = [f.name for f in self._config.input_fields]
+        if not self._header:
+            return declared
+        first = None
+        for path in files:
+            try:
+                with _open(path) as f:
+                    header = f.readline().rstrip("\r\n").split(self._delimiter)
+            except (OSError, UnicodeDecodeError, EOFError) as e:
+                raise DataError(f"Cannot read the header of {path}: {e}.") from None
+            missing = [name for name in declared if name not in header]
+            if missing:
+                raise DataError(f"{path}: the header has no column {', '.join(map(repr, missing))} "
+                                f"(declared in data_config.input_fields). Header: {', '.join(header[:50])}.")
+            if first is not None and header != first:
+                raise DataError(f"{path}: the header differs from that of {files[0]}; all files of an "
+                                "input must have the same columns.")
+            first = header
+        return first
+
+    def read_file(self, filename):
+        """Dataset of (filename, line number, line) for one file."""
+        lines = tf.data.TextLineDataset(filename, compression_type=self._compression)
+        start = 1
+        if self._header:
+            lines, start = lines.skip(1), 2
+        lines = lines.enumerate(start=start)
+        return tf.data.Dataset.zip((tf.data.Dataset.from_tensors(filename).repeat(), lines)).map(
+            lambda name, numbered: (name, numbered[0], numbered[1]))
+
+    def parse_batch(self, filenames, line_numbers, lines):
+        """Parses a batch of lines into (features, targets)."""
+        cells = tf.strings.split(lines, self._delimiter)
+        counts = cells.row_lengths()
+        table = cells.to_tensor(default_value="", shape=[None, self._num_columns])
+        bad = tf.not_equal(counts, self._num_columns)
+        reasons = tf.where(bad, f"expected {self._num_columns} fields, found "
+                           + tf.strings.as_string(counts), "")
+        for field, index in self._fields:
+            if field.type == data_pb2.InputField.STRING and field.name not in self._label_names:
+                continue
+            pattern = _INTEGER if field.type == data_pb2.InputField.INT64 else _NUMBER
+            not_number = tf.logical_not(tf.strings.regex_full_match(table[:, index], pattern))
+            first = tf.logical_and(not_number, tf.logical_not(bad))
+            reasons = tf.where(first, (
+                f"column {field.name} is not a number: ") + tf.strings.substr(table[:, index], 0, 40), reasons)
+            bad = tf.logical_or(bad, not_number)
+        if self._config.skip_bad_rows:
+            table = self._drop_bad_rows(table, bad, filenames, line_numbers)
+        else:
+            tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)), [_describe_first(
+                bad, filenames, line_numbers, reasons)], summarize=1)
+        return self._convert(table)
+
+    @property
+    def _label_names(self):
+        return set(self._config.label_fields) | {self._config.sample_weight_field}
+
+    def _drop_bad_rows(self, table, bad, filenames, line_numbers):
+        num_bad = tf.reduce_sum(tf.cast(bad, tf.int32))
+
+        def report():
+            tf.print("easyrank: skipped", num_bad, "malformed CSV rows:",
+                     tf.strings.reduce_join(tf.boolean_mask(
+                         filenames + ":" + tf.strings.as_string(line_numbers), bad), separator=", "),
+                     output_stream="file://stderr")
+            return num_bad
+
+        tf.cond(num_bad > 0, report, lambda: num_bad)
+        return tf.boolean_mask(table, tf.logical_not(bad))
+
+    def _convert(self, table):
+        features, targets = {}, {}
+        for field, index in self._fields:
+            column = table[:, index]
+            dtype = dataset_lib.field_dtype(field)
+            default = dataset_lib.default_value(field)
+            is_target = field.name in self._label_names
+            if is_target:
+                dtype, default = tf.float32, float(default or 0)
+            if dtype != tf.string:
+                column = tf.strings.strip(column)
+                column = tf.strings.to_number(tf.where(column == "", str(default), column), out_type=dtype)
+            elif default:
+                column = tf.where(column == "", default, column)
+            (targets if is_target else features)[field.name] = column
+        return features, targets
+
+
+def _describe_first(bad, filenames, line_numbers, reasons):
+    first = tf.argmax(tf.cast(bad, tf.int32))
+    return tf.strings.format(BAD_ROW_MARKER + " in {} at line {}: {}.",
+                             (filenames[first], line_numbers[first], reasons[first]))

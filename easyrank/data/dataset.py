@@ -1,0 +1,116 @@
+"""Builds the tf.data pipeline for a DataConfig: list, shard, shuffle, batch, parse.
+
+Rows are batched first and each batch is parsed by one vectorised function
+(csv_reader.parse_csv_batch or tfrecord_reader.parse_example_batch), so the
+per-row work is only reading lines or records.
+"""
+
+import glob
+import os
+
+import tensorflow as tf
+
+from easyrank.data import csv_reader, tfrecord_reader
+from easyrank.errors import DataError
+from easyrank.protos import data_pb2
+
+_DTYPES = {
+    data_pb2.InputField.STRING: tf.string,
+    data_pb2.InputField.INT64: tf.int64,
+    data_pb2.InputField.FLOAT: tf.float32,
+}
+
+
+def input_signature_fields(data_config):
+    """Returns [(name, dtype, default)] of the model's feature inputs (labels excluded)."""
+    skip = set(data_config.label_fields) | {data_config.sample_weight_field}
+    return [(f.name, _DTYPES[f.type], default_value(f))
+            for f in data_config.input_fields if f.name not in skip]
+
+
+def default_value(field):
+    """The Python default of an input field, typed."""
+    if field.type == data_pb2.InputField.STRING:
+        return field.default_value
+    if field.type == data_pb2.InputField.INT64:
+        return int(float(field.default_value or 0))
+    return float(field.default_value or 0)
+
+
+def field_dtype(field):
+    return _DTYPES[field.type]
+
+
+def list_files(patterns):
+    """Expands globs in order; raises DataError naming a pattern that matches nothing."""
+    files = []
+    for pattern in patterns:
+        matched = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else (
+            [pattern] if os.path.isfile(pattern) else [])
+        if not matched:
+            raise DataError(f"Input file not found: {pattern!r} matches no file "
+                            f"(working directory {os.getcwd()}).")
+        files.extend(matched)
+    return files
+
+
+def build_dataset(data_config, patterns, *, training, num_epochs=1, batch_size=None,
+                  seed=None, input_context=None, skip_batches=0):
+    """Returns a tf.data.Dataset of (features, targets) dicts.
+
+    Args:
+      data_config: a DataConfig message.
+      patterns: file names or globs.
+      training: shuffle (when configured) and repeat for num_epochs.
+      num_epochs: passes over the data when training.
+      batch_size: global batch size; defaults to data_config.batch_size.
+      seed: shuffle seed; the same seed gives the same order (used to resume).
+      input_context: a tf.distribute.InputContext; shards the input and
+        turns the global batch size into the per-replica one.
+      skip_batches: batches to skip before parsing, to resume mid-epoch.
+    """
+    files = list_files(patterns)
+    batch_size = batch_size or data_config.batch_size
+    num_shards, shard = 1, 0
+    if input_context is not None:
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
+        num_shards, shard = input_context.num_input_pipelines, input_context.input_pipeline_id
+    shard_files = num_shards > 1 and len(files) >= num_shards
+    if shard_files:
+        files = files[shard::num_shards]
+    if data_config.format == data_pb2.DataConfig.TFRECORD:
+        reader = tfrecord_reader.TFRecordReader(data_config, files)
+    else:
+        reader = csv_reader.CsvReader(data_config, files)
+    shuffle = training and data_config.shuffle
+    names = tf.data.Dataset.from_tensor_slices(files)
+    if shuffle and len(files) > 1:
+        names = names.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    rows = names.interleave(reader.read_file, cycle_length=min(len(files), 4), block_length=64,
+                            num_parallel_calls=tf.data.AUTOTUNE if len(files) > 1 else None,
+                            deterministic=True)
+    if num_shards > 1 and not shard_files:
+        rows = rows.shard(num_shards, shard)
+    if training and data_config.cache:
+        # Parse once; later epochs reuse parsed batches in a new batch order.
+        if shuffle:
+            rows = rows.shuffle(data_config.shuffle_buffer_size, seed=seed, reshuffle_each_iteration=False)
+        batches = rows.batch(batch_size).map(reader.parse_batch, num_parallel_calls=tf.data.AUTOTUNE)
+        batches = batches.cache()
+        if shuffle:
+            batches = batches.shuffle(256, seed=seed, reshuffle_each_iteration=True)
+        batches = batches.repeat(num_epochs).skip(skip_batches)
+    else:
+        if shuffle:
+            rows = rows.shuffle(data_config.shuffle_buffer_size, seed=seed, reshuffle_each_iteration=True)
+        if training:
+            rows = rows.repeat(num_epochs)
+        batches = rows.batch(batch_size).skip(skip_batches)
+        batches = batches.map(reader.parse_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    batches = batches.filter(lambda features, targets: tf.size(next(iter(targets.values()))) > 0) \
+        if data_config.skip_bad_rows and data_config.label_fields else batches
+    options = tf.data.Options()
+    options.experimental_deterministic = True
+    if input_context is not None:
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return batches.with_options(options).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,23 @@
+"""The two kinds of user error: a bad config and bad data."""
+
+
+class ConfigError(ValueError):
+    """A config problem, with the field path and (when known) file and line."""
+
+    def __init__(self, message, path="", file=None, line=None):
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.file = file
+        self.line = line
+
+    def __str__(self):
+        where = ""
+        if self.file:
+            where = self.file + (f":{self.line}" if self.line else "") + ": "
+        field = f"{self.path}: " if self.path else ""
+        return f"{where}{field}{self.message}"
+
+
+class DataError(ValueError):
+    """Input data that cannot be read: a missing file, a malformed row."""

@@ -1,0 +1,81 @@
+"""Evaluation: one pass over the data, exact metrics per task."""
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from easyrank import metrics as metrics_lib
+from easyrank.models.heads import prediction_key
+from easyrank.protos import model_pb2
+
+Task = model_pb2.TaskConfig
+_METRICS = {
+    Task.AUC: ("auc", metrics_lib.auc),
+    Task.LOGLOSS: ("logloss", metrics_lib.logloss),
+    Task.ACCURACY: ("accuracy", metrics_lib.accuracy),
+    Task.MSE: ("mse", metrics_lib.mse),
+    Task.MAE: ("mae", metrics_lib.mae),
+}
+
+
+def collect_predictions(model, dataset, tasks, num_steps=0, extra_fields=()):
+    """Runs the model over `dataset`; returns {key: np.ndarray} of predictions, labels, fields."""
+    keys = sorted({prediction_key(t) for t in tasks})
+
+    @tf.function
+    def step(features):
+        outputs = model(features, training=False)
+        return {k: outputs[k] for k in keys}
+
+    collected = {}
+    for i, (features, targets) in enumerate(dataset):
+        if num_steps and i >= num_steps:
+            break
+        batch = {k: v.numpy() for k, v in step(features).items()}
+        batch.update({k: v.numpy() for k, v in targets.items()})
+        batch.update({f: features[f].numpy() for f in extra_fields})
+        for k, v in batch.items():
+            collected.setdefault(k, []).append(v)
+    return {k: np.concatenate(v) for k, v in collected.items()}
+
+
+def compute_metrics(tasks, collected, sample_weight_field=None):
+    """{"<task>/<metric>": value} from collected arrays."""
+    weights = collected.get(sample_weight_field) if sample_weight_field else None
+    results = {}
+    for task in tasks:
+        scores = collected[prediction_key(task)]
+        labels = collected[task.label]
+        for metric in task.metrics:
+            if metric == Task.GAUC:
+                value = metrics_lib.gauc(labels, scores, collected[task.group_field], weights)
+                results[f"{task.name}/gauc"] = value
+            else:
+                name, fn = _METRICS[metric]
+                results[f"{task.name}/{name}"] = fn(labels, scores, weights)
+    return results
+
+
+def evaluate_model(model, dataset, config, num_steps=0):
+    """Metrics of `model` on `dataset` for the tasks of `config`."""
+    tasks = list(config.model_config.tasks)
+    groups = sorted({t.group_field for t in tasks if Task.GAUC in t.metrics})
+    collected = collect_predictions(model, dataset, tasks, num_steps, extra_fields=groups)
+    if not collected:
+        raise ValueError("the evaluation data is empty.")
+    results = compute_metrics(tasks, collected, config.data_config.sample_weight_field or None)
+    results["num_examples"] = int(len(next(iter(collected.values()))))
+    return results
+
+
+def write_eval_result(model_dir, results, filename="eval_result.json"):
+    """Writes the flat metrics JSON atomically; returns its path."""
+    os.makedirs(model_dir, exist_ok=True)
+    path = os.path.join(model_dir, filename)
+    clean = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in results.items()}
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(clean, f, indent=2, sort_keys=True)
+    os.replace(path + ".tmp", path)
+    return path

@@ -1,0 +1,64 @@
+"""Evaluation metrics on NumPy arrays: exact AUC, GAUC, logloss, accuracy, MSE, MAE.
+
+Evaluation collects predictions, labels and group ids once and computes every
+metric exactly (AUC by ranks with ties averaged, not by thresholds).
+"""
+
+import numpy as np
+
+
+def auc(labels, scores, weights=None):
+    """Area under the ROC curve; ties count one half. NaN if one class is missing."""
+    labels = np.asarray(labels, dtype=np.float64) > 0.5
+    scores = np.asarray(scores, dtype=np.float64)
+    weights = np.ones_like(scores) if weights is None else np.asarray(weights, dtype=np.float64)
+    pos_total = weights[labels].sum()
+    neg_total = weights[~labels].sum()
+    if pos_total <= 0 or neg_total <= 0:
+        return float("nan")
+    values, inverse = np.unique(scores, return_inverse=True)
+    pos = np.bincount(inverse, weights=weights * labels, minlength=len(values))
+    neg = np.bincount(inverse, weights=weights * ~labels, minlength=len(values))
+    neg_below = np.cumsum(neg) - neg
+    return float((pos * (neg_below + 0.5 * neg)).sum() / (pos_total * neg_total))
+
+
+def gauc(labels, scores, groups, weights=None):
+    """AUC per group, averaged with group weights (row counts or weight sums).
+
+    Groups whose rows are all of one class are skipped. NaN if none remains.
+    """
+    labels = np.asarray(labels, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    weights = np.ones_like(scores) if weights is None else np.asarray(weights, dtype=np.float64)
+    _, group_ids = np.unique(np.asarray(groups), return_inverse=True)
+    order = np.argsort(group_ids, kind="stable")
+    bounds = np.flatnonzero(np.diff(group_ids[order])) + 1
+    total, weight_sum = 0.0, 0.0
+    for rows in np.split(order, bounds):
+        value = auc(labels[rows], scores[rows], weights[rows])
+        if not np.isnan(value):
+            w = weights[rows].sum()
+            total += w * value
+            weight_sum += w
+    return total / weight_sum if weight_sum > 0 else float("nan")
+
+
+def logloss(labels, probs, weights=None, eps=1e-7):
+    labels = np.asarray(labels, dtype=np.float64)
+    probs = np.clip(np.asarray(probs, dtype=np.float64), eps, 1 - eps)
+    losses = -(labels * np.log(probs) + (1 - labels) * np.log(1 - probs))
+    return float(np.average(losses, weights=weights))
+
+
+def accuracy(labels, probs, weights=None):
+    hits = (np.asarray(probs) > 0.5) == (np.asarray(labels) > 0.5)
+    return float(np.average(hits, weights=weights))
+
+
+def mse(labels, predictions, weights=None):
+    return float(np.average(np.square(np.asarray(predictions) - np.asarray(labels)), weights=weights))
+
+
+def mae(labels, predictions, weights=None):
+    return float(np.average(np.abs(np.asarray(predictions) - np.asarray(labels)), weights=weights))

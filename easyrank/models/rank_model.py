@@ -1,0 +1,96 @@
+"""RankModel: the tf_keras model of a PipelineConfig, single- or multi-task.
+
+    model = build_model(config)          # inside strategy.scope()
+    outputs = model(features)            # {"<task>/logits", "<task>/probs", ...}
+
+train_step computes the weighted sum of the task losses (plus regularisation
+losses) so that `model.fit` trains it under any tf.distribute strategy.
+"""
+
+import tensorflow as tf
+import tf_keras
+
+from easyrank.backbone import Backbone, resolve_input
+from easyrank.data import input_signature_fields
+from easyrank.features import FeatureGroups
+from easyrank.models.heads import TaskHead, task_loss
+
+
+class RankModel(tf_keras.Model):
+    """Feature groups -> backbone -> one head per task.
+
+    Args:
+      config: a validated PipelineConfig.
+    """
+
+    def __init__(self, config, **kwargs):
+        super().__init__(name="rank_model", **kwargs)
+        model_config = config.model_config
+        self.tasks = list(model_config.tasks)
+        self.sample_weight_field = config.data_config.sample_weight_field or None
+        self.input_fields = input_signature_fields(config.data_config)
+        self.feature_groups = FeatureGroups(config.feature_configs, model_config.feature_groups,
+                                            embedding_l2=model_config.embedding_l2)
+        self.backbone = Backbone(model_config.backbone, seed=config.train_config.seed)
+        self.heads = [TaskHead(t, f"model_config.tasks[{i}]") for i, t in enumerate(self.tasks)]
+        self.loss_tracker = tf_keras.metrics.Mean(name="loss")
+
+    def call(self, features, training=None):
+        groups = self.feature_groups(features)
+        blocks = self.backbone(groups, training=training)
+        outputs = {}
+        for task, head in zip(self.tasks, self.heads):
+            if task.HasField("input"):
+                x = resolve_input(task.input, groups, blocks)
+            else:
+                x = blocks[self.backbone.output_block]
+            outputs.update(head(x, training=training))
+        return outputs
+
+    def compute_total_loss(self, outputs, targets):
+        """Weighted sum of task losses; returns (total, {task: loss})."""
+        weights = targets.get(self.sample_weight_field) if self.sample_weight_field else None
+        per_task = {}
+        total = 0.0
+        for task in self.tasks:
+            loss = task_loss(task, outputs[f"{task.name}/logits"], targets[task.label], weights)
+            per_task[task.name] = loss
+            total += task.loss_weight * loss
+        return total, per_task
+
+    def train_step(self, data):
+        features, targets = data
+        with tf.GradientTape() as tape:
+            outputs = self(features, training=True)
+            loss, per_task = self.compute_total_loss(outputs, targets)
+            if self.losses:
+                loss += tf.add_n(self.losses)
+            # Gradients are summed over replicas; scale so that they average.
+            scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
+        gradients = tape.gradient(scaled, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        self.loss_tracker.update_state(loss)
+        return {"loss": self.loss_tracker.result()}
+
+    def test_step(self, data):
+        features, targets = data
+        outputs = self(features, training=False)
+        loss, _ = self.compute_total_loss(outputs, targets)
+        self.loss_tracker.update_state(loss)
+        return {"loss": self.loss_tracker.result()}
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+    def dummy_features(self, batch_size=1):
+        """A batch of default values for every input field (builds the variables)."""
+        return {name: tf.fill([batch_size], tf.constant(default, dtype=dtype))
+                for name, dtype, default in self.input_fields}
+
+
+def build_model(config):
+    """Builds a RankModel and creates its variables (call inside strategy.scope())."""
+    model = RankModel(config)
+    model(model.dummy_features(), training=False)
+    return model

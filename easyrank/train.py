@@ -1,0 +1,30 @@
+"""python -m easyrank.train --pipeline_config_path CFG [--model_dir DIR] [--edit_config_json JSON]
+
+Trains (resuming from model_dir's latest checkpoint), evaluates, writes
+<model_dir>/eval_result.json and exports <export_dir>/<version>/.
+"""
+
+from absl import flags
+
+from easyrank import cli
+from easyrank.errors import ConfigError
+
+cli.define_config_flags()
+flags.DEFINE_string("model_dir", None, "Overrides the config's model_dir.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    config = cli.load_pipeline_config()
+    model_dir = FLAGS.model_dir or config.model_dir
+    if not model_dir:
+        raise ConfigError("no model_dir: set it in the config or pass --model_dir.",
+                          path="model_dir", file=FLAGS.pipeline_config_path)
+    from easyrank import training
+    training.train_and_evaluate(config, model_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,192 @@
+"""Train and evaluate: the life cycle behind `python -m easyrank.train`.
+
+model_dir holds checkpoints (ckpt-<step>), TensorBoard summaries (train/,
+eval/), pipeline.config, eval_result.json and, by default, export/<version>/.
+A run whose model_dir has a checkpoint resumes from it, skipping the batches
+already trained on, so an interrupted run loses at most one checkpoint interval.
+"""
+
+import os
+import time
+
+import tensorflow as tf
+import tf_keras
+from absl import logging
+from google.protobuf import text_format
+
+from easyrank import distribute, evaluation, export, optimizers
+from easyrank.data import build_dataset
+from easyrank.models import build_model
+
+
+class ProgressLogger(tf_keras.callbacks.Callback):
+    """Logs step, examples/s, loss and learning rate every `every` steps."""
+
+    def __init__(self, every, batch_size, writer=None, summary_every=0):
+        super().__init__()
+        self.every, self.batch_size = every, batch_size
+        self.writer, self.summary_every = writer, summary_every
+        self._last_step = self._last_log = self._last_time = None
+
+    def on_train_begin(self, logs=None):
+        self._last_step = self._last_log = int(self.model.optimizer.iterations)
+        self._last_time = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations)
+        if step - self._last_log < self.every and not (
+                self.writer and step - self._last_step >= self.summary_every):
+            return
+        now = time.perf_counter()
+        rate = (step - self._last_step) * self.batch_size / max(now - self._last_time, 1e-9)
+        loss = float(logs["loss"])
+        lr = optimizers.current_learning_rate(self.model.optimizer)
+        if self.writer is not None:
+            with self.writer.as_default(step=step):
+                tf.summary.scalar("loss", loss)
+                tf.summary.scalar("learning_rate", lr)
+                tf.summary.scalar("examples_per_second", rate)
+        if step - self._last_log >= self.every:
+            logging.info("step %d: loss %.5f, %.0f examples/s, learning rate %.3g", step, loss, rate, lr)
+            self._last_log = step
+        self.model.loss_tracker.reset_state()
+        self._last_step, self._last_time = step, now
+
+
+class CheckpointSaver(tf_keras.callbacks.Callback):
+    """Saves through a CheckpointManager every `checkpoint_interval` steps."""
+
+    def __init__(self, manager):
+        super().__init__()
+        self.manager = manager
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.manager.save(checkpoint_number=self.model.optimizer.iterations, check_interval=True)
+
+
+class PeriodicEvaluator(tf_keras.callbacks.Callback):
+    """Evaluates every `every` steps and calls `on_result(step, results)`."""
+
+    def __init__(self, every, evaluate_fn, on_result):
+        super().__init__()
+        self.every, self.evaluate_fn, self.on_result = every, evaluate_fn, on_result
+        self._last = None
+
+    def on_train_begin(self, logs=None):
+        self._last = int(self.model.optimizer.iterations)
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations)
+        if step - self._last >= self.every:
+            self._last = step
+            self.on_result(step, self.evaluate_fn())
+
+
+def create_model(config, strategy):
+    """Model, optimizer and checkpoint, inside the strategy scope."""
+    with strategy.scope():
+        model = build_model(config)
+        optimizer = optimizers.build_optimizer(config.train_config.optimizer)
+        model.compile(optimizer=optimizer, steps_per_execution=config.train_config.steps_per_execution)
+        optimizer.build(model.trainable_variables)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+    return model, checkpoint
+
+
+def restore(checkpoint, path_or_dir):
+    """Restores a checkpoint file or the latest in a directory; returns its path or None."""
+    path = tf.train.latest_checkpoint(path_or_dir) if os.path.isdir(path_or_dir) else path_or_dir
+    if path:
+        checkpoint.restore(path).assert_existing_objects_matched()
+    return path
+
+
+def train_and_evaluate(config, model_dir):
+    """Trains (resuming), evaluates and exports; returns the final metrics."""
+    train = config.train_config
+    os.makedirs(model_dir, exist_ok=True)
+    with open(os.path.join(model_dir, "pipeline.config"), "w", encoding="utf-8") as f:
+        f.write(text_format.MessageToString(config))
+    tf_keras.utils.set_random_seed(train.seed)
+    strategy = distribute.build_strategy(train)
+    model, checkpoint = create_model(config, strategy)
+    manager = tf.train.CheckpointManager(
+        checkpoint, model_dir, max_to_keep=train.keep_checkpoint_max,
+        step_counter=model.optimizer.iterations, checkpoint_interval=train.save_checkpoints_steps)
+    if restore(checkpoint, model_dir):
+        logging.info("Resuming from %s at step %d.", manager.latest_checkpoint, int(model.optimizer.iterations))
+    step = int(model.optimizer.iterations)
+    eval_data = _eval_dataset(config)
+    export_dir = export.default_export_dir(config, model_dir)
+    eval_writer = tf.summary.create_file_writer(os.path.join(model_dir, "eval"))
+    best = {"value": None}
+
+    def report(at_step, results):
+        _log_results(at_step, results)
+        with eval_writer.as_default(step=at_step):
+            for key, value in results.items():
+                tf.summary.scalar(key, value)
+
+    def on_eval(at_step, results):
+        report(at_step, results)
+        _maybe_export(model, config, export_dir, results, best, final=False)
+
+    remaining = train.num_steps - step if train.num_steps else None
+    if remaining is None or remaining > 0:
+        dataset = build_dataset(config.data_config, config.train_input_path, training=True,
+                                num_epochs=train.num_epochs, seed=train.seed, skip_batches=step)
+        if remaining:
+            dataset = dataset.take(remaining)
+        callbacks = [
+            ProgressLogger(train.log_step_count_steps, config.data_config.batch_size,
+                           tf.summary.create_file_writer(os.path.join(model_dir, "train")),
+                           train.save_summary_steps),
+            CheckpointSaver(manager),
+        ]
+        if config.eval_config.eval_interval_steps > 0:
+            callbacks.append(PeriodicEvaluator(
+                config.eval_config.eval_interval_steps,
+                lambda: evaluation.evaluate_model(model, eval_data(), config,
+                                                  config.eval_config.num_eval_steps),
+                on_eval))
+        model.fit(dataset, epochs=1, verbose=0, callbacks=callbacks)
+    step = int(model.optimizer.iterations)
+    manager.save(checkpoint_number=step)
+    results = evaluation.evaluate_model(model, eval_data(), config, config.eval_config.num_eval_steps)
+    results["global_step"] = step
+    report(step, results)
+    evaluation.write_eval_result(model_dir, results)
+    path = _maybe_export(model, config, export_dir, results, best, final=True)
+    if path:
+        logging.info("Exported the model to %s", path)
+    return results
+
+
+def _eval_dataset(config):
+    batch = config.eval_config.batch_size or config.data_config.batch_size
+    return lambda: build_dataset(config.data_config, config.eval_input_path, training=False,
+                                 batch_size=batch)
+
+
+def _log_results(step, results):
+    text = ", ".join(f"{k} = {v:.5f}" if isinstance(v, float) else f"{k} = {v}"
+                     for k, v in sorted(results.items()))
+    logging.info("Evaluation at step %d: %s", step, text)
+
+
+def _maybe_export(model, config, export_dir, results, best, final):
+    """Applies the configured exporter (FINAL, LATEST, BEST); returns the path or None."""
+    exporter = config.export_config
+    kind = exporter.Exporter.Name(exporter.exporter)
+    if kind == "BEST":
+        value = results.get(exporter.metric)
+        if value is None:
+            return None
+        better = best["value"] is None or (
+            value > best["value"] if exporter.metric_larger_is_better else value < best["value"])
+        if not better:
+            return None
+        best["value"] = value
+    elif kind != "LATEST" and not final:
+        return None
+    return export.export_model(model, config, export_dir, keep=exporter.keep)

@@ -1,0 +1,262 @@
+"""Cross-field rules of a PipelineConfig, checked once after parsing.
+
+Block parameters are checked by the block builders (easyrank/backbone/), which
+raise the same ConfigError with the block's field path when the model is built.
+"""
+
+from easyrank.errors import ConfigError
+from easyrank.protos import data_pb2, export_pb2, model_pb2
+
+
+def validate(config):
+    """Raises ConfigError for the first broken rule in `config`."""
+    fields = _validate_data(config.data_config)
+    features = _validate_features(config.feature_configs, fields, config.data_config)
+    groups = _validate_groups(config.model_config.feature_groups, features)
+    blocks = _validate_backbone(config.model_config.backbone, groups)
+    _validate_tasks(config.model_config.tasks, config.data_config, fields, groups, blocks)
+    _validate_train(config.train_config)
+    if config.export_config.exporter == export_pb2.ExportConfig.BEST and not config.export_config.metric:
+        raise ConfigError('exporter BEST needs a metric, e.g. metric: "income/auc".',
+                          path="export_config.metric")
+
+
+def _unique(names, path, what):
+    seen = set()
+    for i, name in enumerate(names):
+        if not name:
+            raise ConfigError(f"every {what} needs a non-empty name.", path=path.format(i=i))
+        if name in seen:
+            raise ConfigError(f"duplicate {what} name {name!r}; names must be unique.",
+                              path=path.format(i=i))
+        seen.add(name)
+    return seen
+
+
+def _validate_data(data):
+    path = "data_config"
+    if not data.input_fields:
+        raise ConfigError("no input_fields: declare the columns the model reads.", path=path)
+    fields = {}
+    _unique([f.name for f in data.input_fields], path + ".input_fields[{i}].name", "input field")
+    for i, field in enumerate(data.input_fields):
+        fields[field.name] = field
+        if field.default_value and field.type != data_pb2.InputField.STRING:
+            try:
+                float(field.default_value)
+            except ValueError:
+                raise ConfigError(f"default_value {field.default_value!r} is not a number but the "
+                                  "field is numeric.",
+                                  path=f"{path}.input_fields[{i}].default_value") from None
+    for i, label in enumerate(data.label_fields):
+        if label not in fields:
+            raise ConfigError(f"label {label!r} is not among input_fields; add it as an input field.",
+                              path=f"{path}.label_fields[{i}]")
+    if data.sample_weight_field and data.sample_weight_field not in fields:
+        raise ConfigError(f"{data.sample_weight_field!r} is not among input_fields.",
+                          path=f"{path}.sample_weight_field")
+    if data.batch_size <= 0:
+        raise ConfigError(f"must be positive. Received: {data.batch_size}.", path=f"{path}.batch_size")
+    if len(data.csv_delimiter) != 1:
+        raise ConfigError(f"must be one character. Received: {data.csv_delimiter!r}.",
+                          path=f"{path}.csv_delimiter")
+    return fields
+
+
+def _validate_features(feature_configs, fields, data):
+    """Returns {feature name: (config, path)}."""
+    features = {}
+    labels = set(data.label_fields) | {data.sample_weight_field}
+    shared_dims = {}
+    for i, wrapper in enumerate(feature_configs):
+        path = f"feature_configs[{i}]"
+        kind = wrapper.WhichOneof("feature")
+        if kind is None:
+            raise ConfigError("empty feature: set one of "
+                              + ", ".join(f.name for f in wrapper.DESCRIPTOR.oneofs_by_name["feature"].fields)
+                              + ".", path=path)
+        feature = getattr(wrapper, kind)
+        path = f"{path}.{kind}"
+        if not feature.name:
+            raise ConfigError("every feature needs a name.", path=path + ".name")
+        if feature.name in features:
+            raise ConfigError(f"duplicate feature name {feature.name!r}.", path=path + ".name")
+        input_name = feature.input_name or feature.name
+        if input_name not in fields:
+            raise ConfigError(f"input field {input_name!r} is not among data_config.input_fields.",
+                              path=path + (".input_name" if feature.input_name else ".name"))
+        if input_name in labels:
+            raise ConfigError(f"{input_name!r} is a label or sample weight and cannot be a feature.",
+                              path=path)
+        _validate_feature(kind, feature, fields[input_name], path)
+        dim = getattr(feature, "embedding_dim", 0)
+        if getattr(feature, "embedding_name", "") and dim:
+            other = shared_dims.setdefault(feature.embedding_name, (dim, path))
+            if other[0] != dim:
+                raise ConfigError(f"shares embedding {feature.embedding_name!r} with {other[1]} but has "
+                                  f"embedding_dim {dim} instead of {other[0]}.", path=path + ".embedding_dim")
+        features[feature.name] = (wrapper, path)
+    return features
+
+
+def _validate_feature(kind, feature, field, path):
+    if kind in ("id_feature", "tag_feature"):
+        choices = ["hash_bucket_size", "vocab_list", "vocab_file"] + (["num_buckets"] if kind == "id_feature" else [])
+        chosen = [c for c in choices if (len(getattr(feature, c)) if c == "vocab_list" else feature.HasField(c))]
+        if len(chosen) != 1:
+            raise ConfigError(f"set exactly one of {', '.join(choices)}. Received: {chosen or 'none'}.", path=path)
+        if feature.embedding_dim <= 0:
+            raise ConfigError(f"must be positive. Received: {feature.embedding_dim}.", path=path + ".embedding_dim")
+        for name in ("hash_bucket_size", "num_buckets"):
+            if feature.HasField(name) and getattr(feature, name) <= 0:
+                raise ConfigError(f"must be positive. Received: {getattr(feature, name)}.", path=f"{path}.{name}")
+        if kind == "id_feature" and feature.HasField("num_buckets") and field.type != data_pb2.InputField.INT64:
+            raise ConfigError("num_buckets (integer identity) needs an INT64 input field.", path=path + ".num_buckets")
+        if kind == "tag_feature" and field.type != data_pb2.InputField.STRING:
+            raise ConfigError("a tag feature needs a STRING input field.", path=path)
+    elif kind == "raw_feature":
+        if field.type == data_pb2.InputField.STRING:
+            raise ConfigError(f"input field {field.name!r} is STRING; a raw feature needs FLOAT or INT64.",
+                              path=path)
+        norm = feature.normalizer
+        if norm.HasField("mean") != norm.HasField("std"):
+            raise ConfigError("z-score needs both mean and std.", path=path + ".normalizer")
+        if norm.HasField("std") and norm.std <= 0:
+            raise ConfigError(f"must be positive. Received: {norm.std}.", path=path + ".normalizer.std")
+        if norm.HasField("min") != norm.HasField("max"):
+            raise ConfigError("min-max scaling needs both min and max.", path=path + ".normalizer")
+        if norm.HasField("min") and norm.max <= norm.min:
+            raise ConfigError(f"max must be greater than min. Received: min={norm.min}, max={norm.max}.",
+                              path=path + ".normalizer")
+        if norm.HasField("std") and norm.HasField("min"):
+            raise ConfigError("use either z-score (mean, std) or min-max (min, max), not both.",
+                              path=path + ".normalizer")
+        bounds = list(feature.boundaries)
+        if any(b >= a for b, a in zip(bounds, bounds[1:])):
+            raise ConfigError(f"must be strictly increasing. Received: {bounds}.", path=path + ".boundaries")
+        if bounds and feature.embedding_dim <= 0:
+            raise ConfigError("bucketized features need embedding_dim > 0.", path=path + ".embedding_dim")
+
+
+def _validate_groups(groups, features):
+    names = _unique([g.name for g in groups], "model_config.feature_groups[{i}].name", "feature group")
+    for i, group in enumerate(groups):
+        path = f"model_config.feature_groups[{i}]"
+        if not group.feature_names:
+            raise ConfigError(f"feature group {group.name!r} has no feature_names.", path=path)
+        for j, name in enumerate(group.feature_names):
+            if name not in features:
+                raise ConfigError(f"unknown feature {name!r}; known features: {', '.join(sorted(features))}.",
+                                  path=f"{path}.feature_names[{j}]")
+    return names
+
+
+def _validate_backbone(backbone, groups):
+    """Checks names, inputs and acyclicity; returns the block names."""
+    base = "model_config.backbone"
+    names = _unique([b.name for b in backbone.blocks], base + ".blocks[{i}].name", "block")
+    edges = {}
+    for i, block in enumerate(backbone.blocks):
+        path = f'{base}.blocks[{i}]'
+        if block.WhichOneof("layer") is None:
+            choices = [f.name for f in block.DESCRIPTOR.oneofs_by_name["layer"].fields]
+            raise ConfigError(f"block {block.name!r} has no layer type; set one of {', '.join(choices)}.",
+                              path=path)
+        if not block.inputs:
+            raise ConfigError(f"block {block.name!r} has no inputs.", path=path)
+        for j, source in enumerate(block.inputs):
+            _check_input(source, groups, names, f"{path}.inputs[{j}]")
+        edges[block.name] = [s.block for s in block.inputs if s.WhichOneof("source") == "block"]
+    cycle = _find_cycle([b.name for b in backbone.blocks], edges)
+    if cycle:
+        index = [b.name for b in backbone.blocks].index(cycle[0])
+        raise ConfigError("the block graph has a cycle: " + " -> ".join(cycle) + ".",
+                          path=f"{base}.blocks[{index}]")
+    if backbone.output_block and backbone.output_block not in names:
+        raise ConfigError(f"no block named {backbone.output_block!r}.", path=base + ".output_block")
+    return names
+
+
+def _check_input(source, groups, blocks, path):
+    kind = source.WhichOneof("source")
+    if kind is None:
+        raise ConfigError("set feature_group or block.", path=path)
+    name = getattr(source, kind)
+    known = groups if kind == "feature_group" else blocks
+    if name not in known:
+        raise ConfigError(f"no {kind.replace('_', ' ')} named {name!r}; known: {', '.join(sorted(known)) or 'none'}.",
+                          path=f"{path}.{kind}")
+
+
+def _find_cycle(order, edges):
+    state = {}
+
+    def visit(node, trail):
+        state[node] = "open"
+        for nxt in edges.get(node, []):
+            if state.get(nxt) == "open":
+                return trail[trail.index(nxt):] + [nxt] if nxt in trail else [node, nxt]
+            if nxt not in state:
+                found = visit(nxt, trail + [nxt])
+                if found:
+                    return found
+        state[node] = "done"
+        return None
+
+    for node in order:
+        if node not in state:
+            found = visit(node, [node])
+            if found:
+                return found
+    return None
+
+
+def _validate_tasks(tasks, data, fields, groups, blocks):
+    if not tasks:
+        raise ConfigError("no tasks: add at least one tasks { name label loss }.", path="model_config.tasks")
+    _unique([t.name for t in tasks], "model_config.tasks[{i}].name", "task")
+    if not blocks and not any(t.HasField("input") for t in tasks):
+        raise ConfigError("the backbone has no blocks; add blocks or give each task an input.",
+                          path="model_config.backbone")
+    for i, task in enumerate(tasks):
+        path = f"model_config.tasks[{i}]"
+        if task.label not in data.label_fields:
+            raise ConfigError(f"label {task.label!r} is not among data_config.label_fields "
+                              f"({', '.join(data.label_fields) or 'none'}).", path=path + ".label")
+        gauc = model_pb2.TaskConfig.GAUC in task.metrics
+        if gauc and task.group_field not in fields:
+            raise ConfigError("GAUC needs group_field, an input field such as user_id.",
+                              path=path + ".group_field")
+        if task.HasField("input"):
+            _check_input(task.input, groups, blocks, path + ".input")
+        if task.loss_weight < 0:
+            raise ConfigError(f"must be non-negative. Received: {task.loss_weight}.", path=path + ".loss_weight")
+
+
+def _validate_train(train):
+    path = "train_config"
+    if train.num_epochs <= 0 and train.num_steps <= 0:
+        raise ConfigError("set num_epochs or num_steps to a positive number.", path=path + ".num_epochs")
+    kind = train.optimizer.WhichOneof("optimizer")
+    if kind:
+        opt = getattr(train.optimizer, kind)
+        if opt.learning_rate <= 0:
+            raise ConfigError(f"must be positive. Received: {opt.learning_rate}.",
+                              path=f"{path}.optimizer.{kind}.learning_rate")
+        schedule = opt.schedule
+        decay = schedule.WhichOneof("decay")
+        spath = f"{path}.optimizer.{kind}.schedule.{decay}"
+        if decay in ("exponential_decay", "cosine_decay") and getattr(schedule, decay).decay_steps <= 0:
+            raise ConfigError("decay_steps must be positive.", path=spath + ".decay_steps")
+        if decay == "piecewise_constant":
+            pc = schedule.piecewise_constant
+            if len(pc.multipliers) != len(pc.boundaries) + 1:
+                raise ConfigError(f"needs one more multiplier than boundaries. Received: "
+                                  f"{len(pc.boundaries)} boundaries, {len(pc.multipliers)} multipliers.",
+                                  path=spath)
+    for name in ("save_checkpoints_steps", "log_step_count_steps", "save_summary_steps", "steps_per_execution"):
+        if getattr(train, name) <= 0:
+            raise ConfigError(f"must be positive. Received: {getattr(train, name)}.", path=f"{path}.{name}")
+
+
+validate_pipeline = validate

@@ -1,0 +1,56 @@
+"""Packaging for easyrank. Building or installing compiles protos/ into easyrank/protos/."""
+
+import glob
+import os
+
+from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def compile_protos():
+    """Runs protoc (from grpcio-tools) on protos/easyrank/protos/*.proto."""
+    from grpc_tools import protoc  # build-time dependency, see pyproject.toml
+
+    proto_root = os.path.join(HERE, "protos")
+    sources = sorted(glob.glob(os.path.join(proto_root, "easyrank", "protos", "*.proto")))
+    for source in sources:
+        args = ["protoc", f"--proto_path={proto_root}", f"--python_out={HERE}", source]
+        if protoc.main(args) != 0:
+            raise RuntimeError(f"protoc failed on {source}")
+
+
+class BuildPyWithProtos(build_py):
+    """Generates easyrank/protos/*_pb2.py before the usual build (also for -e)."""
+
+    def run(self):
+        compile_protos()
+        super().run()
+
+
+setup(
+    name="easyrank",
+    version="0.1.0",
+    description="Config-driven ranking models (CTR, CVR, multi-task) on TensorFlow 2",
+    long_description=open(os.path.join(HERE, "README.md"), encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["easyrank", "easyrank.*"]),
+    include_package_data=False,
+    install_requires=[
+        "tensorflow==2.21.*",
+        "tf-keras==2.21.*",
+        "tensorflow-recommenders>=0.7.3",
+        "protobuf>=5.28",
+        "absl-py>=2.1",
+        "tensorboard>=2.20",
+        "numpy",
+    ],
+    extras_require={
+        "test": ["pytest>=8"],
+        "serving": ["tensorflow-serving-api==2.21.*"],
+    },
+    cmdclass={"build_py": BuildPyWithProtos},
+)
