@@ -65,7 +65,10 @@ class Backbone(tf_keras.layers.Layer):
             spec, path = self._specs[block.name]
             inputs = [resolve_input(s, groups, outputs, spec.input_format, f"{path}.inputs[{j}]")
                       for j, s in enumerate(block.inputs)]
-            if spec.merge_inputs:
+            if spec.merge_inputs and spec.input_format == "stacked":
+                # [B, F_k, D] inputs stay rank 3, stacked along the field axis.
+                inputs = inputs[0] if len(inputs) == 1 else tf.concat(inputs, axis=1)
+            elif spec.merge_inputs:
                 inputs = [flatten(x) for x in inputs]
                 inputs = inputs[0] if len(inputs) == 1 else tf.concat(inputs, axis=-1)
             outputs[block.name] = self.block_layers[block.name](inputs, training=training)
