@@ -41,6 +41,9 @@ def run(main):
         try:
             code = main(argv)
         except ConfigError as e:
+            from easyrank.config import attach_location
+            if "pipeline_config_path" in flags.FLAGS:
+                attach_location(e, flags.FLAGS.pipeline_config_path)
             _fail(f"Config error: {e}", EXIT_CONFIG)
         except DataError as e:
             _fail(f"Data error: {e}", EXIT_DATA)
@@ -63,7 +66,7 @@ def data_error_message(error):
     text = getattr(error, "message", str(error))
     match = re.search(r"(Malformed CSV row.*?)\]?\s*(\[\[|$)", text, re.S)
     if match:
-        return match.group(1).strip().rstrip("]")
+        return match.group(1).replace('\\"', "").strip().rstrip("]")
     first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
     return re.sub(r"\s*\[\[.*", "", first)
 

@@ -18,7 +18,8 @@ from easyrank.errors import ConfigError
 from easyrank.protos import pipeline_pb2
 from easyrank.validation import validate
 
-__all__ = ["ConfigError", "load_config", "parse_config", "apply_edits", "locate_line", "validate"]
+__all__ = ["ConfigError", "load_config", "parse_config", "apply_edits", "locate_line", "validate",
+           "attach_location"]
 
 
 def load_config(path, edit_config_json=None):
@@ -94,7 +95,7 @@ def _apply_edit(config, key, value):
                 f"{', '.join(sorted(message.DESCRIPTOR.fields_by_name))}.", path=key)
         index = None if match.group(2) is None else int(match.group(2))
         last = depth == len(parts) - 1
-        repeated = field.label == descriptor.FieldDescriptor.LABEL_REPEATED
+        repeated = field.is_repeated
         is_message = field.type == descriptor.FieldDescriptor.TYPE_MESSAGE
         if index is not None:
             if not repeated:
@@ -190,7 +191,7 @@ def _field_lines(text):
         i += 1
         if i < len(tokens) and tokens[i][0] == ":":
             i += 1
-        repeated = field.label == descriptor.FieldDescriptor.LABEL_REPEATED
+        repeated = field.is_repeated
 
         def next_path(name=tok):
             if not repeated:
@@ -218,3 +219,15 @@ def _field_lines(text):
                 result.setdefault(f"{prefix}{tok}", line)
             i += 1
     return result
+
+
+def attach_location(error, config_path):
+    """Fills a ConfigError raised after loading (e.g. by a builder) with file and line."""
+    if error.file is None and config_path:
+        error.file = config_path
+        try:
+            with open(config_path, encoding="utf-8") as f:
+                error.line = locate_line(f.read(), error.path)
+        except OSError:
+            pass
+    return error

@@ -27,8 +27,9 @@ def mlp_kwargs(message, path):
 
 @register_block("mlp")
 def build_mlp(message, context):
+    kwargs = mlp_kwargs(message, context.path + ".mlp")
     try:
-        return MLP(name=context.name, **mlp_kwargs(message, context.path + ".mlp"))
+        return MLP(name=context.name, **kwargs)
     except ValueError as e:
         raise ConfigError(str(e), path=context.path + ".mlp") from None
 

@@ -6,6 +6,7 @@ stops the input with an error naming the file and line, or, with
 """
 
 import gzip
+import sys
 
 import tensorflow as tf
 
@@ -94,8 +95,10 @@ class CsvReader:
         if self._config.skip_bad_rows:
             table = self._drop_bad_rows(table, bad, filenames, line_numbers)
         else:
-            tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)), [_describe_first(
+            check = tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)), [_describe_first(
                 bad, filenames, line_numbers, reasons)], summarize=1)
+            with tf.control_dependencies([check]):
+                table = tf.identity(table)
         return self._convert(table)
 
     @property
@@ -109,11 +112,13 @@ class CsvReader:
             tf.print("easyrank: skipped", num_bad, "malformed CSV rows:",
                      tf.strings.reduce_join(tf.boolean_mask(
                          filenames + ":" + tf.strings.as_string(line_numbers), bad), separator=", "),
-                     output_stream="file://stderr")
+                     output_stream=sys.stderr)
             return num_bad
 
-        tf.cond(num_bad > 0, report, lambda: num_bad)
-        return tf.boolean_mask(table, tf.logical_not(bad))
+        reported = tf.cond(num_bad > 0, report, lambda: num_bad)
+        with tf.control_dependencies([reported]):
+            keep = tf.logical_not(bad)
+        return tf.boolean_mask(table, keep)
 
     def _convert(self, table):
         features, targets = {}, {}

@@ -86,9 +86,11 @@ def build_dataset(data_config, patterns, *, training, num_epochs=1, batch_size=N
     names = tf.data.Dataset.from_tensor_slices(files)
     if shuffle and len(files) > 1:
         names = names.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    rows = names.interleave(reader.read_file, cycle_length=min(len(files), 4), block_length=64,
-                            num_parallel_calls=tf.data.AUTOTUNE if len(files) > 1 else None,
-                            deterministic=True)
+    if len(files) > 1:
+        rows = names.interleave(reader.read_file, cycle_length=min(len(files), 4), block_length=64,
+                                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    else:
+        rows = reader.read_file(files[0])
     if num_shards > 1 and not shard_files:
         rows = rows.shard(num_shards, shard)
     if training and data_config.cache:

@@ -20,8 +20,9 @@ class TaskHead(tf_keras.layers.Layer):
         self.classification = task.loss == Task.BINARY_CROSS_ENTROPY
         self.tower = None
         if task.HasField("tower"):
+            kwargs = mlp_kwargs(task.tower, path + ".tower")
             try:
-                self.tower = MLP(name="tower", **mlp_kwargs(task.tower, path + ".tower"))
+                self.tower = MLP(name="tower", **kwargs)
             except ValueError as e:
                 raise ConfigError(str(e), path=path + ".tower") from None
         self.logit = tf_keras.layers.Dense(1, name="logit")
