@@ -1,16 +1,25 @@
 """Export a trained model as a versioned SavedModel that TF Serving loads as is.
 
     <export_dir>/<version>/saved_model.pb, variables/, assets/,
-                          assets.extra/pipeline.config
+                          assets.extra/pipeline.config,
+                          assets.extra/tf_serving_warmup_requests
+    <export_dir>/models.config, batching_parameters.txt, monitoring.config,
+                 README.md                       (see easyrank/deployment.py)
 
-Signatures:
+Signatures (docs/serving.md):
   serving_default: `examples`, a 1-D tf.string tensor of serialized tf.Example;
                    missing features take the config's default values.
-  raw_features:    one 1-D input per feature, named after the input field.
+  raw_features:    one input per feature, named after the input field; every
+                   input is required (TF Serving's rule for Predict).
+  regress:         Regress API: `inputs` (serialized tf.Example) -> `outputs`,
+                   the task's probability or prediction, shape [batch].
+  classify:        Classify API (binary tasks): `inputs` -> `scores`
+                   [batch, 2] = [1 - p, p] and `classes` [batch, 2] = "0", "1".
+  With several tasks the last two are per task: "<task>/regress", "<task>/classify".
 Outputs are float32 and named "<task>/logits", "<task>/probs" (classification)
 or "<task>/predictions" (regression).
 
-The model is written to a temporary directory next to the target and renamed
+The model is written to a temporary directory inside export_dir and renamed
 only when complete; version numbers are Unix seconds and only grow.
 """
 
@@ -19,11 +28,19 @@ import shutil
 import time
 
 import tensorflow as tf
+from absl import logging
 from google.protobuf import text_format
+
+from easyrank import deployment, warmup
+from easyrank.models.heads import prediction_key
+from easyrank.protos import model_pb2
 
 from easyrank.data.tfrecord_reader import feature_spec
 
 PIPELINE_CONFIG_ASSET = "pipeline.config"
+WARMUP_ASSET = "tf_serving_warmup_requests"
+REGRESS_METHOD = "tensorflow/serving/regress"
+CLASSIFY_METHOD = "tensorflow/serving/classify"
 
 
 class ServingModule(tf.Module):
@@ -40,6 +57,31 @@ class ServingModule(tf.Module):
         self.raw_features = tf.function(
             self._from_raw,
             input_signature=[{name: tf.TensorSpec([None], dtype, name=name) for name, dtype, _ in fields}])
+
+    def task_signatures(self, tasks):
+        """{name: (concrete function, method name)} of the Regress and Classify signatures."""
+        examples = tf.TensorSpec([None], tf.string, name="inputs")
+        signatures = {}
+        for task in tasks:
+            prefix = "" if len(tasks) == 1 else f"{task.name}/"
+            key = prediction_key(task)
+
+            def regress(inputs, key=key):
+                return {"outputs": self._from_examples(inputs)[key]}
+
+            signatures[prefix + "regress"] = (tf.function(
+                regress, input_signature=[examples]).get_concrete_function(), REGRESS_METHOD)
+            if task.loss != model_pb2.TaskConfig.BINARY_CROSS_ENTROPY:
+                continue
+
+            def classify(inputs, key=key):
+                probs = self._from_examples(inputs)[key]
+                classes = tf.tile(tf.constant([["0", "1"]]), [tf.shape(probs)[0], 1])
+                return {"scores": tf.stack([1.0 - probs, probs], axis=1), "classes": classes}
+
+            signatures[prefix + "classify"] = (tf.function(
+                classify, input_signature=[examples]).get_concrete_function(), CLASSIFY_METHOD)
+        return signatures
 
     def _from_examples(self, examples):
         features = tf.io.parse_example(examples, self._spec)
@@ -74,22 +116,71 @@ def export_model(model, config, export_dir, keep=0):
     shutil.rmtree(temp, ignore_errors=True)
     try:
         module = ServingModule(model, config.data_config)
-        raw = module.raw_features.get_concrete_function()
-        tf.saved_model.save(module, temp, signatures={
+        task_signatures = module.task_signatures(list(config.model_config.tasks))
+        signatures = {
             "serving_default": module.serving_default.get_concrete_function(),
-            "raw_features": raw,
-        })
+            "raw_features": module.raw_features.get_concrete_function(),
+        }
+        signatures.update({name: fn for name, (fn, _) in task_signatures.items()})
+        tf.saved_model.save(module, temp, signatures=signatures)
+        _set_method_names(temp, {name: method for name, (_, method) in task_signatures.items()})
         extra = os.path.join(temp, "assets.extra")
         os.makedirs(extra, exist_ok=True)
         with open(os.path.join(extra, PIPELINE_CONFIG_ASSET), "w", encoding="utf-8") as f:
             f.write(text_format.MessageToString(config))
+        _write_warmup(config, _signature_inputs(signatures), os.path.join(extra, WARMUP_ASSET))
         os.rename(temp, final)
     finally:
         shutil.rmtree(temp, ignore_errors=True)
     if keep > 0:
         for old in _versions(export_dir)[:-keep]:
             shutil.rmtree(os.path.join(export_dir, old), ignore_errors=True)
+    deployment.write_deployment_files(export_dir, config.export_config.model_name, signatures)
     return final
+
+
+def _set_method_names(saved_model_dir, methods):
+    """Gives the Regress and Classify signatures the method names TF Serving requires.
+
+    tf.saved_model.save marks every signature as Predict; TF Serving's Regress
+    and Classify APIs only accept signatures with their own method name. The
+    fingerprint hashes saved_model.pb, so it is recomputed.
+    """
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
+
+    path = os.path.join(saved_model_dir, "saved_model.pb")
+    saved_model = saved_model_pb2.SavedModel()
+    with open(path, "rb") as f:
+        saved_model.ParseFromString(f.read())
+    for meta_graph in saved_model.meta_graphs:
+        for name, method in methods.items():
+            meta_graph.signature_def[name].method_name = method
+    with open(path, "wb") as f:
+        f.write(saved_model.SerializeToString())
+    fingerprint = os.path.join(saved_model_dir, "fingerprint.pb")
+    if os.path.exists(fingerprint):
+        with open(fingerprint, "wb") as f:
+            f.write(fingerprinting.CreateFingerprintDef(saved_model_dir))
+
+
+def _signature_inputs(signatures):
+    """{signature name: input keys} of concrete functions (captured variables left out)."""
+    return {name: sorted(t.name.split(":")[0] for t in fn.inputs if t.dtype != tf.resource)
+            for name, fn in signatures.items()}
+
+
+def _write_warmup(config, signature_inputs, path):
+    """Writes TF Serving warmup records from real evaluation rows (num_warmup_rows of them)."""
+    num_rows = min(config.export_config.num_warmup_rows, warmup.MAX_ROWS)
+    if num_rows <= 0:
+        return
+    features, source = warmup.read_rows(config, num_rows)
+    if source is None:
+        logging.warning("No evaluation or training data could be read: the warmup records "
+                        "hold one row of default values.")
+    logs = warmup.build_prediction_logs(config.export_config.model_name, signature_inputs, features)
+    warmup.write_prediction_logs(path, logs)
 
 
 def default_export_dir(config, model_dir):
