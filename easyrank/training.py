@@ -6,6 +6,7 @@ A run whose model_dir has a checkpoint resumes from it, skipping the batches
 already trained on, so an interrupted run loses at most one checkpoint interval.
 """
 
+import contextlib
 import os
 import time
 
@@ -29,17 +30,17 @@ class ProgressLogger(tf_keras.callbacks.Callback):
         self._last_step = self._last_log = self._last_time = None
 
     def on_train_begin(self, logs=None):
-        self._last_step = self._last_log = int(self.model.optimizer.iterations)
+        self._last_step = self._last_log = global_step(self.model)
         self._last_time = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
-        step = int(self.model.optimizer.iterations)
+        step = global_step(self.model)
         if step - self._last_log < self.every and not (
                 self.writer and step - self._last_step >= self.summary_every):
             return
         now = time.perf_counter()
         rate = (step - self._last_step) * self.batch_size / max(now - self._last_time, 1e-9)
-        loss = float(logs["loss"])
+        loss = float(_fetch(logs["loss"]))
         lr = optimizers.current_learning_rate(self.model.optimizer)
         if self.writer is not None:
             with self.writer.as_default(step=step):
@@ -73,10 +74,10 @@ class PeriodicEvaluator(tf_keras.callbacks.Callback):
         self._last = None
 
     def on_train_begin(self, logs=None):
-        self._last = int(self.model.optimizer.iterations)
+        self._last = global_step(self.model)
 
     def on_train_batch_end(self, batch, logs=None):
-        step = int(self.model.optimizer.iterations)
+        step = global_step(self.model)
         if step - self._last >= self.every:
             self._last = step
             self.on_result(step, self.evaluate_fn())
@@ -84,13 +85,47 @@ class PeriodicEvaluator(tf_keras.callbacks.Callback):
 
 def create_model(config, strategy):
     """Model, optimizer and checkpoint, inside the strategy scope."""
-    with strategy.scope():
+    train = config.train_config
+    with strategy.scope(), precision_policy(train.mixed_precision):
         model = build_model(config)
-        optimizer = optimizers.build_optimizer(config.train_config.optimizer)
-        model.compile(optimizer=optimizer, steps_per_execution=config.train_config.steps_per_execution)
+        optimizer = optimizers.build_optimizer(train.optimizer)
+        if train.mixed_precision == "mixed_float16":
+            optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
+        model.compile(optimizer=optimizer, steps_per_execution=train.steps_per_execution)
         optimizer.build(model.trainable_variables)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     return model, checkpoint
+
+
+@contextlib.contextmanager
+def precision_policy(name):
+    """Layers built inside use the Keras mixed precision policy `name` ("" = float32)."""
+    if not name or name == "float32":
+        yield
+        return
+    previous = tf_keras.mixed_precision.global_policy()
+    tf_keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        tf_keras.mixed_precision.set_global_policy(previous)
+
+
+def single_device_model(config, checkpoint_path):
+    """A float32 one-device copy of the model restored from `checkpoint_path` (for eval/export)."""
+    model = build_model(config)
+    tf.train.Checkpoint(model=model).restore(checkpoint_path).expect_partial()
+    return model
+
+
+def global_step(model):
+    """The optimizer's step count as an int (under any strategy)."""
+    return int(model.optimizer.iterations.numpy())
+
+
+def _fetch(value):
+    """A parameter-server run's RemoteValue fetched; other values unchanged."""
+    return value.fetch() if hasattr(value, "fetch") else value
 
 
 def restore(checkpoint, path_or_dir):
@@ -102,23 +137,37 @@ def restore(checkpoint, path_or_dir):
 
 
 def train_and_evaluate(config, model_dir):
-    """Trains (resuming), evaluates and exports; returns the final metrics."""
+    """Trains (resuming), evaluates and exports; returns the final metrics.
+
+    In a cluster (docs/distributed.md) only the chief writes model_dir,
+    evaluates and exports; other workers return None once training ends,
+    and the worker and ps tasks of a parameter-server run serve until killed.
+    """
     train = config.train_config
+    if distribute.is_server_task(train):
+        distribute.run_server()
+        return None
+    chief = distribute.is_chief()
     os.makedirs(model_dir, exist_ok=True)
-    with open(os.path.join(model_dir, "pipeline.config"), "w", encoding="utf-8") as f:
-        f.write(text_format.MessageToString(config))
+    if chief:
+        with open(os.path.join(model_dir, "pipeline.config"), "w", encoding="utf-8") as f:
+            f.write(text_format.MessageToString(config))
     tf_keras.utils.set_random_seed(train.seed)
     strategy = distribute.build_strategy(train)
+    multi_worker = distribute.is_multi_worker(strategy)
     model, checkpoint = create_model(config, strategy)
+    # Every worker saves (a save may all-reduce), only the chief's land in model_dir.
+    checkpoint_dir = distribute.write_dir(model_dir)
     manager = tf.train.CheckpointManager(
-        checkpoint, model_dir, max_to_keep=train.keep_checkpoint_max,
+        checkpoint, checkpoint_dir, max_to_keep=train.keep_checkpoint_max,
         step_counter=model.optimizer.iterations, checkpoint_interval=train.save_checkpoints_steps)
-    if restore(checkpoint, model_dir):
-        logging.info("Resuming from %s at step %d.", manager.latest_checkpoint, int(model.optimizer.iterations))
-    step = int(model.optimizer.iterations)
+    resumed = restore(checkpoint, model_dir)
+    if resumed:
+        logging.info("Resuming from %s at step %d.", resumed, global_step(model))
+    step = global_step(model)
     eval_data = _eval_dataset(config)
     export_dir = export.default_export_dir(config, model_dir)
-    eval_writer = tf.summary.create_file_writer(os.path.join(model_dir, "eval"))
+    eval_writer = tf.summary.create_file_writer(os.path.join(model_dir, "eval")) if chief else None
     best = {"value": None}
 
     def report(at_step, results):
@@ -133,25 +182,33 @@ def train_and_evaluate(config, model_dir):
 
     remaining = train.num_steps - step if train.num_steps else None
     if remaining is None or remaining > 0:
-        dataset = build_dataset(config.data_config, config.train_input_path, training=True,
-                                num_epochs=train.num_epochs, seed=train.seed, skip_batches=step)
-        if remaining:
-            dataset = dataset.take(remaining)
+        dataset, steps_per_epoch = _train_input(config, strategy, step, remaining)
         callbacks = [
             ProgressLogger(train.log_step_count_steps, config.data_config.batch_size,
-                           tf.summary.create_file_writer(os.path.join(model_dir, "train")),
+                           tf.summary.create_file_writer(os.path.join(model_dir, "train"))
+                           if chief else None,
                            train.save_summary_steps),
             CheckpointSaver(manager),
         ]
-        if config.eval_config.eval_interval_steps > 0:
+        if config.eval_config.eval_interval_steps > 0 and multi_worker:
+            logging.warning("eval_interval_steps is ignored in a multi-worker run: the chief "
+                            "evaluates once training ends.")
+        elif config.eval_config.eval_interval_steps > 0:
             callbacks.append(PeriodicEvaluator(
                 config.eval_config.eval_interval_steps,
                 lambda: evaluation.evaluate_model(model, eval_data(), config,
                                                   config.eval_config.num_eval_steps),
                 on_eval))
-        model.fit(dataset, epochs=1, verbose=0, callbacks=callbacks)
-    step = int(model.optimizer.iterations)
+        model.fit(dataset, epochs=1, steps_per_epoch=steps_per_epoch, verbose=0, callbacks=callbacks)
+    step = global_step(model)
     manager.save(checkpoint_number=step)
+    if not chief:
+        distribute.cleanup_write_dir(checkpoint_dir, model_dir)
+        logging.info("Training done at step %d; the chief evaluates and exports.", step)
+        return None
+    if multi_worker or train.mixed_precision not in ("", "float32"):
+        # Evaluate and export a float32 one-device copy: no collectives, no remote variables.
+        model = single_device_model(config, manager.latest_checkpoint)
     results = evaluation.evaluate_model(model, eval_data(), config, config.eval_config.num_eval_steps)
     results["global_step"] = step
     report(step, results)
@@ -160,6 +217,33 @@ def train_and_evaluate(config, model_dir):
     if path:
         logging.info("Exported the model to %s", path)
     return results
+
+
+def _train_input(config, strategy, step, remaining):
+    """(dataset or DatasetCreator, steps_per_epoch) for model.fit, resuming after `step`."""
+    train = config.train_config
+
+    def dataset_fn(input_context=None, num_epochs=train.num_epochs, seed=train.seed):
+        # Each input pipeline feeds replicas_per_pipeline replicas per step.
+        per_pipeline = 1 if input_context is None else max(
+            input_context.num_replicas_in_sync // input_context.num_input_pipelines, 1)
+        dataset = build_dataset(config.data_config, config.train_input_path, training=True,
+                                num_epochs=num_epochs, seed=seed, input_context=input_context,
+                                skip_batches=step * per_pipeline)
+        return dataset.take(remaining * per_pipeline) if remaining else dataset
+
+    if isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy):
+        # Workers read their shard without end (reshuffled after a restart); fit counts the steps.
+        def ps_dataset_fn(input_context):
+            return build_dataset(config.data_config, config.train_input_path, training=True,
+                                 num_epochs=-1, seed=train.seed + step, input_context=input_context)
+        return tf_keras.utils.experimental.DatasetCreator(ps_dataset_fn), remaining
+    if not distribute.is_multi_worker(strategy):
+        # One machine: fit splits each global batch over the local replicas. A known
+        # step count also keeps fit from counting one extra step at the end of the data.
+        return dataset_fn(), remaining
+    # Several workers: each reads its own shard (files, or rows when files are few).
+    return strategy.distribute_datasets_from_function(dataset_fn), remaining
 
 
 def _eval_dataset(config):

@@ -67,7 +67,12 @@ class RankModel(tf_keras.Model):
                 loss += tf.add_n(self.losses)
             # Gradients are summed over replicas; scale so that they average.
             scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
+            loss_scaling = isinstance(self.optimizer, tf_keras.mixed_precision.LossScaleOptimizer)
+            if loss_scaling:  # mixed_float16: keep small float16 gradients from underflowing
+                scaled = self.optimizer.get_scaled_loss(scaled)
         gradients = tape.gradient(scaled, self.trainable_variables)
+        if loss_scaling:
+            gradients = self.optimizer.get_unscaled_gradients(gradients)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
         self.loss_tracker.update_state(loss)
         return {"loss": self.loss_tracker.result()}
