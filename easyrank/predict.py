@@ -13,12 +13,16 @@ from absl import flags
 from easyrank import cli
 from easyrank.errors import DataError
 
-flags.DEFINE_string("saved_model_dir", None, "Export directory (a version or their parent).")
-flags.DEFINE_multi_string("input_path", None, "Files (or globs) to score.")
-flags.DEFINE_string("output_path", None, "Where to write the scores (CSV).")
-flags.DEFINE_integer("batch_size", 1024, "Rows per request to the model.")
-flags.mark_flags_as_required(["saved_model_dir", "input_path", "output_path"])
 FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """Defined only when run as a CLI, so that other modules can import predict_file."""
+    flags.DEFINE_string("saved_model_dir", None, "Export directory (a version or their parent).")
+    flags.DEFINE_multi_string("input_path", None, "Files (or globs) to score.")
+    flags.DEFINE_string("output_path", None, "Where to write the scores (CSV).")
+    flags.DEFINE_integer("batch_size", 1024, "Rows per request to the model.")
+    flags.mark_flags_as_required(["saved_model_dir", "input_path", "output_path"])
 
 
 def resolve_version_dir(path):
@@ -106,4 +110,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     cli.run(main)
