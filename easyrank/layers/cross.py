@@ -93,17 +93,10 @@ class Cross(tf_keras.layers.Layer):
         self.bias_initializer = tf_keras.initializers.get(bias_initializer)
         self.kernel_regularizer = tf_keras.regularizers.get(kernel_regularizer)
         self.bias_regularizer = tf_keras.regularizers.get(bias_regularizer)
-
-    def build(self, input_shape):
-        input_shape = tf.TensorShape(input_shape)
-        if input_shape.rank != 2 or input_shape[-1] is None:
-            raise ValueError(
-                "Cross expects a 2D input [batch_size, M] with a known M. "
-                f"Received: input_shape={input_shape}"
-            )
-        self.cross_layers = []
-        for i in range(self.num_layers):
-            layer = tfrs.layers.dcn.Cross(
+        # Created here, not in build(): build() may run inside an autograph-converted
+        # call (e.g. a backbone block), where tfrs Cross's __init__ fails.
+        self.cross_layers = [
+            tfrs.layers.dcn.Cross(
                 projection_dim=self.projection_dim,
                 diag_scale=self.diag_scale,
                 use_bias=self.use_bias,
@@ -115,8 +108,18 @@ class Cross(tf_keras.layers.Layer):
                 dtype=self.dtype_policy,
                 name=f"cross_{i}",
             )
+            for i in range(self.num_layers)
+        ]
+
+    def build(self, input_shape):
+        input_shape = tf.TensorShape(input_shape)
+        if input_shape.rank != 2 or input_shape[-1] is None:
+            raise ValueError(
+                "Cross expects a 2D input [batch_size, M] with a known M. "
+                f"Received: input_shape={input_shape}"
+            )
+        for layer in self.cross_layers:
             layer.build(input_shape)
-            self.cross_layers.append(layer)
         super().build(input_shape)
 
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
