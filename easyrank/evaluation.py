@@ -42,27 +42,69 @@ def collect_predictions(model, dataset, tasks, num_steps=0, extra_fields=()):
 
 
 def compute_metrics(tasks, collected, sample_weight_field=None):
-    """{"<task>/<metric>": value} from collected arrays."""
+    """{"<task>/<metric>": value} from collected arrays.
+
+    A task's slices add "<task>/<metric>@<field>=<value>" computed on the rows
+    whose `field` equals `value` (collected[field] must be present).
+    """
     weights = collected.get(sample_weight_field) if sample_weight_field else None
     results = {}
     for task in tasks:
-        scores = collected[prediction_key(task)]
-        labels = collected[task.label]
-        for metric in task.metrics:
-            if metric == Task.GAUC:
-                value = metrics_lib.gauc(labels, scores, collected[task.group_field], weights)
-                results[f"{task.name}/gauc"] = value
-            else:
-                name, fn = _METRICS[metric]
-                results[f"{task.name}/{name}"] = fn(labels, scores, weights)
+        results.update(_task_metrics(task, collected, weights, None, ""))
+        for piece in task.slices:
+            rows = slice_rows(collected[piece.field], piece.value)
+            suffix = f"@{piece.field}={piece.value}"
+            results.update(_task_metrics(task, collected, weights, rows, suffix))
     return results
+
+
+def _task_metrics(task, collected, weights, rows, suffix):
+    """The task's metrics on `rows` (a boolean mask, or None for all rows)."""
+
+    def take(values):
+        return values if rows is None or values is None else values[rows]
+
+    scores, labels = take(collected[prediction_key(task)]), take(collected[task.label])
+    weights = take(weights)
+    results = {}
+    if rows is not None:
+        results[f"{task.name}/num_examples{suffix}"] = int(rows.sum())
+    for metric in task.metrics:
+        if rows is not None and not rows.any():
+            results[f"{task.name}/{_metric_name(metric)}{suffix}"] = float("nan")
+        elif metric == Task.GAUC:
+            groups = take(collected[task.group_field])
+            results[f"{task.name}/gauc{suffix}"] = metrics_lib.gauc(labels, scores, groups, weights)
+        else:
+            name, fn = _METRICS[metric]
+            results[f"{task.name}/{name}{suffix}"] = fn(labels, scores, weights)
+    return results
+
+
+def _metric_name(metric):
+    return "gauc" if metric == Task.GAUC else _METRICS[metric][0]
+
+
+def slice_rows(values, value):
+    """Boolean mask of `values == value`; `value` is text, compared as a number for numeric arrays."""
+    values = np.asarray(values)
+    if values.dtype.kind in "SO":
+        return np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values]) == value
+    return values == float(value)
+
+
+def extra_fields(config):
+    """Input fields evaluation must collect besides predictions and labels."""
+    tasks = config.model_config.tasks
+    fields = {t.group_field for t in tasks if Task.GAUC in t.metrics}
+    fields |= {piece.field for t in tasks for piece in t.slices}
+    return sorted(fields)
 
 
 def evaluate_model(model, dataset, config, num_steps=0):
     """Metrics of `model` on `dataset` for the tasks of `config`."""
     tasks = list(config.model_config.tasks)
-    groups = sorted({t.group_field for t in tasks if Task.GAUC in t.metrics})
-    collected = collect_predictions(model, dataset, tasks, num_steps, extra_fields=groups)
+    collected = collect_predictions(model, dataset, tasks, num_steps, extra_fields=extra_fields(config))
     if not collected:
         raise ValueError("the evaluation data is empty.")
     results = compute_metrics(tasks, collected, config.data_config.sample_weight_field or None)

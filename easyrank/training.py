@@ -201,7 +201,8 @@ def train_and_evaluate(config, model_dir):
                 on_eval))
         model.fit(dataset, epochs=1, steps_per_epoch=steps_per_epoch, verbose=0, callbacks=callbacks)
     step = global_step(model)
-    manager.save(checkpoint_number=step)
+    if manager.latest_checkpoint != os.path.join(checkpoint_dir, f"ckpt-{step}"):
+        manager.save(checkpoint_number=step, check_interval=False)  # the final step, always
     if not chief:
         distribute.cleanup_write_dir(checkpoint_dir, model_dir)
         logging.info("Training done at step %d; the chief evaluates and exports.", step)

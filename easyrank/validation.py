@@ -186,6 +186,8 @@ def _check_input(source, groups, blocks, path):
     if name not in known:
         raise ConfigError(f"no {kind.replace('_', ' ')} named {name!r}; known: {', '.join(sorted(known)) or 'none'}.",
                           path=f"{path}.{kind}")
+    if source.HasField("output_index") and source.output_name:
+        raise ConfigError("set output_index or output_name, not both.", path=path + ".output_name")
 
 
 def _find_cycle(order, edges):
@@ -231,6 +233,23 @@ def _validate_tasks(tasks, data, fields, groups, blocks):
             _check_input(task.input, groups, blocks, path + ".input")
         if task.loss_weight < 0:
             raise ConfigError(f"must be non-negative. Received: {task.loss_weight}.", path=path + ".loss_weight")
+        for j, piece in enumerate(task.slices):
+            _check_slice(piece, data, fields, f"{path}.slices[{j}]")
+
+
+def _check_slice(piece, data, fields, path):
+    """A metric slice names a non-label input field and a value of its type."""
+    if piece.field not in fields or piece.field in data.label_fields:
+        raise ConfigError(f"slice field {piece.field!r} is not a (non-label) input field.",
+                          path=path + ".field")
+    if not piece.value:
+        raise ConfigError('set the value selecting rows, e.g. value: "1".', path=path + ".value")
+    if fields[piece.field].type != data_pb2.InputField.STRING:
+        try:
+            float(piece.value)
+        except ValueError:
+            raise ConfigError(f"{piece.field!r} is numeric but value {piece.value!r} is not a number.",
+                              path=path + ".value") from None
 
 
 def _validate_train(train):

@@ -8,7 +8,11 @@ A builder takes the block's typed message and a BuildContext and returns a
 tf_keras layer. `input_format` says which form of a feature group the layer
 reads ("concat" [B, M], "stacked" [B, F, D], or "sequence"), and `merge_inputs`
 whether several inputs are concatenated into one tensor (True) or passed as a
-list (False).
+list (False); it may also be a function `(message, num_inputs, path) -> [sizes]`
+that splits the inputs into consecutive groups, each concatenated (rank-3 ones
+flattened), passed as a tuple (e.g. MMoE's (expert_input, gate_input)).
+`output_names`, a function `message -> [names]`, names the outputs of a block
+that returns a list, for BlockInput.output_name.
 """
 
 import dataclasses
@@ -20,7 +24,8 @@ from easyrank.errors import ConfigError
 class BlockSpec:
     builder: object
     input_format: str = "concat"
-    merge_inputs: bool = True
+    merge_inputs: object = True    # True, False or a grouping function
+    output_names: object = None    # None or a function message -> [names]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +40,7 @@ class BuildContext:
 _REGISTRY = {}
 
 
-def register_block(oneof_name, input_format="concat", merge_inputs=True):
+def register_block(oneof_name, input_format="concat", merge_inputs=True, output_names=None):
     """Decorator registering a builder for the Block.layer oneof field `oneof_name`."""
     if input_format not in ("concat", "stacked", "sequence"):
         raise ValueError(f"unknown input_format {input_format!r}")
@@ -43,7 +48,7 @@ def register_block(oneof_name, input_format="concat", merge_inputs=True):
     def decorate(builder):
         if oneof_name in _REGISTRY:
             raise ValueError(f"a builder for block {oneof_name!r} is already registered")
-        _REGISTRY[oneof_name] = BlockSpec(builder, input_format, merge_inputs)
+        _REGISTRY[oneof_name] = BlockSpec(builder, input_format, merge_inputs, output_names)
         return builder
 
     return decorate

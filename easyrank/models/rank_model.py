@@ -11,7 +11,9 @@ import tensorflow as tf
 import tf_keras
 
 from easyrank.backbone import Backbone, resolve_input
+from easyrank.backbone.graph import output_name_index
 from easyrank.data import input_signature_fields
+from easyrank.errors import ConfigError
 from easyrank.features import FeatureGroups
 from easyrank.models.heads import TaskHead, task_loss
 
@@ -33,17 +35,25 @@ class RankModel(tf_keras.Model):
                                             embedding_l2=model_config.embedding_l2)
         self.backbone = Backbone(model_config.backbone, seed=config.train_config.seed)
         self.heads = [TaskHead(t, f"model_config.tasks[{i}]") for i, t in enumerate(self.tasks)]
+        for i, task in enumerate(self.tasks):
+            if task.input.output_name:
+                output_name_index(task.input, self.backbone.output_names, f"model_config.tasks[{i}].input")
         self.loss_tracker = tf_keras.metrics.Mean(name="loss")
 
     def call(self, features, training=None):
         groups = self.feature_groups(features)
         blocks = self.backbone(groups, training=training)
         outputs = {}
-        for task, head in zip(self.tasks, self.heads):
+        for i, (task, head) in enumerate(zip(self.tasks, self.heads)):
             if task.HasField("input"):
-                x = resolve_input(task.input, groups, blocks)
+                x = resolve_input(task.input, groups, blocks, path=f"model_config.tasks[{i}].input",
+                                  output_names=self.backbone.output_names)
             else:
                 x = blocks[self.backbone.output_block]
+            if isinstance(x, (list, tuple)):
+                raise ConfigError(f"task {task.name!r} reads a block with {len(x)} outputs; pick one "
+                                  "with input { block: ... output_index: k } or output_name.",
+                                  path=f"model_config.tasks[{i}].input")
             outputs.update(head(x, training=training))
         return outputs
 
