@@ -43,7 +43,7 @@ setup(
         "tensorflow==2.21.*",
         "tf-keras==2.21.*",
         "tensorflow-recommenders>=0.7.3",
-        "protobuf>=5.28",
+        "protobuf>=7.35.1,<8",
         "absl-py>=2.1",
         "tensorboard>=2.20",
         "numpy",
