@@ -240,7 +240,8 @@ def _validate_tasks(tasks, data, fields, groups, blocks):
 def _check_slice(piece, data, fields, path):
     """A metric slice names a non-label input field and a value of its type."""
     if piece.field not in fields or piece.field in data.label_fields:
-        raise ConfigError(f"slice field {piece.field!r} is not a (non-label) input field.",
+        raise ConfigError(f"slice field {piece.field!r} is not a non-label input field; name a "
+                          "column of data_config.input_fields.",
                           path=path + ".field")
     if not piece.value:
         raise ConfigError('set the value selecting rows, e.g. value: "1".', path=path + ".value")
