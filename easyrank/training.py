@@ -199,7 +199,12 @@ def train_and_evaluate(config, model_dir):
                 lambda: evaluation.evaluate_model(model, eval_data(), config,
                                                   config.eval_config.num_eval_steps),
                 on_eval))
-        model.fit(dataset, epochs=1, steps_per_epoch=steps_per_epoch, verbose=0, callbacks=callbacks)
+        if isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy):
+            _fit_in_chunks(model, dataset, steps_per_epoch, callbacks, min(
+                train.save_checkpoints_steps, train.log_step_count_steps, steps_per_epoch))
+        else:
+            model.fit(dataset, epochs=1, steps_per_epoch=steps_per_epoch, verbose=0,
+                      callbacks=callbacks)
     step = global_step(model)
     if manager.latest_checkpoint != os.path.join(checkpoint_dir, f"ckpt-{step}"):
         manager.save(checkpoint_number=step, check_interval=False)  # the final step, always
@@ -218,6 +223,35 @@ def train_and_evaluate(config, model_dir):
     if path:
         logging.info("Exported the model to %s", path)
     return results
+
+
+class EpochEndAdapter(tf_keras.callbacks.Callback):
+    """Runs a batch-end callback at epoch ends (ParameterServerStrategy has no batch hooks)."""
+
+    def __init__(self, callback):
+        super().__init__()
+        self.callback = callback
+
+    def set_model(self, model):
+        super().set_model(model)
+        self.callback.set_model(model)
+
+    def on_train_begin(self, logs=None):
+        self.callback.on_train_begin(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.callback.on_train_batch_end(epoch, logs)
+
+
+def _fit_in_chunks(model, dataset, steps, callbacks, chunk):
+    """fit for exactly `steps` steps as "epochs" of `chunk` steps, callbacks at each end."""
+    adapted = [EpochEndAdapter(c) for c in callbacks]
+    chunk = max(chunk, 1)
+    if steps // chunk:
+        model.fit(dataset, epochs=steps // chunk, steps_per_epoch=chunk, verbose=0,
+                  callbacks=adapted)
+    if steps % chunk:
+        model.fit(dataset, epochs=1, steps_per_epoch=steps % chunk, verbose=0, callbacks=adapted)
 
 
 def _train_input(config, strategy, step, remaining):

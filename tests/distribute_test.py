@@ -1,0 +1,291 @@
+"""Strategies, chief-only writes, the launcher and fault tolerance (issue 7).
+
+Every process a test starts runs in its own process group and is killed by
+the test (the launcher kills its tasks); every wait has a timeout.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import easyrank  # noqa: F401  (before tensorflow)
+import pytest
+
+from easyrank import distribute, launch
+from easyrank.errors import ConfigError
+from easyrank.protos import train_pb2
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(ROOT, "samples/configs/census_mlp.config")
+TINY = os.path.join(ROOT, "tests/data/census_tiny.csv")
+
+
+def edits(**extra):
+    value = {"train_input_path": [TINY], "eval_input_path": [TINY], "data_config.batch_size": 32,
+             "train_config.log_step_count_steps": 1}
+    value.update({k.replace("__", "."): v for k, v in extra.items()})
+    return json.dumps(value)
+
+
+def train_args(model_dir, **extra):
+    return ["--pipeline_config_path", CONFIG, "--model_dir", str(model_dir),
+            "--edit_config_json", edits(**extra)]
+
+
+def run_bounded(command, timeout, env=None):
+    """Runs `command` in its own process group; kills the group on timeout."""
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        out, _ = process.communicate(timeout=timeout)
+        return process.returncode, out.decode("utf-8", "replace")
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+
+def launcher(num_workers, num_ps, args, timeout, module=None):
+    command = [sys.executable, "-m", "easyrank.launch", "--num_workers", str(num_workers),
+               "--num_ps", str(num_ps), "--timeout_seconds", str(timeout)]
+    if module:
+        command += ["--module", module]
+    return command + ["--"] + args
+
+
+def set_tf_config(monkeypatch, cluster, task_type, index):
+    monkeypatch.setenv("TF_CONFIG", json.dumps(
+        {"cluster": cluster, "task": {"type": task_type, "index": index}}))
+
+
+# ---- TF_CONFIG, chief and strategy choice ----
+
+def test_chief_is_chief_task_or_worker_zero(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert distribute.is_chief() and distribute.task() == (None, 0)
+    workers = {"worker": ["a:1", "b:1"]}
+    set_tf_config(monkeypatch, workers, "worker", 0)
+    assert distribute.is_chief()
+    set_tf_config(monkeypatch, workers, "worker", 1)
+    assert not distribute.is_chief()
+    ps = {"chief": ["c:1"], "worker": ["a:1"], "ps": ["p:1"]}
+    set_tf_config(monkeypatch, ps, "worker", 0)
+    assert not distribute.is_chief()
+    set_tf_config(monkeypatch, ps, "chief", 0)
+    assert distribute.is_chief() and distribute.cluster_size() == 3
+
+
+def test_single_machine_strategy_in_a_cluster_is_a_config_error(monkeypatch):
+    set_tf_config(monkeypatch, {"worker": ["a:1", "b:1"]}, "worker", 0)
+    with pytest.raises(ConfigError, match="MULTI_WORKER_MIRRORED"):
+        distribute.build_strategy(train_pb2.TrainConfig())
+
+
+def test_parameter_server_needs_ps_tasks_and_num_steps(monkeypatch):
+    train = train_pb2.TrainConfig()
+    train.distribution.strategy = train_pb2.DistributionConfig.PARAMETER_SERVER
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ConfigError, match="TF_CONFIG"):
+        distribute.build_strategy(train)
+    set_tf_config(monkeypatch, {"chief": ["c:1"], "worker": ["a:1"], "ps": ["p:1"]}, "chief", 0)
+    with pytest.raises(ConfigError, match="num_steps"):
+        distribute.build_strategy(train)
+
+
+def test_bad_tf_config_is_a_config_error(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    with pytest.raises(ConfigError, match="TF_CONFIG"):
+        distribute.task()
+
+
+def test_cluster_spec_uses_distinct_local_ports():
+    cluster = launch.cluster_spec(2, 1)
+    assert sorted(cluster) == ["chief", "ps", "worker"]
+    addresses = [a for v in cluster.values() for a in v]
+    assert len(addresses) == 4 and len(set(addresses)) == 4
+    assert all(a.startswith("127.0.0.1:") for a in addresses)
+    assert list(launch.cluster_spec(2, 0)) == ["worker"]
+
+
+# ---- Mirrored over 2 logical CPUs equals one device ----
+
+_MIRRORED_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import easyrank
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import tf_keras
+    from easyrank import distribute, training
+    from easyrank.config import load_config
+    weights = {}
+    for name in ["DEFAULT", "MIRRORED"]:
+        edits = json.loads(sys.argv[1])
+        edits["train_config.distribution.strategy"] = name
+        config = load_config(sys.argv[2], edits)
+        tf_keras.utils.set_random_seed(7)
+        strategy = distribute.build_strategy(config.train_config)
+        model, _ = training.create_model(config, strategy)
+        dataset, steps = training._train_input(config, strategy, 0, 4)
+        model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0)
+        weights[name] = [w.numpy() for w in model.trainable_weights]
+        print(name, strategy.num_replicas_in_sync, training.global_step(model))
+    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(weights["DEFAULT"], weights["MIRRORED"]))
+    moved = max(float(np.max(np.abs(a))) for a in weights["DEFAULT"])
+    print("RESULT", json.dumps({"diff": diff, "moved": moved}))
+""")
+
+
+def test_mirrored_on_two_cpus_matches_one_device(tmp_path):
+    script = tmp_path / "mirrored.py"
+    script.write_text(_MIRRORED_SCRIPT)
+    code, out = run_bounded([sys.executable, str(script), edits(data_config__shuffle=False),
+                             CONFIG], timeout=240)
+    assert code == 0, out[-3000:]
+    assert "DEFAULT 1 4" in out and "MIRRORED 2 4" in out, out[-3000:]
+    result = json.loads(out.split("RESULT ")[1].splitlines()[0])
+    assert result["moved"] > 0
+    assert result["diff"] < 1e-5, result
+
+
+# ---- The launcher: failures, timeouts ----
+
+_FAKE_TASK = textwrap.dedent("""
+    import json, os, sys, time
+    task = json.loads(os.environ["TF_CONFIG"])["task"]
+    print("hello from", task["type"], task["index"], flush=True)
+    if task["type"] == "worker" and task["index"] == 1:
+        sys.exit(int(sys.argv[1]))
+    time.sleep(float(sys.argv[2]))
+""")
+
+
+def _fake_module(tmp_path):
+    (tmp_path / "fake_task.py").write_text(_FAKE_TASK)
+    return dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}{ROOT}")
+
+
+def test_launcher_stops_all_when_a_task_fails(tmp_path):
+    env = _fake_module(tmp_path)
+    start = time.monotonic()
+    code, out = run_bounded(launcher(3, 0, ["7", "600"], 60, module="fake_task"), 90, env=env)
+    assert code == 7, out
+    assert time.monotonic() - start < 30
+    assert "[worker:1] hello from worker 1" in out
+    assert "worker:1 failed with exit code 7; stopping the cluster." in out
+
+
+def test_launcher_timeout_kills_everything(tmp_path):
+    env = _fake_module(tmp_path)
+    code, out = run_bounded(launcher(2, 0, ["0", "600"], 3, module="fake_task"), 60, env=env)
+    assert code == launch.EXIT_TIMEOUT, out
+    assert "timeout after 3 s" in out
+
+
+def test_launcher_returns_chief_code_when_all_succeed(tmp_path):
+    env = _fake_module(tmp_path)
+    code, out = run_bounded(launcher(2, 0, ["0", "0"], 60, module="fake_task"), 60, env=env)
+    assert code == 0 and "all tasks done." in out, out
+
+
+# ---- Real clusters on census_tiny ----
+
+def _exports(model_dir):
+    export_dir = os.path.join(model_dir, "export")
+    return [d for d in os.listdir(export_dir) if d.isdigit()] if os.path.isdir(export_dir) else []
+
+
+def test_multi_worker_mirrored_two_workers_train_and_export_once(tmp_path):
+    model_dir = tmp_path / "model"
+    args = train_args(model_dir, train_config__num_steps=4, train_config__save_checkpoints_steps=2,
+                      train_config__distribution__strategy="MULTI_WORKER_MIRRORED",
+                      train_config__distribution__collective_timeout_seconds=60)
+    code, out = run_bounded(launcher(2, 0, args, 170), 200)
+    assert code == 0, out[-4000:]
+    assert "[worker:1]" in out and "Training done at step 4" in out
+    result = json.load(open(model_dir / "eval_result.json"))
+    assert result["global_step"] == 4 and result["num_examples"] == 200
+    assert 0.0 < result["income/auc"] <= 1.0
+    assert len(_exports(model_dir)) == 1
+    assert (model_dir / "ckpt-4.index").exists()
+    # Only the chief wrote model_dir; worker 1 cleaned its temporary directory.
+    assert out.count("Exported the model to") == 1
+
+
+@pytest.mark.slow
+def test_parameter_server_two_workers_one_ps_train_and_export(tmp_path):
+    model_dir = tmp_path / "model"
+    args = train_args(model_dir, train_config__num_steps=6, train_config__save_checkpoints_steps=3,
+                      train_config__distribution__strategy="PARAMETER_SERVER",
+                      train_config__distribution__min_shard_bytes=16000)
+    code, out = run_bounded(launcher(2, 1, args, 200), 240)
+    assert code == 0, out[-4000:]
+    result = json.load(open(model_dir / "eval_result.json"))
+    assert result["global_step"] == 6
+    assert len(_exports(model_dir)) == 1
+    assert (model_dir / "ckpt-3.index").exists() and (model_dir / "ckpt-6.index").exists()
+
+
+def _wait_for(predicate, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.slow
+def test_run_killed_midway_resumes_from_latest_checkpoint(tmp_path):
+    model_dir = tmp_path / "model"
+    args = [sys.executable, "-m", "easyrank.train"] + train_args(
+        model_dir, train_config__num_steps=400, train_config__save_checkpoints_steps=5,
+        train_config__num_epochs=100)
+    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        assert _wait_for(lambda: (model_dir / "ckpt-6.index").exists(), 180)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+    killed_at = max(int(n[5:-6]) for n in os.listdir(model_dir) if n.endswith(".index"))
+    assert killed_at < 400
+    code, out = run_bounded(args[:-1] + [edits(train_config__num_steps=killed_at + 5,
+                                               train_config__save_checkpoints_steps=5,
+                                               train_config__num_epochs=100)], 240)
+    assert code == 0, out[-3000:]
+    assert f"Resuming from {model_dir}/ckpt-{killed_at} at step {killed_at}" in out
+    assert json.load(open(model_dir / "eval_result.json"))["global_step"] == killed_at + 5
+
+
+@pytest.mark.slow
+def test_killed_worker_stops_the_cluster_in_bounded_time(tmp_path):
+    model_dir = tmp_path / "model"
+    args = train_args(model_dir, train_config__num_steps=100000, train_config__num_epochs=10000,
+                      train_config__save_checkpoints_steps=5,
+                      train_config__distribution__strategy="MULTI_WORKER_MIRRORED",
+                      train_config__distribution__collective_timeout_seconds=30)
+    process = subprocess.Popen(launcher(2, 0, args, 400), cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, start_new_session=True, text=True)
+    try:
+        assert _wait_for(lambda: (model_dir / "ckpt-6.index").exists(), 240)
+        ps = subprocess.run(["pgrep", "-f", f"--model_dir {model_dir}"], capture_output=True,
+                            text=True, timeout=10)
+        pids = [int(p) for p in ps.stdout.split() if int(p) != process.pid]
+        worker = [p for p in pids if '"index": 1' in open(f"/proc/{p}/environ").read()]
+        assert worker, pids
+        os.kill(worker[0], signal.SIGKILL)
+        start = time.monotonic()
+        out, _ = process.communicate(timeout=90)
+        assert time.monotonic() - start < 90
+        assert process.returncode != 0
+        assert "failed with exit code" in out
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
