@@ -35,7 +35,7 @@ from easyrank import deployment, warmup
 from easyrank.models.heads import prediction_key
 from easyrank.protos import model_pb2
 
-from easyrank.data.tfrecord_reader import feature_spec
+from easyrank.data.tfrecord_reader import densify, feature_spec
 
 PIPELINE_CONFIG_ASSET = "pipeline.config"
 WARMUP_ASSET = "tf_serving_warmup_requests"
@@ -84,7 +84,7 @@ class ServingModule(tf.Module):
         return signatures
 
     def _from_examples(self, examples):
-        features = tf.io.parse_example(examples, self._spec)
+        features = densify(tf.io.parse_example(examples, self._spec))
         return self._outputs(features)
 
     def _from_raw(self, features):

@@ -41,6 +41,9 @@ def _validate_data(data):
     _unique([f.name for f in data.input_fields], path + ".input_fields[{i}].name", "input field")
     for i, field in enumerate(data.input_fields):
         fields[field.name] = field
+        if field.is_list and field.type != data_pb2.InputField.STRING:
+            raise ConfigError("is_list needs a STRING field (a tf.Example bytes_list).",
+                              path=f"{path}.input_fields[{i}].is_list")
         if field.default_value and field.type != data_pb2.InputField.STRING:
             try:
                 float(field.default_value)
@@ -100,7 +103,7 @@ def _validate_features(feature_configs, fields, data):
 
 
 def _validate_feature(kind, feature, field, path):
-    if kind in ("id_feature", "tag_feature"):
+    if kind in ("id_feature", "tag_feature", "sequence_feature"):
         choices = ["hash_bucket_size", "vocab_list", "vocab_file"] + (["num_buckets"] if kind == "id_feature" else [])
         chosen = [c for c in choices if (len(getattr(feature, c)) if c == "vocab_list" else feature.HasField(c))]
         if len(chosen) != 1:
@@ -108,12 +111,14 @@ def _validate_feature(kind, feature, field, path):
         if feature.embedding_dim <= 0:
             raise ConfigError(f"must be positive. Received: {feature.embedding_dim}.", path=path + ".embedding_dim")
         for name in ("hash_bucket_size", "num_buckets"):
-            if feature.HasField(name) and getattr(feature, name) <= 0:
+            if name in choices and feature.HasField(name) and getattr(feature, name) <= 0:
                 raise ConfigError(f"must be positive. Received: {getattr(feature, name)}.", path=f"{path}.{name}")
         if kind == "id_feature" and feature.HasField("num_buckets") and field.type != data_pb2.InputField.INT64:
             raise ConfigError("num_buckets (integer identity) needs an INT64 input field.", path=path + ".num_buckets")
         if kind == "tag_feature" and field.type != data_pb2.InputField.STRING:
             raise ConfigError("a tag feature needs a STRING input field.", path=path)
+        if kind == "sequence_feature":
+            _validate_sequence_feature(feature, field, path)
     elif kind == "raw_feature":
         if field.type == data_pb2.InputField.STRING:
             raise ConfigError(f"input field {field.name!r} is STRING; a raw feature needs FLOAT or INT64.",
@@ -138,6 +143,16 @@ def _validate_feature(kind, feature, field, path):
             raise ConfigError("bucketized features need embedding_dim > 0.", path=path + ".embedding_dim")
 
 
+def _validate_sequence_feature(feature, field, path):
+    if field.type != data_pb2.InputField.STRING:
+        raise ConfigError(f"a sequence feature needs a STRING input field (values joined by "
+                          f"{feature.separator!r}, or a tf.Example bytes_list with is_list).", path=path)
+    if feature.max_len <= 0:
+        raise ConfigError(f"must be positive. Received: {feature.max_len}.", path=path + ".max_len")
+    if not feature.separator:
+        raise ConfigError("must not be empty.", path=path + ".separator")
+
+
 def _validate_groups(groups, features):
     names = _unique([g.name for g in groups], "model_config.feature_groups[{i}].name", "feature group")
     for i, group in enumerate(groups):
@@ -148,6 +163,11 @@ def _validate_groups(groups, features):
             if name not in features:
                 raise ConfigError(f"unknown feature {name!r}; known features: {', '.join(sorted(features))}.",
                                   path=f"{path}.feature_names[{j}]")
+        max_lens = {features[n][0].sequence_feature.max_len for n in group.feature_names
+                    if features[n][0].WhichOneof("feature") == "sequence_feature"}
+        if len(max_lens) > 1:
+            raise ConfigError(f"the sequence features of group {group.name!r} have different max_len "
+                              f"({sorted(max_lens)}); aligned sequences need one max_len.", path=path)
     return names
 
 

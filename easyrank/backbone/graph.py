@@ -108,15 +108,13 @@ def resolve_input(source, groups, outputs, input_format="concat", path="", outpu
     kind = source.WhichOneof("source")
     if kind == "feature_group":
         group = groups[source.feature_group]
-        if input_format == "concat":
-            value = group.concat
-        else:
-            value = getattr(group, input_format, None)
-            if value is None:
-                raise ConfigError(
-                    f"feature group {source.feature_group!r} has no {input_format} form (a stacked "
-                    "group needs features of one width; a sequence group needs sequence features).",
-                    path=path)
+        value = getattr(group, input_format, None)
+        if value is None:
+            raise ConfigError(
+                f"feature group {source.feature_group!r} has no {input_format} form (a stacked "
+                "group needs features of one width; a sequence group needs sequence features "
+                "and is read only by sequence blocks such as din and sequence_pool).",
+                path=path)
     else:
         value = outputs[source.block]
     if source.HasField("output_index"):

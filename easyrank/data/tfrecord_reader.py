@@ -10,7 +10,7 @@ def _compression(files):
 
 
 def feature_spec(data_config, include_targets=True):
-    """tf.io.parse_example spec of the input fields (scalars with defaults)."""
+    """tf.io.parse_example spec of the input fields (scalars with defaults; lists for is_list)."""
     targets = set(data_config.label_fields) | {data_config.sample_weight_field}
     spec = {}
     for field in data_config.input_fields:
@@ -18,9 +18,18 @@ def feature_spec(data_config, include_targets=True):
             if include_targets:
                 spec[field.name] = tf.io.FixedLenFeature([], tf.float32, default_value=0.0)
             continue
+        if field.is_list:
+            spec[field.name] = tf.io.VarLenFeature(tf.string)
+            continue
         spec[field.name] = tf.io.FixedLenFeature(
             [], dataset_lib.field_dtype(field), default_value=dataset_lib.default_value(field))
     return spec
+
+
+def densify(parsed):
+    """Sparse list features of a parse_example result -> dense [B, N] padded with ""."""
+    return {k: tf.sparse.to_dense(v, default_value="") if isinstance(v, tf.SparseTensor) else v
+            for k, v in parsed.items()}
 
 
 class TFRecordReader:
@@ -39,7 +48,7 @@ class TFRecordReader:
 
     def parse_batch(self, filenames, record_numbers, records):
         names = filenames + tf.constant(" record ") + tf.strings.as_string(record_numbers)
-        parsed = tf.io.parse_example(records, self._spec, example_names=names)
+        parsed = densify(tf.io.parse_example(records, self._spec, example_names=names))
         features = {k: v for k, v in parsed.items() if k not in self._targets}
         targets = {k: v for k, v in parsed.items() if k in self._targets}
         return features, targets

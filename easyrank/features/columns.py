@@ -174,6 +174,11 @@ def build_columns(feature_configs):
         elif kind == "raw_feature":
             column = RawColumn(feature.name, input_name, feature.normalizer, feature.boundaries,
                                embedding_name, feature.embedding_dim)
+        elif kind == "sequence_feature":
+            from easyrank.features.sequence import SequenceColumn  # sequence imports Column
+            column = SequenceColumn(feature.name, input_name, StringIndex(feature, path),
+                                    embedding_name, feature.embedding_dim, feature.separator,
+                                    feature.max_len)
         else:
             raise ConfigError(f"no column builder for {kind!r}.", path=path)
         column.path = path

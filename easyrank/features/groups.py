@@ -12,8 +12,13 @@ import tf_keras
 from easyrank.errors import ConfigError
 from easyrank.features import columns as columns_lib
 
-# concat: [B, sum of widths]; stacked: [B, F, D] or None when widths differ.
-GroupOutput = collections.namedtuple("GroupOutput", ["concat", "stacked"])
+# concat: [B, sum of widths]; stacked: [B, F, D] or None when widths differ;
+# sequence: a SequenceInput for groups with sequence features (then concat and
+# stacked are None), else None.
+GroupOutput = collections.namedtuple("GroupOutput", ["concat", "stacked", "sequence"],
+                                     defaults=(None,))
+# query: [B, E] or None (no non-sequence features); keys: [B, T, E']; lengths: [B].
+SequenceInput = collections.namedtuple("SequenceInput", ["query", "keys", "lengths"])
 
 
 class FeatureGroups(tf_keras.layers.Layer):
@@ -65,11 +70,15 @@ class FeatureGroups(tf_keras.layers.Layer):
     def call(self, features):
         values = {name: column(features, self.tables) for name, column in self._columns.items()}
         if self._embedding_l2:
-            used = [v for name, v in values.items() if self._columns[name].table_spec()]
+            used = [getattr(v, "embeddings", v) for name, v in values.items()
+                    if self._columns[name].table_spec()]
             batch = tf.cast(tf.shape(used[0])[0], tf.float32) if used else 1.0
             self.add_loss(self._embedding_l2 * tf.add_n([tf.reduce_sum(tf.square(v)) for v in used]) / batch)
         outputs = {}
         for name, feature_names in self._groups:
+            if any(getattr(self._columns[f], "is_sequence", False) for f in feature_names):
+                outputs[name] = GroupOutput(None, None, self._sequence_input(feature_names, values))
+                continue
             parts = [values[f] for f in feature_names]
             concat = tf.concat(parts, axis=-1) if len(parts) > 1 else parts[0]
             widths = {p.shape[-1] for p in parts}
@@ -77,4 +86,11 @@ class FeatureGroups(tf_keras.layers.Layer):
             outputs[name] = GroupOutput(concat, stacked)
         return outputs
 
-
+    def _sequence_input(self, feature_names, values):
+        """SequenceInput of a group: sequence features -> keys, the others -> query."""
+        sequences = [values[f] for f in feature_names if getattr(self._columns[f], "is_sequence", False)]
+        others = [values[f] for f in feature_names if not getattr(self._columns[f], "is_sequence", False)]
+        keys = tf.concat([s.embeddings for s in sequences], axis=-1) if len(sequences) > 1 \
+            else sequences[0].embeddings
+        query = (tf.concat(others, axis=-1) if len(others) > 1 else others[0]) if others else None
+        return SequenceInput(query, keys, sequences[0].lengths)
