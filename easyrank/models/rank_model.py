@@ -31,18 +31,42 @@ class RankModel(tf_keras.Model):
         self.tasks = list(model_config.tasks)
         self.sample_weight_field = config.data_config.sample_weight_field or None
         self.input_fields = input_signature_fields(config.data_config)
+        # float32 whatever the mixed precision policy: lookups and transforms stay exact.
         self.feature_groups = FeatureGroups(config.feature_configs, model_config.feature_groups,
-                                            embedding_l2=model_config.embedding_l2)
+                                            embedding_l2=model_config.embedding_l2, dtype="float32")
         self.backbone = Backbone(model_config.backbone, seed=config.train_config.seed)
         self.heads = [TaskHead(t, f"model_config.tasks[{i}]") for i, t in enumerate(self.tasks)]
         for i, task in enumerate(self.tasks):
-            if task.input.output_name:
-                output_name_index(task.input, self.backbone.output_names, f"model_config.tasks[{i}].input")
+            self._check_task_input(task, f"model_config.tasks[{i}].input")
         self.loss_tracker = tf_keras.metrics.Mean(name="loss")
+        self._jit = _Untracked(None)
+
+    def enable_jit(self):
+        """Runs the backbone XLA-compiled in training (train_config.jit_compile); the string
+        feature transforms stay outside, and inference (eval, serving) is never compiled."""
+        self._jit = _Untracked(tf.function(lambda groups: self.backbone(groups, training=True),
+                                           jit_compile=True))
+
+    def _check_task_input(self, task, path):
+        """A task reading a multi-output block must pick one output (checked before any call)."""
+        source = task.input if task.HasField("input") else None
+        if source is None:
+            block = self.backbone.output_block
+        else:
+            block = source.block if source.WhichOneof("source") == "block" else None
+        if source is not None and source.output_name:
+            output_name_index(source, self.backbone.output_names, path)
+        elif block in self.backbone.output_names and not (source and source.HasField("output_index")):
+            raise ConfigError(f"task {task.name!r} reads block {block!r}, which has one output per "
+                              "task; pick one with input { block: ... output_index: k } or "
+                              "output_name.", path=path)
 
     def call(self, features, training=None):
         groups = self.feature_groups(features)
-        blocks = self.backbone(groups, training=training)
+        if training and self._jit.value is not None:
+            blocks = self._jit.value(groups)
+        else:
+            blocks = self.backbone(groups, training=training)
         outputs = {}
         for i, (task, head) in enumerate(zip(self.tasks, self.heads)):
             if task.HasField("input"):
@@ -102,6 +126,13 @@ class RankModel(tf_keras.Model):
         """A batch of default values for every input field (builds the variables)."""
         return {name: tf.fill([batch_size], tf.constant(default, dtype=dtype))
                 for name, dtype, default in self.input_fields}
+
+
+class _Untracked:
+    """Hides a value from Keras/SavedModel attribute tracking."""
+
+    def __init__(self, value):
+        self.value = value
 
 
 def build_model(config):

@@ -12,6 +12,7 @@ import tensorflow as tf
 from easyrank import config as config_lib
 from easyrank import evaluation, training
 from easyrank.data import build_dataset
+from easyrank.errors import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIGS = os.path.join(ROOT, "samples", "configs")
@@ -112,3 +113,18 @@ def test_census_mmoe_meets_targets_on_test_split(tmp_path):
     results = evaluation.evaluate_model(model, dataset, config)
     assert results["income/auc"] >= 0.935
     assert results["never_married/auc"] >= 0.985
+
+
+@pytest.mark.parametrize("task_input, path, fragment", [
+    ({"block": "mmoe"}, "model_config.tasks[0].input", "pick one with input"),
+    ({"block": "mmoe", "output_name": "salary"}, "model_config.tasks[0].input.output_name",
+     "its outputs are income, never_married"),
+])
+def test_task_must_select_one_mmoe_output(task_input, path, fragment):
+    config = config_lib.load_config(os.path.join(CONFIGS, "census_mmoe.config"))
+    config.model_config.tasks[0].input.Clear()
+    for key, value in task_input.items():
+        setattr(config.model_config.tasks[0].input, key, value)
+    with pytest.raises(ConfigError, match=fragment) as caught:
+        training.create_model(config, tf.distribute.get_strategy())
+    assert caught.value.path == path
