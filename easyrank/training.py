@@ -91,6 +91,8 @@ def create_model(config, strategy):
         optimizer = optimizers.build_optimizer(train.optimizer)
         if train.mixed_precision == "mixed_float16":
             optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
+        if train.jit_compile:
+            model.enable_jit()
         model.compile(optimizer=optimizer, steps_per_execution=train.steps_per_execution)
         optimizer.build(model.trainable_variables)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
