@@ -125,3 +125,17 @@ def test_resume_continues_from_latest_checkpoint(trained):
     assert results["global_step"] == 150
     assert results["income/auc"] > 0.90
     assert len([d for d in os.listdir(os.path.join(model_dir, "export")) if d.isdigit()]) == 2
+
+
+def test_export_cli_writes_a_new_version(trained, tmp_path):
+    _, model_dir, _ = trained
+    export_dir = str(tmp_path / "serving")
+    out = run_cli("easyrank.export", "--pipeline_config_path", CONFIG, "--model_dir", model_dir,
+                  "--export_dir", export_dir)
+    assert out.returncode == 0, out.stderr[-3000:]
+    versions = [d for d in os.listdir(export_dir) if d.isdigit()]
+    assert len(versions) == 1
+    assert os.path.isfile(os.path.join(export_dir, versions[0], "saved_model.pb"))
+    out = run_cli("easyrank.export", "--pipeline_config_path", CONFIG, "--model_dir", str(tmp_path / "none"),
+                  "--export_dir", export_dir)
+    assert out.returncode == 2 and "no checkpoint found" in out.stderr
