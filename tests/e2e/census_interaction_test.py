@@ -37,7 +37,7 @@ def test_trains_evaluates_and_exports(name, tmp_path):
     assert np.isfinite(results["income/logloss"])
     assert os.path.exists(os.path.join(model_dir, "eval_result.json"))
     export_root = os.path.join(model_dir, "export")
-    versions = sorted(os.listdir(export_root))
+    versions = sorted(v for v in os.listdir(export_root) if v.isdigit())
     assert versions
     model = tf.saved_model.load(os.path.join(export_root, versions[-1]))
     raw = model.signatures["raw_features"]
