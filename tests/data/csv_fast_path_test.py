@@ -1,0 +1,78 @@
+"""The CSV fast path (one line regex + tf.io.decode_csv) gives the general path's tensors."""
+
+import easyrank  # noqa: F401
+import numpy as np
+import pytest
+import tensorflow as tf
+from google.protobuf import text_format
+
+from easyrank.config import load_config
+from easyrank.data import csv_reader
+from easyrank.protos import data_pb2
+
+DATA = """
+csv_header: false
+input_fields { name: "age" type: FLOAT default_value: "-1" }
+input_fields { name: "city" type: STRING default_value: "unknown" }
+input_fields { name: "count" type: INT64 default_value: "7" }
+input_fields { name: "label" type: STRING }
+label_fields: "label"
+"""
+
+
+def parse_both(reader, lines):
+    lines = tf.constant(lines)
+    names = tf.fill(tf.shape(lines), "f.csv")
+    numbers = tf.range(1, tf.size(lines) + 1, dtype=tf.int64)
+    plain = bool(tf.reduce_all(tf.strings.regex_full_match(lines, reader._line_pattern)))
+    return plain, reader.parse_batch(names, numbers, lines), reader._parse_general(names, numbers, lines)
+
+
+def assert_same(fast, general):
+    for part_fast, part_general in zip(fast, general):
+        assert sorted(part_fast) == sorted(part_general)
+        for key in part_fast:
+            assert part_fast[key].dtype == part_general[key].dtype, key
+            np.testing.assert_array_equal(part_fast[key].numpy(), part_general[key].numpy(), err_msg=key)
+
+
+@pytest.mark.parametrize("delimiter", [",", "\t", "|"])
+def test_plain_lines_take_the_fast_path_with_equal_values(delimiter):
+    config = text_format.Parse(DATA, data_pb2.DataConfig())
+    config.csv_delimiter = delimiter
+    reader = csv_reader.CsvReader(config, ["f.csv"])
+    rows = [["31", "paris", "2", "1"], ["", "", "", "0"], ["7.5", "ro me", "-3", "1."],
+            ["+.5", "x\"y", "+4", "1e0"], ["-2e-3", "a b", "0", ".0"]]
+    plain, fast, general = parse_both(reader, [delimiter.join(r) for r in rows])
+    assert plain
+    assert_same(fast, general)
+    np.testing.assert_allclose(fast[0]["age"].numpy(), [31, -1, 7.5, 0.5, -0.002], rtol=1e-6)
+    assert fast[0]["city"].numpy().tolist() == [b"paris", b"unknown", b"ro me", b"x\"y", b"a b"]
+    assert fast[0]["count"].numpy().tolist() == [2, 7, -3, 4, 0]
+    assert fast[1]["label"].numpy().tolist() == [1, 0, 1, 1, 0]
+
+
+@pytest.mark.parametrize("odd", [" 31 ", "inf", "nan", "-inf"])
+def test_spaces_and_special_numbers_take_the_general_path(odd):
+    reader = csv_reader.CsvReader(text_format.Parse(DATA, data_pb2.DataConfig()), ["f.csv"])
+    plain, fast, general = parse_both(reader, [f"{odd},a,1,0", "2,b,3,1"])
+    assert not plain
+    assert_same(fast, general)
+
+
+@pytest.mark.parametrize("bad", ["1,a,1", "1,a,1,0,9", "x,a,1,0", "1,a,1.5,0"])
+def test_bad_rows_still_name_the_line(bad):
+    reader = csv_reader.CsvReader(text_format.Parse(DATA, data_pb2.DataConfig()), ["f.csv"])
+    lines = tf.constant(["1,a,1,0", bad])
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r'f\.csv" at line 2'):
+        reader.parse_batch(tf.fill([2], "f.csv"), tf.constant([1, 2], tf.int64), lines)
+
+
+def test_census_rows_take_the_fast_path():
+    config = load_config("samples/configs/census_mlp.config")
+    reader = csv_reader.CsvReader(config.data_config, ["tests/data/census_tiny.csv"])
+    with open("tests/data/census_tiny.csv", encoding="utf-8") as f:
+        lines = f.read().splitlines()[1:]
+    plain, fast, general = parse_both(reader, lines)
+    assert plain
+    assert_same(fast, general)
