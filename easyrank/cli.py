@@ -1,8 +1,9 @@
 """Shared command-line plumbing: flags, logging, and one-paragraph errors.
 
 Every CLI exits 0 on success, 2 on a bad config, 3 on bad or missing data,
+4 when a peer of a distributed run is lost (TF_CONFIG set; docs/distributed.md)
 and 1 on any other failure, printing one readable paragraph to stderr for
-the first two instead of a traceback.
+the first three instead of a traceback.
 """
 
 import os
@@ -16,6 +17,7 @@ from absl import app, flags, logging  # noqa: E402
 from easyrank.errors import ConfigError, DataError  # noqa: E402
 
 EXIT_CONFIG, EXIT_DATA, EXIT_OTHER = 2, 3, 1
+EXIT_CLUSTER = 4
 
 
 def define_config_flags():
@@ -49,9 +51,12 @@ def run(main):
             _fail(f"Data error: {e}", EXIT_DATA)
         except Exception as e:  # TensorFlow errors raised by the input pipeline
             message = data_error_message(e)
+            if message is not None:
+                _fail(f"Data error: {message}", EXIT_DATA)
+            message = cluster_error_message(e)
             if message is None:
                 raise
-            _fail(f"Data error: {message}", EXIT_DATA)
+            _fail(f"Cluster error: {message}", EXIT_CLUSTER)
         sys.exit(code or 0)
 
     app.run(guarded)
@@ -69,6 +74,23 @@ def data_error_message(error):
         return match.group(1).replace('\\"', "").strip().rstrip("]")
     first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
     return re.sub(r"\s*\[\[.*", "", first)
+
+
+def cluster_error_message(error):
+    """One paragraph for a lost peer of a distributed run, or None if it is not one."""
+    import tensorflow as tf
+    if not os.environ.get("TF_CONFIG") or not isinstance(error, (
+            tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError)):
+        return None
+    text = getattr(error, "message", str(error))
+    match = re.search(r"(The following tasks are unhealthy[^:]*:\s*\S+)", text)
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not re.match(
+        r"\[\[|File |Detected at node|Graph execution error|The error could be from", line.strip())]
+    detail = match.group(1) if match else (lines[-1] if lines else type(error).__name__)
+    detail = detail[:400].rstrip(".")
+    return (f"{type(error).__name__}: {detail}. A task of the cluster stopped or cannot "
+            "be reached, so this task stopped instead of waiting for it. Restart the whole job: "
+            "it resumes from the latest checkpoint in model_dir.")
 
 
 def _fail(message, code):
