@@ -314,3 +314,30 @@ def test_killed_worker_makes_the_other_fail_in_bounded_time(tmp_path):
                 worker.wait(10)
         for log in logs:
             log.close()
+
+
+# ---- Mixed precision and XLA: training only, float32 serving graph ----
+
+def test_mixed_float16_and_jit_train_and_export_a_float32_graph(tmp_path, monkeypatch):
+    import tensorflow as tf
+    import tf_keras
+    from easyrank import training
+    from easyrank.config import load_config
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    config = load_config(CONFIG, edits(train_config__num_steps=3,
+                                       train_config__mixed_precision="mixed_float16",
+                                       train_config__jit_compile=True))
+    model, _ = training.create_model(config, tf.distribute.get_strategy())
+    assert isinstance(model.optimizer, tf_keras.mixed_precision.LossScaleOptimizer)
+    assert model.backbone.compute_dtype == "float16"
+    assert model.feature_groups.compute_dtype == "float32"
+    assert tf_keras.mixed_precision.global_policy().name == "float32"  # restored
+    results = training.train_and_evaluate(config, str(tmp_path))
+    assert results["global_step"] == 3 and 0.0 < results["income/logloss"] < 5.0
+    [version] = _exports(str(tmp_path))
+    graph = (tmp_path / "export" / version / "saved_model.pb").read_bytes()
+    assert b"XlaMustCompile" not in graph and b"_jit_compiled" not in graph
+    loaded = tf.saved_model.load(str(tmp_path / "export" / version))
+    outputs = loaded.signatures["raw_features"](
+        **{name: tf.constant([default], dtype) for name, dtype, default in model.input_fields})
+    assert outputs["income/probs"].dtype == tf.float32
