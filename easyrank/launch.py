@@ -126,8 +126,7 @@ def launch(num_workers, num_ps, train_args, module="easyrank.train", timeout=0.0
         while True:
             for task in tasks:
                 code = task.poll()
-                if code not in (None, 0) and not (chief_done_at and task.role in ("ps", "worker")
-                                                  and num_ps):
+                if code not in (None, 0):
                     log(f"{task.name} failed with exit code {code}; stopping the cluster.")
                     return code
             code = by_name[chief_name].poll()

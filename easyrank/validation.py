@@ -297,6 +297,21 @@ def _validate_train(train):
     for name in ("save_checkpoints_steps", "log_step_count_steps", "save_summary_steps", "steps_per_execution"):
         if getattr(train, name) <= 0:
             raise ConfigError(f"must be positive. Received: {getattr(train, name)}.", path=f"{path}.{name}")
+    _validate_distribution(train, path)
+
+
+def _validate_distribution(train, path):
+    precisions = ("", "float32", "mixed_float16", "mixed_bfloat16")
+    if train.mixed_precision not in precisions:
+        raise ConfigError(f"must be one of {', '.join(repr(p) for p in precisions)}. "
+                          f"Received: {train.mixed_precision!r}.", path=f"{path}.mixed_precision")
+    dist = train.distribution
+    if dist.devices and dist.strategy != dist.MIRRORED:
+        raise ConfigError("devices only applies to strategy MIRRORED.",
+                          path=f"{path}.distribution.devices")
+    if dist.min_shard_bytes < 0 or dist.collective_timeout_seconds < 0:
+        raise ConfigError("min_shard_bytes and collective_timeout_seconds must be >= 0.",
+                          path=f"{path}.distribution")
 
 
 validate_pipeline = validate

@@ -341,3 +341,15 @@ def test_mixed_float16_and_jit_train_and_export_a_float32_graph(tmp_path, monkey
     outputs = loaded.signatures["raw_features"](
         **{name: tf.constant([default], dtype) for name, dtype, default in model.input_fields})
     assert outputs["income/probs"].dtype == tf.float32
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"train_config.mixed_precision": "float16"}, "train_config.mixed_precision: must be one of"),
+    ({"train_config.distribution.devices": ["/gpu:0"]},
+     "train_config.distribution.devices: devices only applies to strategy MIRRORED."),
+])
+def test_distribution_config_errors(edit, message):
+    from easyrank.config import load_config
+    with pytest.raises(ConfigError) as error:
+        load_config(CONFIG, edit)
+    assert message in str(error.value)
