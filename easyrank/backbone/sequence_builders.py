@@ -2,7 +2,7 @@
 
 Both read one sequence feature group (features.SequenceInput: query [B, E],
 keys [B, T, E], lengths [B]); `OnSequenceGroup` hands the layer the parts it
-takes and turns shape errors into ConfigErrors that name the block.
+takes and reports a group that does not fit as a ConfigError naming the block.
 """
 
 import tf_keras
@@ -35,21 +35,36 @@ class OnSequenceGroup(tf_keras.layers.Layer):
         self.use_query = use_query
         self.path = path
 
-    def call(self, inputs, training=None):
+    def __call__(self, inputs, *args, **kwargs):
+        # Checked before Layer.__call__ builds the wrapped layer (whose errors are ValueErrors).
+        self._check(inputs)
+        return super().__call__(inputs, *args, **kwargs)
+
+    def _check(self, inputs):
+        # The path is also in the message: Keras re-raises errors with the message only.
+        where = f"block {self.name!r} ({self.path}): "
         if len(inputs) != 1 or not hasattr(inputs[0], "lengths"):
-            raise ConfigError("a sequence block reads exactly one input, a feature group with "
+            raise ConfigError(where + "a sequence block reads exactly one input, a feature group with "
                               "sequence features.", path=self.path + ".inputs")
+        query, keys = inputs[0].query, inputs[0].keys
+        if not self.use_query:
+            return
+        if query is None:
+            raise ConfigError(where + "din needs a query: add the target item's features (e.g. movie_id) "
+                              "to the sequence group, in the order of its sequence features.",
+                              path=self.path + ".inputs[0]")
+        if query.shape[-1] != keys.shape[-1]:
+            raise ConfigError(
+                where + f"the query (the group's non-sequence features, width {query.shape[-1]}) and the "
+                f"keys (its sequence features, width {keys.shape[-1]}) must have the same width; "
+                "list the same item features on both sides, sharing tables by embedding_name.",
+                path=self.path + ".inputs[0]")
+
+    def call(self, inputs, training=None):
         sequence = inputs[0]
         if not self.use_query:
             return self.layer((sequence.keys, sequence.lengths))
-        if sequence.query is None:
-            raise ConfigError("din needs a query: add the target item's features (e.g. movie_id) "
-                              "to the sequence group, in the order of its sequence features.",
-                              path=self.path + ".inputs[0]")
-        try:
-            return self.layer((sequence.query, sequence.keys, sequence.lengths), training=training)
-        except ValueError as e:
-            raise ConfigError(str(e), path=self.path + ".inputs[0]") from None
+        return self.layer((sequence.query, sequence.keys, sequence.lengths), training=training)
 
 
 @register_block("din", input_format="sequence", merge_inputs=False)
