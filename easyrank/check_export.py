@@ -16,6 +16,9 @@ base directory (its highest version is checked).
    process, and the scores are compared with `python -m easyrank.predict` on
    the same rows and with the model rebuilt in memory from pipeline.config
    and the export's variables.
+3. With --cc_check (default): a C++ program linked against the tensorflow
+   wheel loads the export with tensorflow::LoadSavedModel (tag "serve"), as
+   tensorflow_model_server does, and runs every signature (easyrank/cc_check.py).
 
 Exit code 0 when everything passes, 1 otherwise (each problem is printed).
 """
@@ -33,6 +36,8 @@ from easyrank import cli
 flags.DEFINE_string("input_path", None, "Rows to compare on (default: the config's eval data).")
 flags.DEFINE_integer("num_rows", 64, "Rows to compare on.")
 flags.DEFINE_float("tolerance", 1e-5, "Largest allowed absolute difference of scores.")
+flags.DEFINE_bool("cc_check", True, "Also load and run the export with C++ tensorflow::LoadSavedModel "
+                  "(compiled once against the tensorflow wheel; skipped without a compiler).")
 FLAGS = flags.FLAGS
 
 
@@ -92,7 +97,7 @@ def compare(name, got, expected, tolerance, problems, lines):
         problems.append(f"{name}: max |diff| {diff:.3g} > tolerance {tolerance}")
 
 
-def check(export_path, input_path=None, num_rows=64, tolerance=1e-5):
+def check(export_path, input_path=None, num_rows=64, tolerance=1e-5, cc_check=False):
     """Runs every check; returns (problems, report lines)."""
     import numpy as np
 
@@ -132,6 +137,11 @@ def check(export_path, input_path=None, num_rows=64, tolerance=1e-5):
             continue
         compare(f"easyrank.predict {key} vs serving_default", np.atleast_1d(predicted[column]),
                 outputs[f"serving_default|{key}"], tolerance, problems, lines)
+    if cc_check:
+        from easyrank import cc_check as cc
+        cc_problems, cc_lines = cc.run(version_dir)
+        problems += cc_problems
+        lines += cc_lines
     return problems, lines
 
 
@@ -176,7 +186,7 @@ def _run_fresh_process(version_dir, requests, work):
 def main(argv):
     if len(argv) != 2:
         raise SystemExit("usage: python -m easyrank.check_export DIR [--input_path X] [--num_rows N]")
-    problems, lines = check(argv[1], FLAGS.input_path, FLAGS.num_rows, FLAGS.tolerance)
+    problems, lines = check(argv[1], FLAGS.input_path, FLAGS.num_rows, FLAGS.tolerance, FLAGS.cc_check)
     print("\n".join(lines))
     for problem in problems:
         print(f"PROBLEM: {problem}")

@@ -128,6 +128,16 @@ class ExportTest(tf.test.TestCase):
         self.assertTrue(any("never_married/regress/outputs vs model in memory" in line for line in lines))
         self.assertTrue(any("easyrank.predict never_married/predictions" in line for line in lines))
 
+    def test_cc_load_saved_model(self):
+        from easyrank import cc_check
+        binary, reason = cc_check.build()
+        if binary is None:
+            self.skipTest(reason)
+        _, _, version_dir = export_once(self.get_temp_dir())
+        problems, lines = cc_check.run(version_dir)
+        self.assertEqual(problems, [])
+        self.assertEqual(lines, ["  C++ tensorflow::LoadSavedModel + Session::Run: 4 signatures OK"])
+
 
 if __name__ == "__main__":
     tf.test.main()
