@@ -138,6 +138,26 @@ class ExportTest(tf.test.TestCase):
         self.assertEqual(problems, [])
         self.assertEqual(lines, ["  C++ tensorflow::LoadSavedModel + Session::Run: 4 signatures OK"])
 
+    def test_latest_and_best_exporters_during_training(self):
+        from easyrank import training
+        for kind, keep in (("LATEST", 2), ("BEST", 0)):
+            config = census_config()
+            config.data_config.batch_size = 32
+            config.train_config.num_steps = 4
+            config.eval_config.eval_interval_steps = 2
+            config.export_config.exporter = config.export_config.Exporter.Value(kind)
+            config.export_config.metric = "income/logloss"
+            config.export_config.metric_larger_is_better = False
+            config.export_config.keep = keep
+            model_dir = os.path.join(self.get_temp_dir(), kind)
+            training.train_and_evaluate(config, model_dir)
+            versions = export._versions(os.path.join(model_dir, "export"))
+            if kind == "LATEST":  # evaluations at steps 2 and 4, then the final one: 3 exports, 2 kept
+                self.assertLen(versions, 2)
+            else:  # the first evaluation always improves on nothing
+                self.assertNotEmpty(versions)
+            self.assertEqual(versions, sorted(versions, key=int))
+
 
 if __name__ == "__main__":
     tf.test.main()
