@@ -16,6 +16,9 @@ Signatures (docs/serving.md):
   classify:        Classify API (binary tasks): `inputs` -> `scores`
                    [batch, 2] = [1 - p, p] and `classes` [batch, 2] = "0", "1".
   With several tasks the last two are per task: "<task>/regress", "<task>/classify".
+  Histories (sequence features): in tf.Example a bytes_list, one id per element
+  (input fields with is_list), parsed to a dense [batch, N] string tensor padded
+  with ""; in raw_features one separator-joined string per row, as in CSV.
 Outputs are float32 and named "<task>/logits", "<task>/probs" (classification)
 or "<task>/predictions" (regression).
 
@@ -44,7 +47,8 @@ CLASSIFY_METHOD = "tensorflow/serving/classify"
 
 
 class ServingModule(tf.Module):
-    """Holds the model and its two serving functions."""
+    """Holds the model, its serving_default and raw_features functions, and builds the
+    Regress/Classify signatures (task_signatures)."""
 
     def __init__(self, model, data_config):
         super().__init__()
