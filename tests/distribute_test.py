@@ -26,7 +26,11 @@ TINY = os.path.join(ROOT, "tests/data/census_tiny.csv")
 
 def edits(**extra):
     value = {"train_input_path": [TINY], "eval_input_path": [TINY], "data_config.batch_size": 32,
-             "train_config.log_step_count_steps": 1}
+             "train_config.log_step_count_steps": 1,
+             # A small model: these tests are about processes and numbers, not accuracy.
+             "model_config.feature_groups[0].feature_names": ["age", "education", "sex",
+                                                             "marital_stat", "weeks_worked"],
+             "model_config.backbone.blocks[0].mlp.hidden_units": [16]}
     value.update({k.replace("__", "."): v for k, v in extra.items()})
     return json.dumps(value)
 
@@ -238,7 +242,9 @@ def test_multi_worker_mirrored_two_workers_train_and_export_once(tmp_path):
 @pytest.mark.slow
 def test_parameter_server_two_workers_one_ps_train_and_export(tmp_path):
     model_dir = tmp_path / "model"
+    # fit runs in chunks of min(save_checkpoints_steps, log_step_count_steps) = 3 steps.
     args = train_args(model_dir, train_config__num_steps=6, train_config__save_checkpoints_steps=3,
+                      train_config__log_step_count_steps=3,
                       train_config__distribution__strategy="PARAMETER_SERVER",
                       train_config__distribution__min_shard_bytes=16000)
     code, out = run_bounded(launcher(2, 1, args, 200), 240)
