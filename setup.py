@@ -39,6 +39,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["easyrank", "easyrank.*"]),
     include_package_data=False,
+    package_data={"easyrank": ["load_saved_model.cc"]},  # check_export's C++ loader check
     install_requires=[
         "tensorflow==2.21.*",
         "tf-keras==2.21.*",
