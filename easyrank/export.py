@@ -179,6 +179,12 @@ def _write_warmup(config, signature_inputs, path):
     num_rows = min(config.export_config.num_warmup_rows, warmup.MAX_ROWS)
     if num_rows <= 0:
         return
+    try:
+        import tensorflow_serving.apis.prediction_log_pb2  # noqa: F401
+    except ImportError:
+        logging.warning("tensorflow-serving-api is not installed (pip install easyrank[serving]): "
+                        "the export has no warmup records.")
+        return
     features, source = warmup.read_rows(config, num_rows)
     if source is None:
         logging.warning("No evaluation or training data could be read: the warmup records "
