@@ -86,7 +86,7 @@ def _metric_name(metric):
 
 
 def slice_rows(values, value):
-    """Boolean mask of `values == value`; `value` is text, compared as a number for numeric arrays."""
+    """Boolean mask of `values == value`; `value` is text, compared as a number for numbers."""
     values = np.asarray(values)
     if values.dtype.kind in "SO":
         return np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values]) == value
@@ -104,7 +104,8 @@ def extra_fields(config):
 def evaluate_model(model, dataset, config, num_steps=0):
     """Metrics of `model` on `dataset` for the tasks of `config`."""
     tasks = list(config.model_config.tasks)
-    collected = collect_predictions(model, dataset, tasks, num_steps, extra_fields=extra_fields(config))
+    collected = collect_predictions(model, dataset, tasks, num_steps,
+                                    extra_fields=extra_fields(config))
     if not collected:
         raise ValueError("the evaluation data is empty.")
     results = compute_metrics(tasks, collected, config.data_config.sample_weight_field or None)

@@ -25,7 +25,8 @@ def _num_tasks(message, path):
     if message.HasField("num_tasks"):
         if names and len(names) != message.num_tasks:
             raise ConfigError(f"num_tasks is {message.num_tasks} but task_names has {len(names)} "
-                              "names; set one of them or make them agree.", path=path + ".num_tasks")
+                              "names; set one of them or make them agree.",
+                              path=path + ".num_tasks")
         return message.num_tasks
     if not names:
         raise ConfigError("set num_tasks or task_names (one output per task).",

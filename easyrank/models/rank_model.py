@@ -56,7 +56,8 @@ class RankModel(tf_keras.Model):
             block = source.block if source.WhichOneof("source") == "block" else None
         if source is not None and source.output_name:
             output_name_index(source, self.backbone.output_names, path)
-        elif block in self.backbone.output_names and not (source and source.HasField("output_index")):
+        elif block in self.backbone.output_names and not (
+                source and source.HasField("output_index")):
             raise ConfigError(f"task {task.name!r} reads block {block!r}, which has one output per "
                               "task; pick one with input { block: ... output_index: k } or "
                               "output_name.", path=path)
@@ -75,8 +76,8 @@ class RankModel(tf_keras.Model):
             else:
                 x = blocks[self.backbone.output_block]
             if isinstance(x, (list, tuple)):
-                raise ConfigError(f"task {task.name!r} reads a block with {len(x)} outputs; pick one "
-                                  "with input { block: ... output_index: k } or output_name.",
+                raise ConfigError(f"task {task.name!r} reads a block with {len(x)} outputs; pick "
+                                  "one with input { block: ... output_index: k } or output_name.",
                                   path=f"model_config.tasks[{i}].input")
             outputs.update(head(x, training=training))
         return outputs

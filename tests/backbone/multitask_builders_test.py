@@ -91,8 +91,8 @@ class MultitaskBuildersTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(caught.exception.path, PATH + path)
 
     def test_mmoe_separate_gate_input_and_output_name(self):
-        net = backbone('blocks { name: "m" inputs { feature_group: "x" } inputs { feature_group: "y" } '
-                       '  inputs { feature_group: "z" } '
+        net = backbone('blocks { name: "m" inputs { feature_group: "x" } '
+                       '  inputs { feature_group: "y" } inputs { feature_group: "z" } '
                        '  mmoe { num_experts: 3 expert_units: [4] task_names: ["a", "b"] '
                        '         num_gate_inputs: 1 } }')
         data = groups(x=5, y=2, z=6)
@@ -107,8 +107,8 @@ class MultitaskBuildersTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(layer.gates.kernels[0].shape, (2, 6, 3))
         self.assertEqual(net.output_names, {"m": ["a", "b"]})
         source = text_format.Parse('block: "m" output_name: "b"', block_pb2.BlockInput())
-        self.assertAllClose(resolve_input(source, data, {"m": outputs}, output_names=net.output_names),
-                            outputs[1])
+        resolved = resolve_input(source, data, {"m": outputs}, output_names=net.output_names)
+        self.assertAllClose(resolved, outputs[1])
 
     def test_output_name_errors(self):
         outputs = {"m": [tf.zeros([1, 2])] * 2, "p": tf.zeros([1, 2])}
@@ -121,8 +121,9 @@ class MultitaskBuildersTest(tf.test.TestCase, parameterized.TestCase):
             resolve_input(unnamed, {}, outputs, output_names={"m": ["a", "b"]})
 
     def test_poso_reads_last_input_as_x_pc(self):
-        net = backbone('blocks { name: "p" inputs { feature_group: "x" } inputs { feature_group: "y" } '
-                       '  inputs { feature_group: "pc" } poso { hidden_units: [4, 3] } }')
+        net = backbone('blocks { name: "p" inputs { feature_group: "x" } '
+                       '  inputs { feature_group: "y" } inputs { feature_group: "pc" } '
+                       '  poso { hidden_units: [4, 3] } }')
         data = groups(x=5, y=2, pc=2)
         out = net(data)["p"]
         layer = net.block_layers["p"]
@@ -131,9 +132,10 @@ class MultitaskBuildersTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(layer.get_weights()[0].shape, (7, 4))  # the first gated Dense kernel
 
     def test_poso_mmoe_inputs(self):
-        net = backbone('blocks { name: "p" inputs { feature_group: "x" } inputs { feature_group: "g" } '
-                       '  inputs { feature_group: "pc" } poso_mmoe { num_experts: 2 expert_units: [4] '
-                       '  task_names: ["a", "b"] num_gate_inputs: 1 } }')
+        net = backbone('blocks { name: "p" inputs { feature_group: "x" } '
+                       '  inputs { feature_group: "g" } inputs { feature_group: "pc" } '
+                       '  poso_mmoe { num_experts: 2 expert_units: [4] task_names: ["a", "b"] '
+                       '  num_gate_inputs: 1 } }')
         data = groups(x=5, g=3, pc=2)
         out = net(data)["p"]
         layer = net.block_layers["p"]
