@@ -208,8 +208,11 @@ def train_and_evaluate(config, model_dir):
             model.fit(dataset, epochs=1, steps_per_epoch=steps_per_epoch, verbose=0,
                       callbacks=callbacks)
     step = global_step(model)
-    if manager.latest_checkpoint != os.path.join(checkpoint_dir, f"ckpt-{step}"):
-        manager.save(checkpoint_number=step, check_interval=False)  # the final step, always
+    # The final step, always, but only after training: in a multi-worker run every worker
+    # must take the same decision (a save may all-reduce).
+    trained = remaining is None or remaining > 0
+    if trained and manager.latest_checkpoint != os.path.join(checkpoint_dir, f"ckpt-{step}"):
+        manager.save(checkpoint_number=step, check_interval=False)
     if not chief:
         distribute.cleanup_write_dir(checkpoint_dir, model_dir)
         logging.info("Training done at step %d; the chief evaluates and exports.", step)

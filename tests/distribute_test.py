@@ -237,6 +237,11 @@ def test_multi_worker_mirrored_two_workers_train_and_export_once(tmp_path):
     assert (model_dir / "ckpt-4.index").exists()
     # Only the chief wrote model_dir; worker 1 cleaned its temporary directory.
     assert out.count("Exported the model to") == 1
+    # A finished run started again resumes at its last step on every worker and ends at once.
+    code, out = run_bounded(launcher(2, 0, args, 170), 200)
+    assert code == 0, out[-4000:]
+    assert out.count(f"Resuming from {model_dir}/ckpt-4 at step 4") == 2
+    assert json.load(open(model_dir / "eval_result.json"))["global_step"] == 4
 
 
 @pytest.mark.slow
