@@ -130,6 +130,8 @@ def build_strategy(train_config):
         if dist.min_shard_bytes > 0:
             partitioner = tf.distribute.experimental.partitioners.MinSizePartitioner(
                 min_shard_bytes=dist.min_shard_bytes, max_shards=len(cluster["ps"]))
+        # Fail RPCs to a lost worker at once so the coordinator reschedules its steps.
+        os.environ.setdefault("GRPC_FAIL_FAST", "use_caller")
         resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
         return tf.distribute.experimental.ParameterServerStrategy(
             resolver, variable_partitioner=partitioner)

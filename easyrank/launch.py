@@ -128,7 +128,7 @@ def launch(num_workers, num_ps, train_args, module="easyrank.train", timeout=0.0
                 code = task.poll()
                 if code not in (None, 0):
                     log(f"{task.name} failed with exit code {code}; stopping the cluster.")
-                    return code
+                    return code if code > 0 else 128 - code  # killed by signal -code
             code = by_name[chief_name].poll()
             if code == 0 and chief_done_at is None:
                 chief_done_at = time.monotonic()
