@@ -67,3 +67,12 @@ def test_every_block_type_has_a_builder_and_vice_versa():
 def test_registering_a_name_twice_is_refused():
     with pytest.raises(ValueError, match="already registered"):
         registry.register_block("mlp")(lambda message, context: None)
+
+
+def test_config_error_raised_inside_a_layer_call_keeps_its_path():
+    from easyrank.backbone import builders  # noqa: F401
+    config = parse('blocks { name: "s" inputs { feature_group: "g" } senet {} }')
+    layer = backbone.Backbone(config)
+    with pytest.raises(ConfigError) as info:
+        layer({"g": GroupOutput(tf.zeros([1, 3]), None)})
+    assert info.value.path == "model_config.backbone.blocks[0].inputs[0]"
