@@ -41,8 +41,8 @@ class OnSequenceGroup(tf_keras.layers.Layer):
         return super().__call__(inputs, *args, **kwargs)
 
     def _check(self, inputs):
-        # The path is also in the message: Keras re-raises errors with the message only.
-        where = f"block {self.name!r} ({self.path}): "
+        # The block is also named in the message: Keras may re-raise with the message only.
+        where = f"block {self.name!r}: "
         if len(inputs) != 1 or not hasattr(inputs[0], "lengths"):
             raise ConfigError(where + "a sequence block reads exactly one input, a feature group with "
                               "sequence features.", path=self.path + ".inputs")
