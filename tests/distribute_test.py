@@ -225,8 +225,7 @@ def _exports(model_dir):
 def test_multi_worker_mirrored_two_workers_train_and_export_once(tmp_path):
     model_dir = tmp_path / "model"
     args = train_args(model_dir, train_config__num_steps=4, train_config__save_checkpoints_steps=2,
-                      train_config__distribution__strategy="MULTI_WORKER_MIRRORED",
-                      train_config__distribution__collective_timeout_seconds=60)
+                      train_config__distribution__strategy="MULTI_WORKER_MIRRORED")
     code, out = run_bounded(launcher(2, 0, args, 170), 200)
     assert code == 0, out[-4000:]
     assert "[worker:1]" in out and "Training done at step 4" in out
@@ -299,8 +298,7 @@ def test_killed_worker_makes_the_other_fail_in_bounded_time(tmp_path):
     args = [sys.executable, "-m", "easyrank.train"] + train_args(
         model_dir, train_config__num_steps=100000, train_config__num_epochs=10000,
         train_config__save_checkpoints_steps=5,
-        train_config__distribution__strategy="MULTI_WORKER_MIRRORED",
-        train_config__distribution__collective_timeout_seconds=30)
+        train_config__distribution__strategy="MULTI_WORKER_MIRRORED")  # heartbeats, no timeout
     cluster = launch.cluster_spec(2, 0)
     logs = [open(tmp_path / f"worker{i}.log", "w+") for i in range(2)]
     workers = [subprocess.Popen(args, cwd=ROOT, stdout=logs[i], stderr=subprocess.STDOUT,
