@@ -169,9 +169,16 @@ def _set_method_names(saved_model_dir, methods):
 
 
 def _signature_inputs(signatures):
-    """{signature name: input keys} of concrete functions (captured variables left out)."""
-    return {name: sorted(t.name.split(":")[0] for t in fn.inputs if t.dtype != tf.resource)
-            for name, fn in signatures.items()}
+    """{signature name: input keys} of concrete functions.
+
+    A concrete function's `inputs` list its declared inputs first, then captured
+    tensors (variables, lookup-table defaults); only the declared ones are kept.
+    """
+    result = {}
+    for name, fn in signatures.items():
+        declared = len(tf.nest.flatten(fn.structured_input_signature))
+        result[name] = sorted(t.name.split(":")[0] for t in fn.inputs[:declared])
+    return result
 
 
 def _write_warmup(config, signature_inputs, path):

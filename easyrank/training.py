@@ -16,7 +16,7 @@ from absl import logging
 from google.protobuf import text_format
 
 from easyrank import distribute, evaluation, export, optimizers
-from easyrank.data import build_dataset
+from easyrank.data import build_dataset, count_rows
 from easyrank.models import build_model
 
 
@@ -63,6 +63,17 @@ class CheckpointSaver(tf_keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.manager.save(checkpoint_number=self.model.optimizer.iterations, check_interval=True)
+
+
+class StepCounter(tf_keras.callbacks.Callback):
+    """Counts the training steps fit ran (`steps`), from the batch indices it reports."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps = batch + 1
 
 
 class PeriodicEvaluator(tf_keras.callbacks.Callback):
@@ -205,8 +216,13 @@ def train_and_evaluate(config, model_dir):
             _fit_in_chunks(model, dataset, steps_per_epoch, callbacks, min(
                 train.save_checkpoints_steps, train.log_step_count_steps, steps_per_epoch))
         else:
+            counter = StepCounter()
             model.fit(dataset, epochs=1, steps_per_epoch=steps_per_epoch, verbose=0,
-                      callbacks=callbacks)
+                      callbacks=callbacks + [counter])
+            if steps_per_epoch is None and counter.steps is not None:
+                # tf_keras counts one optimizer step too many when a dataset of unknown
+                # length runs out; the step count must equal the batches trained on.
+                model.optimizer.iterations.assign(step + counter.steps)
     step = global_step(model)
     # The final step, always, but only after training: in a multi-worker run every worker
     # must take the same decision (a save may all-reduce).
@@ -279,8 +295,12 @@ def _train_input(config, strategy, step, remaining):
                                  num_epochs=-1, seed=train.seed + step, input_context=input_context)
         return tf_keras.utils.experimental.DatasetCreator(ps_dataset_fn), remaining
     if not distribute.is_multi_worker(strategy):
-        # One machine: fit splits each global batch over the local replicas. A known
-        # step count also keeps fit from counting one extra step at the end of the data.
+        # One machine: fit splits each global batch over the local replicas.
+        if remaining is None and train.steps_per_execution > 1:
+            # fit needs the step count to run several steps per call: count the rows.
+            rows = count_rows(config.data_config, config.train_input_path)
+            total = -(-rows * train.num_epochs // config.data_config.batch_size)
+            remaining = max(total - step, 1)
         return dataset_fn(), remaining
     # Several workers: each reads its own shard (files, or rows when files are few).
     return strategy.distribute_datasets_from_function(dataset_fn), remaining

@@ -116,3 +116,17 @@ def build_dataset(data_config, patterns, *, training, num_epochs=1, batch_size=N
     if input_context is not None:
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return batches.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def count_rows(data_config, patterns):
+    """Number of data rows (CSV lines without headers, or TFRecord records) in the files."""
+    files = list_files(patterns)
+    if data_config.format == data_pb2.DataConfig.TFRECORD:
+        compression = "GZIP" if any(f.endswith(".gz") for f in files) else ""
+        records = tf.data.TFRecordDataset(files, compression_type=compression)
+    else:
+        compression = "GZIP" if any(f.endswith(".gz") for f in files) else ""
+        records = tf.data.Dataset.from_tensor_slices(files).flat_map(
+            lambda f: tf.data.TextLineDataset(f, compression_type=compression).skip(
+                1 if data_config.csv_header else 0))
+    return int(records.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
