@@ -58,7 +58,8 @@ def peak_rss_mib():
 def input_pipeline_rates(config, paths):
     """Rows/s of the training tf.data pipeline drained without a model.
 
-    Returns (rows/s over the first epoch, rows/s over all num_epochs, rows per epoch).
+    Returns (rows/s over the first epoch, rows/s over the later epochs (nan with
+    one epoch), rows/s over all num_epochs, rows per epoch).
     """
     epochs = config.train_config.num_epochs
     dataset = build_dataset(config.data_config, paths, training=True, num_epochs=epochs,
@@ -70,8 +71,10 @@ def input_pipeline_rates(config, paths):
     cumulative = np.cumsum(counts)
     per_epoch = int(cumulative[-1]) // epochs
     first = int(np.searchsorted(cumulative, per_epoch))
-    return (cumulative[first] / (times[first] - start), cumulative[-1] / (times[-1] - start),
-            per_epoch)
+    later = ((cumulative[-1] - cumulative[first]) / (times[-1] - times[first])
+             if epochs > 1 else float("nan"))
+    return (cumulative[first] / (times[first] - start), later,
+            cumulative[-1] / (times[-1] - start), per_epoch)
 
 
 def inference_rate(saved_model_dir, features_batches, repeats):
@@ -110,8 +113,8 @@ def main():
     result = {"system": "easyrank", "batch_size": batch_size, "epochs": train.num_epochs}
 
     if not args.skip_input:
-        (result["input_rows_per_s"], result["input_rows_per_s_all_epochs"],
-         result["train_rows"]) = input_pipeline_rates(config, train_paths)
+        (result["input_rows_per_s"], result["input_rows_per_s_later_epochs"],
+         result["input_rows_per_s_all_epochs"], result["train_rows"]) = input_pipeline_rates(config, train_paths)
 
     tf_keras.utils.set_random_seed(train.seed)
     model, _ = training.create_model(config, distribute.build_strategy(train))

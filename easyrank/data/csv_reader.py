@@ -27,6 +27,8 @@ _INTEGER = r"\s*([-+]?\d+)?\s*"
 _PLAIN_NUMBER = r"([-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)?"
 _PLAIN_INTEGER = r"([-+]?\d+)?"
 BAD_ROW_MARKER = "Malformed CSV row"
+# Row ids from read_file: file index * 2**_LINE_BITS + line number.
+_LINE_BITS = 40
 
 
 def _open(path):
@@ -53,6 +55,7 @@ class CsvReader:
         self._num_columns = len(columns)
         self._fields = [(f, columns.index(f.name)) for f in data_config.input_fields]
         self._line_pattern = self._plain_line_pattern()
+        self._files = tf.constant(list(files), dtype=tf.string)
 
     def _columns(self, files):
         declared = [f.name for f in self._config.input_fields]
@@ -76,14 +79,18 @@ class CsvReader:
         return first
 
     def read_file(self, filename):
-        """Dataset of (filename, line number, line) for one file."""
+        """Dataset of (row id, line) for one file.
+
+        The row id packs the file's index in this input (high bits) and the line
+        number (low _LINE_BITS bits): one int64 per row is cheaper to carry and
+        shuffle than the file name; parse_batch unpacks it for error messages.
+        """
         lines = tf.data.TextLineDataset(filename, compression_type=self._compression)
         start = 1
         if self._header:
             lines, start = lines.skip(1), 2
-        lines = lines.enumerate(start=start)
-        return tf.data.Dataset.zip((tf.data.Dataset.from_tensors(filename).repeat(), lines)).map(
-            lambda name, numbered: (name, numbered[0], numbered[1]))
+        index = tf.argmax(tf.cast(tf.equal(self._files, filename), tf.int64), output_type=tf.int64)
+        return lines.enumerate(start=index * (1 << _LINE_BITS) + start)
 
     def _numeric(self, field):
         return field.type != data_pb2.InputField.STRING or field.name in self._label_names
@@ -120,16 +127,18 @@ class CsvReader:
             (targets if field.name in self._label_names else features)[field.name] = by_column[index]
         return features, targets
 
-    def parse_batch(self, filenames, line_numbers, lines):
-        """Parses a batch of lines into (features, targets)."""
+    def parse_batch(self, row_ids, lines):
+        """Parses a batch of (row id, line) from read_file into (features, targets)."""
         if self._line_pattern is None or len({i for _, i in self._fields}) != len(self._fields):
-            return self._parse_general(filenames, line_numbers, lines)
+            return self._parse_general(row_ids, lines)
         plain = tf.reduce_all(tf.strings.regex_full_match(lines, self._line_pattern))
         return tf.cond(plain, lambda: self._decode_plain(lines),
-                       lambda: self._parse_general(filenames, line_numbers, lines))
+                       lambda: self._parse_general(row_ids, lines))
 
-    def _parse_general(self, filenames, line_numbers, lines):
+    def _parse_general(self, row_ids, lines):
         """Checks every row, then converts the batch (bad rows raise or are dropped)."""
+        filenames = tf.gather(self._files, row_ids // (1 << _LINE_BITS))
+        line_numbers = row_ids % (1 << _LINE_BITS)
         cells = tf.strings.split(lines, self._delimiter)
         counts = cells.row_lengths()
         table = cells.to_tensor(default_value="", shape=[None, self._num_columns])

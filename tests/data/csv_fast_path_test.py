@@ -22,10 +22,9 @@ label_fields: "label"
 
 def parse_both(reader, lines):
     lines = tf.constant(lines)
-    names = tf.fill(tf.shape(lines), "f.csv")
-    numbers = tf.range(1, tf.size(lines) + 1, dtype=tf.int64)
+    numbers = tf.range(1, tf.size(lines) + 1, dtype=tf.int64)  # file 0, lines 1..n
     plain = bool(tf.reduce_all(tf.strings.regex_full_match(lines, reader._line_pattern)))
-    return plain, reader.parse_batch(names, numbers, lines), reader._parse_general(names, numbers, lines)
+    return plain, reader.parse_batch(numbers, lines), reader._parse_general(numbers, lines)
 
 
 def assert_same(fast, general):
@@ -65,7 +64,7 @@ def test_bad_rows_still_name_the_line(bad):
     reader = csv_reader.CsvReader(text_format.Parse(DATA, data_pb2.DataConfig()), ["f.csv"])
     lines = tf.constant(["1,a,1,0", bad])
     with pytest.raises(tf.errors.InvalidArgumentError, match=r'f\.csv" at line 2'):
-        reader.parse_batch(tf.fill([2], "f.csv"), tf.constant([1, 2], tf.int64), lines)
+        reader.parse_batch(tf.constant([1, 2], tf.int64), lines)
 
 
 def test_census_rows_take_the_fast_path():
