@@ -143,7 +143,10 @@ def _fetch(value):
 
 def restore(checkpoint, path_or_dir):
     """Restores a checkpoint file or the latest in a directory; returns its path or None."""
-    path = tf.train.latest_checkpoint(path_or_dir) if os.path.isdir(path_or_dir) else path_or_dir
+    if tf.io.gfile.isdir(path_or_dir):
+        path = tf.train.latest_checkpoint(path_or_dir)
+    else:  # a checkpoint prefix such as model_dir/ckpt-469; a missing one restores nothing
+        path = path_or_dir if tf.io.gfile.exists(path_or_dir + ".index") else None
     if path:
         checkpoint.restore(path).assert_existing_objects_matched()
     return path

@@ -40,8 +40,10 @@ def train_args(model_dir, **extra):
             "--edit_config_json", edits(**extra)]
 
 
-def run_bounded(command, timeout, env=None):
+def run_bounded(command, timeout, env=None, tmp=None):
     """Runs `command` in its own process group; kills the group on timeout."""
+    if tmp is not None:  # non-chief workers' temporary directories land in the test's tmp_path
+        env = dict(env or os.environ, TMPDIR=str(tmp))
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -226,7 +228,7 @@ def test_multi_worker_mirrored_two_workers_train_and_export_once(tmp_path):
     model_dir = tmp_path / "model"
     args = train_args(model_dir, train_config__num_steps=4, train_config__save_checkpoints_steps=2,
                       train_config__distribution__strategy="MULTI_WORKER_MIRRORED")
-    code, out = run_bounded(launcher(2, 0, args, 170), 200)
+    code, out = run_bounded(launcher(2, 0, args, 170), 200, tmp=tmp_path)
     assert code == 0, out[-4000:]
     assert "[worker:1]" in out and "Training done at step 4" in out
     result = json.load(open(model_dir / "eval_result.json"))
@@ -237,7 +239,7 @@ def test_multi_worker_mirrored_two_workers_train_and_export_once(tmp_path):
     # Only the chief wrote model_dir; worker 1 cleaned its temporary directory.
     assert out.count("Exported the model to") == 1
     # A finished run started again resumes at its last step on every worker and ends at once.
-    code, out = run_bounded(launcher(2, 0, args, 170), 200)
+    code, out = run_bounded(launcher(2, 0, args, 170), 200, tmp=tmp_path)
     assert code == 0, out[-4000:]
     assert out.count(f"Resuming from {model_dir}/ckpt-4 at step 4") == 2
     assert json.load(open(model_dir / "eval_result.json"))["global_step"] == 4
@@ -301,10 +303,10 @@ def test_killed_worker_makes_the_other_fail_in_bounded_time(tmp_path):
         train_config__distribution__strategy="MULTI_WORKER_MIRRORED")  # heartbeats, no timeout
     cluster = launch.cluster_spec(2, 0)
     logs = [open(tmp_path / f"worker{i}.log", "w+") for i in range(2)]
+    envs = [dict(os.environ, TMPDIR=str(tmp_path), TF_CONFIG=json.dumps(
+        {"cluster": cluster, "task": {"type": "worker", "index": i}})) for i in range(2)]
     workers = [subprocess.Popen(args, cwd=ROOT, stdout=logs[i], stderr=subprocess.STDOUT,
-                                start_new_session=True, env=dict(os.environ, TF_CONFIG=json.dumps(
-                                    {"cluster": cluster, "task": {"type": "worker", "index": i}})))
-               for i in range(2)]
+                                start_new_session=True, env=envs[i]) for i in range(2)]
     try:
         assert _wait_for(lambda: (model_dir / "ckpt-6.index").exists(), 240)
         os.killpg(workers[1].pid, signal.SIGKILL)

@@ -173,6 +173,33 @@ def test_movielens_history_order_and_no_future():
         assert f['movie_id'] not in f['hist_movie_id'].split(';')
 
 
+def test_movielens_rating_statistics_use_only_the_past():
+    ratings = _ratings([
+        ('7', '1', '5.0', 100),   # row 0
+        ('8', '1', '2.0', 100),   # row 1: same timestamp as row 0
+        ('7', '2', '3.0', 200),   # row 2
+        ('8', '1', '4.0', 300),   # row 3
+        ('9', '1', '1.0', 400),   # row 4
+    ])
+    feats = pm.build_features(ratings, _movies())
+    # User statistics: the user's strictly earlier ratings.
+    assert feats[0]['user_mean_rating'] == '' and feats[0]['user_pos_rate'] == ''
+    assert feats[2]['user_mean_rating'] == '5.0000' and feats[2]['user_pos_rate'] == '1.0000'
+    assert feats[3]['user_mean_rating'] == '2.0000' and feats[3]['user_pos_rate'] == '0.0000'
+    assert feats[2]['hist_rating'] == '5.0' and feats[0]['hist_rating'] == ''
+    # Movie statistics: any user's ratings with a strictly earlier timestamp (a tie is not seen).
+    assert feats[1]['movie_num_ratings'] == 0 and feats[1]['movie_pos_rate'] == ''
+    assert feats[1]['movie_rating_level'] == ''
+    assert feats[3]['movie_num_ratings'] == 2 and feats[3]['movie_pos_rate'] == '0.5000'
+    assert feats[3]['movie_rating_level'] == '3.5'                 # mean 3.5
+    assert feats[4]['movie_num_ratings'] == 3 and feats[4]['movie_rating_level'] == '3.5'  # 11/3
+
+
+def test_movielens_rating_level_rounds_to_half_stars():
+    assert [pm.rating_level(x) for x in (0.5, 3.24, 3.25, 3.74, 3.75, 5.0)] == \
+        ['0.5', '3.0', '3.5', '3.5', '4.0', '5.0']
+
+
 def test_movielens_truncation_alignment_and_new_user():
     movies = _movies()
     n = 130
