@@ -23,7 +23,7 @@ import tf_keras
 
 from easyrank import distribute, evaluation, export, metrics, training
 from easyrank.config import load_config
-from easyrank.data import build_dataset
+from easyrank.data import build_dataset, count_rows
 from easyrank.models.heads import prediction_key
 
 
@@ -121,9 +121,12 @@ def main():
     result["params"] = int(model.count_params())
     dataset = build_dataset(config.data_config, train_paths, training=True,
                             num_epochs=train.num_epochs, seed=train.seed)
+    steps = None
+    if train.steps_per_execution > 1:  # fit needs the step count (as training.py does)
+        steps = -(-count_rows(config.data_config, train_paths) * train.num_epochs // batch_size)
     timer = StepTimer(args.warmup_steps, batch_size)
     start = time.perf_counter()
-    model.fit(dataset, epochs=1, verbose=0, callbacks=[timer])
+    model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[timer])
     result["train_seconds"] = time.perf_counter() - start
     result["train_steps"] = int(model.optimizer.iterations.numpy())
     result["train_examples_per_s"] = timer.rate()

@@ -14,6 +14,7 @@ from easyrank.data import csv_reader, tfrecord_reader
 from easyrank.errors import DataError
 from easyrank.protos import data_pb2
 
+_ALL_ROWS = 1 << 40  # a batch size that takes every row (data_config.cache)
 _DTYPES = {
     data_pb2.InputField.STRING: tf.string,
     data_pb2.InputField.INT64: tf.int64,
@@ -94,14 +95,10 @@ def build_dataset(data_config, patterns, *, training, num_epochs=1, batch_size=N
     if num_shards > 1 and not shard_files:
         rows = rows.shard(num_shards, shard)
     if training and data_config.cache:
-        # Parse once; later epochs reuse parsed batches in a new batch order.
-        if shuffle:
-            rows = rows.shuffle(data_config.shuffle_buffer_size, seed=seed, reshuffle_each_iteration=False)
-        batches = rows.batch(batch_size).map(reader.parse_batch, num_parallel_calls=tf.data.AUTOTUNE)
-        batches = batches.cache()
-        if shuffle:
-            batches = batches.shuffle(256, seed=seed, reshuffle_each_iteration=True)
-        batches = batches.repeat(num_epochs).skip(skip_batches)
+        # Parse every row once, in one batch, then serve each epoch from memory.
+        table = rows.batch(_ALL_ROWS).map(reader.parse_batch)
+        batches = table.flat_map(lambda features, targets: _epochs_in_memory(
+            features, targets, batch_size, num_epochs, shuffle, seed or 0)).skip(skip_batches)
     else:
         if shuffle:
             rows = rows.shuffle(data_config.shuffle_buffer_size, seed=seed, reshuffle_each_iteration=True)
@@ -116,6 +113,26 @@ def build_dataset(data_config, patterns, *, training, num_epochs=1, batch_size=N
     if input_context is not None:
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return batches.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _epochs_in_memory(features, targets, batch_size, num_epochs, shuffle, seed):
+    """Batches of `num_epochs` passes (-1: endless) over in-memory rows.
+
+    Each epoch is a permutation of the rows drawn from (seed, epoch), so the same
+    seed gives the same batches (resuming with skip_batches relies on it). As in
+    the streaming input, batches run across epoch boundaries.
+    """
+    rows = tf.shape(tf.nest.flatten((features, targets))[0], out_type=tf.int64)[0]
+
+    def order(epoch):
+        if not shuffle:
+            return tf.range(rows)
+        return tf.random.experimental.stateless_shuffle(
+            tf.range(rows), seed=tf.stack([tf.cast(seed, tf.int64), epoch]))
+
+    epochs = tf.data.Dataset.counter() if num_epochs < 0 else tf.data.Dataset.range(num_epochs)
+    take = lambda index: tf.nest.map_structure(lambda t: tf.gather(t, index), (features, targets))  # noqa: E731
+    return epochs.map(order).rebatch(batch_size).map(take)
 
 
 def count_rows(data_config, patterns):

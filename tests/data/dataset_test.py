@@ -94,6 +94,49 @@ def test_skip_batches_resumes_where_training_stopped(tmp_path):
     assert rest["age"] == full["age"][4:]
 
 
+def test_cache_serves_every_row_once_per_epoch_in_a_new_order(tmp_path):
+    rows = [(str(i), f"c{i}", str(i), str(i % 2)) for i in range(11)]
+    path = write_csv(str(tmp_path / "a.csv"), rows)
+    config = data_config("shuffle: true cache: true batch_size: 4")
+    batches = list(build_dataset(config, [path], training=True, num_epochs=3, seed=5))
+    # 3 x 11 rows in batches of 4 that run across epochs, as in the streaming input.
+    assert [int(f["age"].shape[0]) for f, _ in batches] == [4] * 8 + [1]
+    features, targets = collect(batches)
+    epochs = [features["age"][11 * e:11 * (e + 1)] for e in range(3)]
+    for e in range(3):
+        assert sorted(epochs[e]) == [float(i) for i in range(11)]
+        # Columns stay aligned: each row's city, count and label match its age.
+        for age, city, count, label in zip(epochs[e], features["city"][11 * e:], features["count"][11 * e:],
+                                           targets["label"][11 * e:]):
+            assert (city, count, label) == (f"c{int(age)}".encode(), int(age), float(int(age) % 2))
+    assert epochs[0] != epochs[1] != epochs[2] and epochs[0] != [float(i) for i in range(11)]
+    # The same seed gives the same batches; skip_batches resumes in the middle.
+    again, _ = collect(build_dataset(config, [path], training=True, num_epochs=3, seed=5))
+    assert again["age"] == features["age"]
+    rest, _ = collect(build_dataset(config, [path], training=True, num_epochs=3, seed=5, skip_batches=4))
+    assert rest["age"] == features["age"][16:]
+
+
+def test_cache_without_shuffle_keeps_file_order(tmp_path):
+    rows = [(str(i), "c", "1", "0") for i in range(5)]
+    path = write_csv(str(tmp_path / "a.csv.gz"), rows)
+    config = data_config("cache: true batch_size: 2")
+    features, _ = collect(build_dataset(config, [path], training=True, num_epochs=2))
+    assert features["age"] == [float(i) for i in range(5)] * 2
+    # num_epochs -1 (parameter-server training) repeats without end.
+    endless = build_dataset(config, [path], training=True, num_epochs=-1).take(7)
+    assert collect(endless)[0]["age"] == [float(i) for i in range(5)] * 2 + [0.0, 1.0, 2.0, 3.0]
+
+
+def test_cache_still_names_a_bad_row(tmp_path):
+    path = write_csv(str(tmp_path / "a.csv"), [("1", "c", "1", "0"), ("x", "c", "1", "0")])
+    config = data_config("cache: true")
+    with pytest.raises(tf.errors.InvalidArgumentError) as info:
+        collect(build_dataset(config, [path], training=True))
+    from easyrank.cli import data_error_message
+    assert data_error_message(info.value) == f"Malformed CSV row in {path} at line 3: column age is not a number: x."
+
+
 def test_sharding_by_rows_and_by_files(tmp_path):
     rows = [(str(i), "c", "1", "0") for i in range(8)]
     one = write_csv(str(tmp_path / "one.csv"), rows)
@@ -174,6 +217,9 @@ def test_tfrecord_of_examples_with_defaults(tmp_path):
     assert features["city"] == [b"paris", b"unknown", b"rome"]
     np.testing.assert_array_equal(features["count"], [2, 5, -3])
     assert targets["label"] == [1.0, 0.0, 0.0]
+    # The same rows through the in-memory training input.
+    cached, _ = collect(build_dataset(data_config("format: TFRECORD cache: true"), [path], training=True))
+    assert cached["age"] == [31.0, -1.0, 7.5] and cached["city"] == features["city"]
 
 
 def test_tfrecord_bad_record_names_file_and_record(tmp_path):
