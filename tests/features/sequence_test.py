@@ -101,20 +101,26 @@ def test_tf_example_lists_parse_to_padded_strings():
     assert split_values(parsed["hist"], ";").to_list() == [[b"1", b"2"], [], [b"3", b"4"]]
 
 
+# In samples/configs/movielens_din.config: feature_configs[12] is hist_genre, [11] hist_movie_id,
+# data_config.input_fields[12] hist_movie_id; feature group 2 is the history.
 @pytest.mark.parametrize("edit, path, message", [
-    ({"feature_configs[7].sequence_feature.max_len": 20}, "model_config.feature_groups[2]",
+    ({"feature_configs[12].sequence_feature.max_len": 20}, "model_config.feature_groups[2]",
      "different max_len"),
-    ({"feature_configs[7].sequence_feature.max_len": 0},
-     "feature_configs[7].sequence_feature.max_len", "must be positive"),
-    ({"data_config.input_fields[6].type": "INT64", "data_config.input_fields[6].is_list": False},
-     "feature_configs[6].sequence_feature", "needs a STRING input field"),
-    ({"data_config.input_fields[6].type": "INT64"}, "data_config.input_fields[6].is_list",
+    ({"feature_configs[12].sequence_feature.max_len": 0},
+     "feature_configs[12].sequence_feature.max_len", "must be positive"),
+    ({"data_config.input_fields[12].type": "INT64", "data_config.input_fields[12].is_list": False},
+     "feature_configs[11].sequence_feature", "needs a STRING input field"),
+    ({"data_config.input_fields[12].type": "INT64"}, "data_config.input_fields[12].is_list",
      "is_list needs a STRING field"),
 ])
 def test_bad_sequence_configs(edit, path, message):
     import json
 
     from easyrank.config import load_config
+    config = load_config("samples/configs/movielens_din.config")
+    assert config.feature_configs[11].sequence_feature.name == "hist_movie_id"
+    assert config.feature_configs[12].sequence_feature.name == "hist_genre"
+    assert config.data_config.input_fields[12].name == "hist_movie_id"
     with pytest.raises(ConfigError, match=message) as info:
         load_config("samples/configs/movielens_din.config", json.dumps(edit))
     assert info.value.path.startswith(path)
