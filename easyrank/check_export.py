@@ -137,8 +137,12 @@ def check(export_path, input_path=None, num_rows=64, tolerance=1e-5, cc_check=Fa
         if column is None:
             problems.append(f"easyrank.predict wrote no column {key}")
             continue
+        served = outputs.get(f"serving_default|{key}")
+        if served is None:
+            problems.append(f"serving_default gave no {key} to compare with easyrank.predict")
+            continue
         compare(f"easyrank.predict {key} vs serving_default", np.atleast_1d(predicted[column]),
-                outputs[f"serving_default|{key}"], tolerance, problems, lines)
+                served, tolerance, problems, lines)
     if cc_check:
         from easyrank import cc_check as cc
         cc_problems, cc_lines = cc.run(version_dir)

@@ -43,7 +43,7 @@ def read_rows(config, num_rows):
 
 
 def to_examples(features):
-    """Serialized tf.Example per row; list features (2-D) keep their non-empty entries."""
+    """tf.Example per row; list features (2-D) keep their non-empty entries, empty values are left out."""
     num_rows = len(next(iter(features.values())))
     examples = []
     for i in range(num_rows):
@@ -58,6 +58,11 @@ def to_examples(features):
                 feature.int64_list.value.extend(int(v) for v in values)
             else:
                 feature.float_list.value.extend(float(v) for v in values)
+            if not (feature.bytes_list.value or feature.int64_list.value or feature.float_list.value):
+                # Nothing left (an empty string or list): leave the feature out so that
+                # parsing gives the config's default; a present but empty bytes_list would
+                # fail a scalar feature.
+                del example.features.feature[name]
         examples.append(example)
     return examples
 
