@@ -123,5 +123,8 @@ def test_both_samples_learn_on_the_time_split(full_runs):
 def test_din_reaches_the_issue_target_and_beats_mean_pooling(full_runs):
     din, mean = full_runs["din"], full_runs["mean"]
     assert din["like/auc"] >= 0.70
-    # Over seeds 2024, 1, 2 DIN leads by 0.002-0.006 AUC (docs/benchmarks.md).
+    # Over seeds 2024, 1, 2 DIN leads by 0.005-0.007 AUC and 0.0006-0.0045 GAUC
+    # (docs/benchmarks.md); the GAUC margin of the default seed is small, so allow
+    # for other CPUs' float rounding there.
     assert din["like/auc"] > mean["like/auc"]
+    assert din["like/gauc"] > mean["like/gauc"] - 0.002
