@@ -20,9 +20,10 @@ import argparse
 import gzip
 import json
 import os
-import subprocess
 import sys
 import tempfile
+
+import benchmark  # tools/benchmark.py: runs one benchmark process
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -54,14 +55,7 @@ def run_point(config, test_input_path, work_dir, edits, train_input_path=None, w
                "--warmup_steps", str(warmup_steps), "--edit_config_json", json.dumps(edits)]
     if train_input_path:
         command += ["--train_input_path", train_input_path]
-    print("[scale] " + " ".join(command), file=sys.stderr, flush=True)
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        sys.stderr.write(done.stderr[-4000:])
-        raise SystemExit(f"[scale] run failed with exit code {done.returncode}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    print("[scale] " + json.dumps(result), file=sys.stderr, flush=True)
-    return result
+    return benchmark.run(command, "scale point")
 
 
 def feature_index(config, name):
