@@ -278,6 +278,12 @@ def _fit_in_chunks(model, dataset, steps, callbacks, chunk):
         model.fit(dataset, epochs=1, steps_per_epoch=steps % chunk, verbose=0, callbacks=adapted)
 
 
+def epochs_steps(config):
+    """Steps of train_config.num_epochs over the training files (counts their rows)."""
+    rows = count_rows(config.data_config, config.train_input_path)
+    return -(-rows * config.train_config.num_epochs // config.data_config.batch_size)
+
+
 def _train_input(config, strategy, step, remaining):
     """(dataset or DatasetCreator, steps_per_epoch) for model.fit, resuming after `step`."""
     train = config.train_config
@@ -301,9 +307,7 @@ def _train_input(config, strategy, step, remaining):
         # One machine: fit splits each global batch over the local replicas.
         if remaining is None and train.steps_per_execution > 1:
             # fit needs the step count to run several steps per call: count the rows.
-            rows = count_rows(config.data_config, config.train_input_path)
-            total = -(-rows * train.num_epochs // config.data_config.batch_size)
-            remaining = max(total - step, 1)
+            remaining = max(epochs_steps(config) - step, 1)
         return dataset_fn(), remaining
     # Several workers: each reads its own shard (files, or rows when files are few).
     return strategy.distribute_datasets_from_function(dataset_fn), remaining

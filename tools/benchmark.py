@@ -122,6 +122,14 @@ def table(ours, theirs):
     return "\n".join(lines)
 
 
+def write_report(path, report):
+    """Writes the JSON report to `path` (nothing when empty) and says where."""
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=1)
+        print(f"JSON: {path}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True)
@@ -172,10 +180,7 @@ def main():
     print(table(ours, theirs))
     print(f"\nload average before {load_before}, after {report['load_average_after']}; "
           f"{os.cpu_count()} CPUs; medians of {args.repeats} runs each")
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=1)
-        print(f"JSON: {args.output}")
+    write_report(args.output, report)
 
 
 if __name__ == "__main__":

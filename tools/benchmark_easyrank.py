@@ -23,7 +23,7 @@ import tf_keras
 
 from easyrank import distribute, evaluation, export, metrics, training
 from easyrank.config import load_config
-from easyrank.data import build_dataset, count_rows
+from easyrank.data import build_dataset
 from easyrank.models.heads import prediction_key
 
 
@@ -123,7 +123,7 @@ def main():
                             num_epochs=train.num_epochs, seed=train.seed)
     steps = None
     if train.steps_per_execution > 1:  # fit needs the step count (as training.py does)
-        steps = -(-count_rows(config.data_config, train_paths) * train.num_epochs // batch_size)
+        steps = training.epochs_steps(config)
     timer = StepTimer(args.warmup_steps, batch_size)
     start = time.perf_counter()
     model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[timer])

@@ -29,9 +29,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 
-def open_text(path, mode="rt"):
-    return gzip.open(path, mode, encoding="utf-8") if path.endswith(".gz") else open(
-        path, mode[0], encoding="utf-8")
+def open_text(path):
+    return gzip.open(path, "rt", encoding="utf-8") if path.endswith(".gz") else open(path, encoding="utf-8")
 
 
 def tile(source, target, rows, header):
@@ -117,10 +116,7 @@ def main():
     print(markdown(report["rows"], "training rows (1 epoch)", "rows"))
     print()
     print(markdown(report["table_sizes"], f"{args.table_feature} table rows", "table_size"))
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=1)
-        print(f"JSON: {args.output}")
+    benchmark.write_report(args.output, report)
 
 
 if __name__ == "__main__":
