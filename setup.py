@@ -39,7 +39,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["easyrank", "easyrank.*"]),
     include_package_data=False,
-    package_data={"easyrank": ["load_saved_model.cc"]},  # check_export's C++ loader check
+    package_data={"easyrank.serving": ["load_saved_model.cc"]},  # check_export's C++ loader check
     install_requires=[
         "tensorflow==2.21.*",
         "tf-keras==2.21.*",
@@ -50,7 +50,7 @@ setup(
         "numpy",
     ],
     extras_require={
-        "test": ["pytest>=8"],
+        "test": ["pytest>=8", "ruff>=0.6"],
         "serving": ["tensorflow-serving-api==2.21.*"],
     },
     cmdclass={"build_py": BuildPyWithProtos},

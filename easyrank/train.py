@@ -6,25 +6,25 @@ Trains (resuming from model_dir's latest checkpoint), evaluates, writes
 
 from absl import flags
 
-from easyrank import cli
+from easyrank import console
 from easyrank.errors import ConfigError
 
-cli.define_config_flags()
+console.define_config_flags()
 flags.DEFINE_string("model_dir", None, "Overrides the config's model_dir.")
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     del argv
-    config = cli.load_pipeline_config()
+    config = console.load_pipeline_config()
     model_dir = FLAGS.model_dir or config.model_dir
     if not model_dir:
         raise ConfigError("no model_dir: set it in the config or pass --model_dir.",
                           path="model_dir", file=FLAGS.pipeline_config_path)
-    from easyrank import training
-    training.train_and_evaluate(config, model_dir)
+    from easyrank.training import loop
+    loop.train_and_evaluate(config, model_dir)
     return 0
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    console.run(main)

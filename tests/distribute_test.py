@@ -13,11 +13,13 @@ import textwrap
 import time
 
 import easyrank  # noqa: F401  (before tensorflow)
+
+# isort: split
 import pytest
 
-from easyrank import distribute, launch
 from easyrank.errors import ConfigError
 from easyrank.protos import train_pb2
+from easyrank.training import local_cluster, strategies
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "samples/configs/census_mlp.config")
@@ -72,23 +74,23 @@ def set_tf_config(monkeypatch, cluster, task_type, index):
 
 def test_chief_is_chief_task_or_worker_zero(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    assert distribute.is_chief() and distribute.task() == (None, 0)
+    assert strategies.is_chief() and strategies.task() == (None, 0)
     workers = {"worker": ["a:1", "b:1"]}
     set_tf_config(monkeypatch, workers, "worker", 0)
-    assert distribute.is_chief()
+    assert strategies.is_chief()
     set_tf_config(monkeypatch, workers, "worker", 1)
-    assert not distribute.is_chief()
+    assert not strategies.is_chief()
     ps = {"chief": ["c:1"], "worker": ["a:1"], "ps": ["p:1"]}
     set_tf_config(monkeypatch, ps, "worker", 0)
-    assert not distribute.is_chief()
+    assert not strategies.is_chief()
     set_tf_config(monkeypatch, ps, "chief", 0)
-    assert distribute.is_chief() and distribute.cluster_size() == 3
+    assert strategies.is_chief() and strategies.cluster_size() == 3
 
 
 def test_single_machine_strategy_in_a_cluster_is_a_config_error(monkeypatch):
     set_tf_config(monkeypatch, {"worker": ["a:1", "b:1"]}, "worker", 0)
     with pytest.raises(ConfigError, match="MULTI_WORKER_MIRRORED"):
-        distribute.build_strategy(train_pb2.TrainConfig())
+        strategies.build_strategy(train_pb2.TrainConfig())
 
 
 def test_parameter_server_needs_ps_tasks_and_num_steps(monkeypatch):
@@ -96,43 +98,44 @@ def test_parameter_server_needs_ps_tasks_and_num_steps(monkeypatch):
     train.distribution.strategy = train_pb2.DistributionConfig.PARAMETER_SERVER
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(ConfigError, match="TF_CONFIG"):
-        distribute.build_strategy(train)
+        strategies.build_strategy(train)
     set_tf_config(monkeypatch, {"chief": ["c:1"], "worker": ["a:1"], "ps": ["p:1"]}, "chief", 0)
     with pytest.raises(ConfigError, match="num_steps"):
-        distribute.build_strategy(train)
+        strategies.build_strategy(train)
 
 
 def test_bad_tf_config_is_a_config_error(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(ConfigError, match="TF_CONFIG"):
-        distribute.task()
+        strategies.task()
 
 
 def test_cluster_spec_uses_distinct_local_ports():
-    cluster = launch.cluster_spec(2, 1)
+    cluster = local_cluster.cluster_spec(2, 1)
     assert sorted(cluster) == ["chief", "ps", "worker"]
     addresses = [a for v in cluster.values() for a in v]
     assert len(addresses) == 4 and len(set(addresses)) == 4
     assert all(a.startswith("127.0.0.1:") for a in addresses)
-    assert list(launch.cluster_spec(2, 0)) == ["worker"]
+    assert list(local_cluster.cluster_spec(2, 0)) == ["worker"]
 
 
 def test_lost_peer_error_is_one_paragraph(monkeypatch):
     import tensorflow as tf
-    from easyrank import cli
+
+    from easyrank import console
     error = tf.errors.UnavailableError(None, None, (
         "Graph execution error:\n\nDetected at node x defined at:\nFile \"a.py\"\n"
         "Collective ops is aborted by: Error reported from /job:worker/task:1: The following "
         "tasks are unhealthy (stopped sending heartbeats):\n/job:worker/replica:0/task:1\n"
         "The tasks have crashed.\n\t [[{{node CollectiveReduceV2}}]]"))
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    assert cli.cluster_error_message(error) is None
+    assert console.cluster_error_message(error) is None
     set_tf_config(monkeypatch, {"worker": ["a:1", "b:1"]}, "worker", 0)
-    message = cli.cluster_error_message(error)
+    message = console.cluster_error_message(error)
     assert message.startswith("UnavailableError: The following tasks are unhealthy (stopped "
                               "sending heartbeats):\n/job:worker/replica:0/task:1. A task")
     assert message.endswith("resumes from the latest checkpoint in model_dir.")
-    assert cli.cluster_error_message(tf.errors.InvalidArgumentError(None, None, "x")) is None
+    assert console.cluster_error_message(tf.errors.InvalidArgumentError(None, None, "x")) is None
 
 
 # ---- Mirrored over 2 logical CPUs equals one device ----
@@ -145,7 +148,8 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import tf_keras
-    from easyrank import distribute, training
+    from easyrank.training import strategies
+    from easyrank.training import loop, model_state
     from easyrank.config import load_config
     weights = {}
     for name in ["DEFAULT", "MIRRORED"]:
@@ -153,12 +157,12 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
         edits["train_config.distribution.strategy"] = name
         config = load_config(sys.argv[2], edits)
         tf_keras.utils.set_random_seed(7)
-        strategy = distribute.build_strategy(config.train_config)
-        model, _ = training.create_model(config, strategy)
-        dataset, steps = training._train_input(config, strategy, 0, 4)
+        strategy = strategies.build_strategy(config.train_config)
+        model, _ = model_state.create_model(config, strategy)
+        dataset, steps = loop._train_input(config, strategy, 0, 4)
         model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0)
         weights[name] = [w.numpy() for w in model.trainable_weights]
-        print(name, strategy.num_replicas_in_sync, training.global_step(model))
+        print(name, strategy.num_replicas_in_sync, model_state.global_step(model))
     diff = max(float(np.max(np.abs(a - b))) for a, b in zip(weights["DEFAULT"], weights["MIRRORED"]))
     moved = max(float(np.max(np.abs(a))) for a in weights["DEFAULT"])
     print("RESULT", json.dumps({"diff": diff, "moved": moved}))
@@ -207,7 +211,7 @@ def test_launcher_stops_all_when_a_task_fails(tmp_path):
 def test_launcher_timeout_kills_everything(tmp_path):
     env = _fake_module(tmp_path)
     code, out = run_bounded(launcher(2, 0, ["0", "600"], 3, module="fake_task"), 60, env=env)
-    assert code == launch.EXIT_TIMEOUT, out
+    assert code == local_cluster.EXIT_TIMEOUT, out
     assert "timeout after 3 s" in out
 
 
@@ -301,7 +305,7 @@ def test_killed_worker_makes_the_other_fail_in_bounded_time(tmp_path):
         model_dir, train_config__num_steps=100000, train_config__num_epochs=10000,
         train_config__save_checkpoints_steps=5,
         train_config__distribution__strategy="MULTI_WORKER_MIRRORED")  # heartbeats, no timeout
-    cluster = launch.cluster_spec(2, 0)
+    cluster = local_cluster.cluster_spec(2, 0)
     logs = [open(tmp_path / f"worker{i}.log", "w+") for i in range(2)]
     envs = [dict(os.environ, TMPDIR=str(tmp_path), TF_CONFIG=json.dumps(
         {"cluster": cluster, "task": {"type": "worker", "index": i}})) for i in range(2)]
@@ -315,7 +319,7 @@ def test_killed_worker_makes_the_other_fail_in_bounded_time(tmp_path):
         elapsed = time.monotonic() - start
         logs[0].seek(0)
         out = logs[0].read()
-        assert code == 4, out[-3000:]  # cli.EXIT_CLUSTER
+        assert code == 4, out[-3000:]  # console.EXIT_CLUSTER
         assert elapsed < 120
         assert "Cluster error:" in out and "Restart the whole job" in out, out[-3000:]
     finally:
@@ -332,18 +336,19 @@ def test_killed_worker_makes_the_other_fail_in_bounded_time(tmp_path):
 def test_mixed_float16_and_jit_train_and_export_a_float32_graph(tmp_path, monkeypatch):
     import tensorflow as tf
     import tf_keras
-    from easyrank import training
+
     from easyrank.config import load_config
+    from easyrank.training import loop, model_state
     monkeypatch.delenv("TF_CONFIG", raising=False)
     config = load_config(CONFIG, edits(train_config__num_steps=3,
                                        train_config__mixed_precision="mixed_float16",
                                        train_config__jit_compile=True))
-    model, _ = training.create_model(config, tf.distribute.get_strategy())
+    model, _ = model_state.create_model(config, tf.distribute.get_strategy())
     assert isinstance(model.optimizer, tf_keras.mixed_precision.LossScaleOptimizer)
     assert model.backbone.compute_dtype == "float16"
     assert model.feature_groups.compute_dtype == "float32"
     assert tf_keras.mixed_precision.global_policy().name == "float32"  # restored
-    results = training.train_and_evaluate(config, str(tmp_path))
+    results = loop.train_and_evaluate(config, str(tmp_path))
     assert results["global_step"] == 3 and 0.0 < results["income/logloss"] < 5.0
     [version] = _exports(str(tmp_path))
     graph = (tmp_path / "export" / version / "saved_model.pb").read_bytes()

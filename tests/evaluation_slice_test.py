@@ -3,13 +3,15 @@
 import os
 
 import easyrank  # noqa: F401  (before tensorflow)
+
+# isort: split
 import numpy as np
 import pytest
 from google.protobuf import text_format
 
 from easyrank import config as config_lib
-from easyrank import evaluation, metrics
 from easyrank.errors import ConfigError
+from easyrank.evaluation import evaluator, metrics
 from easyrank.protos import model_pb2
 
 BASE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "base.config")
@@ -37,7 +39,7 @@ def test_slices_equal_metrics_on_the_row_subsets():
     task = _task('metrics: [AUC, LOGLOSS, GAUC] group_field: "user" '
                  'slices { field: "is_new" value: "1" } slices { field: "bucket" value: "2" } '
                  'slices { field: "country" value: "fr" }')
-    results = evaluation.compute_metrics([task], c)
+    results = evaluator.compute_metrics([task], c)
     for key, rows in [("is_new=1", c["is_new"] == 1), ("bucket=2", c["bucket"] == 2.0),
                       ("country=fr", c["country"] == b"fr")]:
         y, p = c["y"][rows], c["ctr/probs"][rows]
@@ -51,11 +53,11 @@ def test_slices_equal_metrics_on_the_row_subsets():
 
 def test_empty_or_one_class_slice_gives_nan():
     c = _collected()
-    results = evaluation.compute_metrics(
+    results = evaluator.compute_metrics(
         [_task('metrics: [AUC] slices { field: "bucket" value: "7" }')], c)
     assert np.isnan(results["ctr/auc@bucket=7"]) and results["ctr/num_examples@bucket=7"] == 0
     c["y"][c["is_new"] == 1] = 1.0
-    results = evaluation.compute_metrics(
+    results = evaluator.compute_metrics(
         [_task('metrics: [AUC] slices { field: "is_new" value: "1" }')], c)
     assert np.isnan(results["ctr/auc@is_new=1"])
 
@@ -63,7 +65,7 @@ def test_empty_or_one_class_slice_gives_nan():
 def test_extra_fields_collects_slice_and_group_fields():
     config = config_lib.load_config(BASE, edit_config_json={
         "model_config.tasks[0].slices": [{"field": "sex", "value": "Male"}]})
-    assert evaluation.extra_fields(config) == ["sex"]
+    assert evaluator.extra_fields(config) == ["sex"]
 
 
 @pytest.mark.parametrize("piece, path, fragment", [

@@ -3,14 +3,16 @@
 import os
 
 import easyrank  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
+
+# isort: split
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
-from easyrank import check_export, deployment, export, warmup
 from easyrank.config import load_config
 from easyrank.models import build_model
-from easyrank.serving_sim import read_logs
+from easyrank.serving import checks, deployment, saved_model, warmup
+from easyrank.serving.serving_sim import read_logs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = os.path.join(ROOT, "tests", "data", "census_tiny.csv")
@@ -33,7 +35,7 @@ def census_config(num_tasks=1):
 def export_once(tmp, num_tasks=1, keep=0):
     config = census_config(num_tasks)
     model = build_model(config)
-    return config, model, export.export_model(model, config, os.path.join(tmp, "export"), keep=keep)
+    return config, model, saved_model.export_model(model, config, os.path.join(tmp, "export"), keep=keep)
 
 
 def signature_defs(version_dir):
@@ -62,7 +64,7 @@ class ExportTest(tf.test.TestCase):
                     self.assertEqual(info.dtype, tf.float32.as_datatype_enum, name)
 
         # Warmup: 4 signatures x (1 row, 8 rows), real rows from the eval data.
-        logs = read_logs(os.path.join(version_dir, "assets.extra", export.WARMUP_ASSET))
+        logs = read_logs(os.path.join(version_dir, "assets.extra", saved_model.WARMUP_ASSET))
         self.assertLen(logs, 8)
         kinds = sorted(log.WhichOneof("log_type") for log in logs)
         self.assertEqual(kinds, ["classify_log"] * 2 + ["predict_log"] * 4 + ["regress_log"] * 2)
@@ -109,11 +111,11 @@ class ExportTest(tf.test.TestCase):
         model = build_model(config)
         base = os.path.join(tmp, "export")
         os.makedirs(os.path.join(base, "9999999999"))  # a version from the future
-        first = export.export_model(model, config, base, keep=2)
-        second = export.export_model(model, config, base, keep=2)
+        first = saved_model.export_model(model, config, base, keep=2)
+        second = saved_model.export_model(model, config, base, keep=2)
         self.assertEqual(int(os.path.basename(first)), 10000000000)
         self.assertEqual(int(os.path.basename(second)), 10000000001)
-        self.assertEqual(export._versions(base), ["10000000000", "10000000001"])
+        self.assertEqual(saved_model.versions(base), ["10000000000", "10000000001"])
         self.assertFalse([d for d in os.listdir(base) if d.startswith(".tmp")])
 
     def test_multi_task_export_passes_check(self):
@@ -123,13 +125,13 @@ class ExportTest(tf.test.TestCase):
             "serving_default": "tensorflow/serving/predict", "raw_features": "tensorflow/serving/predict",
             "income/regress": "tensorflow/serving/regress", "income/classify": "tensorflow/serving/classify",
             "never_married/regress": "tensorflow/serving/regress"})
-        problems, lines = check_export.check(os.path.dirname(version_dir), num_rows=16)
+        problems, lines = checks.check(os.path.dirname(version_dir), num_rows=16)
         self.assertEqual(problems, [])
         self.assertTrue(any("never_married/regress/outputs vs model in memory" in line for line in lines))
         self.assertTrue(any("easyrank.predict never_married/predictions" in line for line in lines))
 
     def test_cc_load_saved_model(self):
-        from easyrank import cc_check
+        from easyrank.serving import cc_check
         binary, reason = cc_check.build()
         if binary is None:
             self.skipTest(reason)
@@ -139,7 +141,7 @@ class ExportTest(tf.test.TestCase):
         self.assertEqual(lines, ["  C++ tensorflow::LoadSavedModel + Session::Run: 4 signatures OK"])
 
     def test_latest_and_best_exporters_during_training(self):
-        from easyrank import training
+        from easyrank.training import loop
         for kind, keep in (("LATEST", 2), ("BEST", 0)):
             config = census_config()
             config.data_config.batch_size = 32
@@ -150,8 +152,8 @@ class ExportTest(tf.test.TestCase):
             config.export_config.metric_larger_is_better = False
             config.export_config.keep = keep
             model_dir = os.path.join(self.get_temp_dir(), kind)
-            training.train_and_evaluate(config, model_dir)
-            versions = export._versions(os.path.join(model_dir, "export"))
+            loop.train_and_evaluate(config, model_dir)
+            versions = saved_model.versions(os.path.join(model_dir, "export"))
             if kind == "LATEST":  # evaluations at steps 2 and 4, then the final one: 3 exports, 2 kept
                 self.assertLen(versions, 2)
             else:  # the first evaluation always improves on nothing

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from easyrank import metrics
+from easyrank.evaluation import metrics
 
 
 def brute_auc(labels, scores, weights):

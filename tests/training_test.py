@@ -3,11 +3,13 @@
 import os
 
 import easyrank  # noqa: F401
+
+# isort: split
 import pytest
 
 from easyrank import config as config_lib
-from easyrank import training
 from easyrank.data import count_rows
+from easyrank.training import loop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE = os.path.join(ROOT, "tests", "configs", "base.config")
@@ -22,6 +24,6 @@ def test_count_rows_skips_headers():
 def test_epochs_train_exactly_the_batches_of_the_data(tmp_path, steps_per_execution):
     config = config_lib.load_config(BASE, edit_config_json={
         "train_config.num_epochs": 3, "train_config.steps_per_execution": steps_per_execution})
-    results = training.train_and_evaluate(config, str(tmp_path))
+    results = loop.train_and_evaluate(config, str(tmp_path))
     assert results["global_step"] == -(-3 * 200 // 32)  # 19: epochs are batched back to back
     assert os.path.exists(tmp_path / "ckpt-19.index")

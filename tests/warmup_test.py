@@ -1,9 +1,11 @@
 """Warmup and check requests: rows to tf.Examples."""
 
 import easyrank  # noqa: F401
+
+# isort: split
 import numpy as np
 
-from easyrank import warmup
+from easyrank.serving import warmup
 
 
 def test_to_examples_leaves_out_empty_values_and_keeps_list_entries():

@@ -1,7 +1,7 @@
 """One easyrank benchmark run (called by tools/benchmark.py in a fresh process).
 
 Trains the model of a config exactly as `python -m easyrank.train` does
-(training.create_model, build_dataset, model.fit; no checkpoints or summaries),
+(model_state.create_model, build_dataset, model.fit; no checkpoints or summaries),
 then measures the test AUC, the exported SavedModel's inference speed and the
 process's peak memory. Prints one JSON object on the last line of stdout.
 
@@ -17,14 +17,18 @@ import sys
 import time
 
 import easyrank  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
+
+# isort: split
 import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from easyrank import distribute, evaluation, export, metrics, training
 from easyrank.config import load_config
 from easyrank.data import build_dataset
+from easyrank.evaluation import evaluator, metrics
 from easyrank.models.heads import prediction_key
+from easyrank.serving import saved_model
+from easyrank.training import loop, model_state, strategies
 
 
 class StepTimer(tf_keras.callbacks.Callback):
@@ -117,13 +121,13 @@ def main():
          result["input_rows_per_s_all_epochs"], result["train_rows"]) = input_pipeline_rates(config, train_paths)
 
     tf_keras.utils.set_random_seed(train.seed)
-    model, _ = training.create_model(config, distribute.build_strategy(train))
+    model, _ = model_state.create_model(config, strategies.build_strategy(train))
     result["params"] = int(model.count_params())
     dataset = build_dataset(config.data_config, train_paths, training=True,
                             num_epochs=train.num_epochs, seed=train.seed)
     steps = None
     if train.steps_per_execution > 1:  # fit needs the step count (as training.py does)
-        steps = training.epochs_steps(config)
+        steps = loop.epochs_steps(config)
     timer = StepTimer(args.warmup_steps, batch_size)
     start = time.perf_counter()
     model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[timer])
@@ -134,12 +138,12 @@ def main():
 
     test = build_dataset(config.data_config, [args.test_input_path], training=False, batch_size=4096)
     task = config.model_config.tasks[0]
-    collected = evaluation.collect_predictions(model, test, [task])
+    collected = evaluator.collect_predictions(model, test, [task])
     result["test_auc"] = float(metrics.auc(collected[task.label], collected[prediction_key(task)]))
     result["test_rows"] = int(len(collected[task.label]))
 
     if not args.skip_export:
-        path = export.export_model(model, config, os.path.join(args.work_dir, "export"))
+        path = saved_model.export_model(model, config, os.path.join(args.work_dir, "export"))
         batches = [features for features, _ in build_dataset(
             config.data_config, [args.test_input_path], training=False,
             batch_size=batch_size).take(args.inference_batches)]

@@ -25,6 +25,8 @@ epoch of best validation AUC, and the parameters of the cross network alone.
 
 import easyrank  # noqa: F401  (sets TF_USE_LEGACY_KERAS before tensorflow)
 
+# isort: split
+
 import argparse
 import os
 import sys
@@ -34,10 +36,10 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from easyrank.evaluation.metrics import auc
 from easyrank.layers.cross import Cross
 from easyrank.layers.dcn_mix import DCNMix
 from easyrank.layers.mlp import MLP
-from easyrank.metrics import auc
 
 FILES = ("frappe.validation.libfm", "frappe.test.libfm")
 SECTION = "## DCN-Mix vs DCN-V2 on Frappe"

@@ -16,7 +16,7 @@ import sys
 
 import tensorflow as tf
 
-from easyrank.data import dataset as dataset_lib
+from easyrank.data import fields as fields_lib
 from easyrank.errors import DataError
 from easyrank.protos import data_pb2
 
@@ -31,7 +31,8 @@ BAD_ROW_MARKER = "Malformed CSV row"
 _LINE_BITS = 40
 
 
-def _open(path):
+def open_text(path):
+    """A CSV file (gzip or plain) opened as UTF-8 text."""
     return gzip.open(path, "rt", encoding="utf-8") if path.endswith(".gz") else open(path, encoding="utf-8")
 
 
@@ -64,7 +65,7 @@ class CsvReader:
         first = None
         for path in files:
             try:
-                with _open(path) as f:
+                with open_text(path) as f:
                     header = f.readline().rstrip("\r\n").split(self._delimiter)
             except (OSError, UnicodeDecodeError, EOFError) as e:
                 raise DataError(f"Cannot read the header of {path}: {e}.") from None
@@ -114,7 +115,7 @@ class CsvReader:
         columns = sorted({index for _, index in fields})
         defaults = {}
         for field, index in fields:
-            dtype, default = dataset_lib.field_dtype(field), dataset_lib.default_value(field)
+            dtype, default = fields_lib.field_dtype(field), fields_lib.default_value(field)
             if field.name in self._label_names:
                 dtype, default = tf.float32, float(default or 0)
             defaults[index] = tf.constant([default], dtype=dtype)
@@ -186,8 +187,8 @@ class CsvReader:
         features, targets = {}, {}
         for field, index in self._fields:
             column = table[:, index]
-            dtype = dataset_lib.field_dtype(field)
-            default = dataset_lib.default_value(field)
+            dtype = fields_lib.field_dtype(field)
+            default = fields_lib.default_value(field)
             is_target = field.name in self._label_names
             if is_target:
                 dtype, default = tf.float32, float(default or 0)

@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from easyrank.data import dataset as dataset_lib
+from easyrank.data import fields as fields_lib
 
 
 def _compression(files):
@@ -22,7 +22,7 @@ def feature_spec(data_config, include_targets=True):
             spec[field.name] = tf.io.VarLenFeature(tf.string)
             continue
         spec[field.name] = tf.io.FixedLenFeature(
-            [], dataset_lib.field_dtype(field), default_value=dataset_lib.default_value(field))
+            [], fields_lib.field_dtype(field), default_value=fields_lib.default_value(field))
     return spec
 
 

@@ -1,6 +1,6 @@
 """Feature columns (raw input -> embedding) and feature groups."""
 
-from easyrank.features.columns import build_columns
+from easyrank.features.builder import build_columns
 from easyrank.features.groups import FeatureGroups, GroupOutput, SequenceInput
 
 __all__ = ["build_columns", "FeatureGroups", "GroupOutput", "SequenceInput"]

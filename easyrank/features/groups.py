@@ -11,6 +11,7 @@ import tf_keras
 
 from easyrank.errors import ConfigError
 from easyrank.features import columns as columns_lib
+from easyrank.features.builder import build_columns
 
 # concat: [B, sum of widths]; stacked: [B, F, D] or None when widths differ;
 # sequence: a SequenceInput for groups with sequence features (then concat and
@@ -32,7 +33,7 @@ class FeatureGroups(tf_keras.layers.Layer):
 
     def __init__(self, feature_configs, feature_groups, embedding_l2=0.0, **kwargs):
         super().__init__(**kwargs)
-        self._columns = columns_lib.build_columns(feature_configs)
+        self._columns = build_columns(feature_configs)
         self._groups = [(g.name, list(g.feature_names)) for g in feature_groups]
         self._embedding_l2 = embedding_l2
         self._lookup_tables = [t for c in self._columns.values()

@@ -4,6 +4,8 @@ import gzip
 import os
 
 import easyrank  # noqa: F401
+
+# isort: split
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -133,7 +135,7 @@ def test_cache_still_names_a_bad_row(tmp_path):
     config = data_config("cache: true")
     with pytest.raises(tf.errors.InvalidArgumentError) as info:
         collect(build_dataset(config, [path], training=True))
-    from easyrank.cli import data_error_message
+    from easyrank.console import data_error_message
     assert data_error_message(info.value) == f"Malformed CSV row in {path} at line 3: column age is not a number: x."
 
 
@@ -170,7 +172,7 @@ def test_malformed_csv_row_names_file_and_line(tmp_path, bad_row, reason):
         f.write(header + "\n".join(rows) + "\n")
     with pytest.raises(tf.errors.InvalidArgumentError) as info:
         collect(build_dataset(data_config(), [path], training=False))
-    from easyrank.cli import data_error_message
+    from easyrank.console import data_error_message
     message = data_error_message(info.value)
     assert message == f"Malformed CSV row in {path} at line 4: {reason}."
 

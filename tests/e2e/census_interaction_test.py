@@ -8,12 +8,15 @@ the issue's test AUC of 0.937 on samples/data/census/test.csv.gz.
 import os
 
 import easyrank  # noqa: F401
+
+# isort: split
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from easyrank import config as config_lib
-from easyrank import evaluation, training
+from easyrank.evaluation import evaluator
+from easyrank.training import loop, model_state
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = os.path.join(ROOT, "tests", "data", "census_tiny.csv")
@@ -30,7 +33,7 @@ def test_trains_evaluates_and_exports(name, tmp_path):
         "train_input_path": [TINY], "eval_input_path": [TINY], "train_config.num_steps": 6,
         "data_config.batch_size": 64, "train_config.save_checkpoints_steps": 3})
     model_dir = str(tmp_path / name)
-    results = training.train_and_evaluate(config, model_dir)
+    results = loop.train_and_evaluate(config, model_dir)
     assert results["global_step"] >= 6  # the foundation counts one past num_steps
     assert results["num_examples"] == 200
     assert 0.0 <= results["income/auc"] <= 1.0
@@ -52,9 +55,9 @@ def test_trains_evaluates_and_exports(name, tmp_path):
 def test_dcn_mix_reaches_test_auc(tmp_path):
     config = config_lib.load_config(config_path("dcn_mix"))
     model_dir = str(tmp_path / "dcn_mix")
-    training.train_and_evaluate(config, model_dir)
-    model = training.single_device_model(config, tf.train.latest_checkpoint(model_dir))
+    loop.train_and_evaluate(config, model_dir)
+    model = model_state.single_device_model(config, tf.train.latest_checkpoint(model_dir))
     del config.eval_input_path[:]
     config.eval_input_path.append(TEST_CSV)
-    results = evaluation.evaluate_model(model, training._eval_dataset(config)(), config)
+    results = evaluator.evaluate_model(model, evaluator.eval_dataset(config), config)
     assert results["income/auc"] >= 0.937, results

@@ -8,12 +8,14 @@ import subprocess
 import sys
 
 import easyrank  # noqa: F401
+
+# isort: split
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from easyrank import config as config_lib
-from easyrank import training
+from easyrank.training import loop, model_state
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(ROOT, "samples", "configs", "census_mlp.config")
@@ -51,7 +53,7 @@ def trained(tmp_path_factory):
     config = config_lib.load_config(CONFIG, edit_config_json={
         "train_config.num_steps": 120, "train_config.save_checkpoints_steps": 50,
         "train_config.log_step_count_steps": 40})
-    results = training.train_and_evaluate(config, model_dir)
+    results = loop.train_and_evaluate(config, model_dir)
     return config, model_dir, results
 
 
@@ -86,8 +88,8 @@ def test_export_reloads_in_fresh_process_and_signatures_agree(trained, tmp_path)
     np.testing.assert_allclose(scores["examples"], scores["raw"], rtol=1e-5, atol=1e-7)
     assert 0.0 < min(scores["examples"]) and max(scores["examples"]) < 1.0
     # The same rows through the in-memory model give the same scores.
-    model, checkpoint = training.create_model(config, tf.distribute.get_strategy())
-    training.restore(checkpoint, model_dir)
+    model, checkpoint = model_state.create_model(config, tf.distribute.get_strategy())
+    model_state.restore(checkpoint, model_dir)
     rows = list(csv.DictReader(gzip.open(TEST_CSV, "rt")))[:64]
     features = {n: tf.constant([r[n] for r in rows]) if d == tf.string else tf.constant([float(r[n]) for r in rows], d)
                 for n, d, _ in model.input_fields}
@@ -121,7 +123,7 @@ def test_evaluate_and_predict_clis(trained, tmp_path):
 def test_resume_continues_from_latest_checkpoint(trained):
     config, model_dir, _ = trained
     config = config_lib.load_config(CONFIG, edit_config_json={"train_config.num_steps": 150})
-    results = training.train_and_evaluate(config, model_dir)
+    results = loop.train_and_evaluate(config, model_dir)
     assert results["global_step"] == 150
     assert results["income/auc"] > 0.90
     assert len([d for d in os.listdir(os.path.join(model_dir, "export")) if d.isdigit()]) == 2

@@ -6,11 +6,13 @@ import subprocess
 import sys
 
 import easyrank  # noqa: F401
+
+# isort: split
 import numpy as np
 import pytest
 
 from easyrank import config as config_lib
-from easyrank import training
+from easyrank.training import loop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DIN_CONFIG = os.path.join(ROOT, "samples", "configs", "movielens_din.config")
@@ -68,7 +70,7 @@ def tiny_config(path, **edits):
 @pytest.fixture(scope="module")
 def trained_din(tmp_path_factory):
     model_dir = str(tmp_path_factory.mktemp("movielens_din"))
-    results = training.train_and_evaluate(tiny_config(DIN_CONFIG), model_dir)
+    results = loop.train_and_evaluate(tiny_config(DIN_CONFIG), model_dir)
     return model_dir, results
 
 
@@ -80,7 +82,7 @@ def test_din_trains_on_the_tiny_slice(trained_din):
 
 
 def test_mean_pool_sample_trains(tmp_path):
-    results = training.train_and_evaluate(tiny_config(MEAN_POOL_CONFIG), str(tmp_path))
+    results = loop.train_and_evaluate(tiny_config(MEAN_POOL_CONFIG), str(tmp_path))
     assert results["like/auc"] > 0.8
 
 
@@ -107,7 +109,7 @@ def test_export_scores_empty_and_long_histories_in_a_fresh_process(trained_din, 
 @pytest.fixture(scope="module")
 def full_runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("movielens_full")
-    return {name: training.train_and_evaluate(config_lib.load_config(path), str(base / name))
+    return {name: loop.train_and_evaluate(config_lib.load_config(path), str(base / name))
             for name, path in (("din", DIN_CONFIG), ("mean", MEAN_POOL_CONFIG))}
 
 

@@ -5,14 +5,17 @@ import json
 import os
 
 import easyrank  # noqa: F401
+
+# isort: split
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from easyrank import config as config_lib
-from easyrank import evaluation, training
 from easyrank.data import build_dataset
 from easyrank.errors import ConfigError
+from easyrank.evaluation import evaluator
+from easyrank.training import loop, model_state
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIGS = os.path.join(ROOT, "samples", "configs")
@@ -32,7 +35,7 @@ def _tiny(name, data, steps, **edits):
 def census_mmoe(tmp_path_factory):
     model_dir = str(tmp_path_factory.mktemp("census_mmoe"))
     config = _tiny("census_mmoe.config", CENSUS_TINY, 60)
-    return config, model_dir, training.train_and_evaluate(config, model_dir)
+    return config, model_dir, loop.train_and_evaluate(config, model_dir)
 
 
 def test_mmoe_reports_metrics_per_task(census_mmoe):
@@ -68,7 +71,7 @@ def test_mmoe_export_has_outputs_per_task(census_mmoe):
 
 def test_shared_bottom_config_builds_two_heads_on_one_expert():
     config = _tiny("census_shared_bottom.config", CENSUS_TINY, 1)
-    model = training.create_model(config, tf.distribute.get_strategy())[0]
+    model = model_state.create_model(config, tf.distribute.get_strategy())[0]
     mmoe = model.backbone.block_layers["bottom"]
     assert mmoe.get_config()["num_experts"] == 1 and mmoe.gates is None
     data = next(iter(build_dataset(config.data_config, [CENSUS_TINY], training=False,
@@ -79,7 +82,7 @@ def test_shared_bottom_config_builds_two_heads_on_one_expert():
 
 def test_poso_sample_reports_slice_metrics(tmp_path):
     config = _tiny("movielens_poso.config", MOVIELENS_TINY, 20)
-    results = training.train_and_evaluate(config, str(tmp_path))
+    results = loop.train_and_evaluate(config, str(tmp_path))
     with open(MOVIELENS_TINY) as f:
         rows = list(csv.DictReader(f))
     new = [r for r in rows if r["is_new_user"] == "1"]
@@ -107,10 +110,10 @@ def test_poso_baseline_is_the_same_mlp_without_gates():
 def test_census_mmoe_meets_targets_on_test_split(tmp_path):
     """The issue's targets: income AUC >= 0.935, never-married AUC >= 0.985 on test."""
     config = config_lib.load_config(os.path.join(CONFIGS, "census_mmoe.config"))
-    training.train_and_evaluate(config, str(tmp_path))
-    model = training.single_device_model(config, tf.train.latest_checkpoint(str(tmp_path)))
+    loop.train_and_evaluate(config, str(tmp_path))
+    model = model_state.single_device_model(config, tf.train.latest_checkpoint(str(tmp_path)))
     dataset = build_dataset(config.data_config, [CENSUS_TEST], training=False)
-    results = evaluation.evaluate_model(model, dataset, config)
+    results = evaluator.evaluate_model(model, dataset, config)
     assert results["income/auc"] >= 0.935
     assert results["never_married/auc"] >= 0.985
 
@@ -126,5 +129,5 @@ def test_task_must_select_one_mmoe_output(task_input, path, fragment):
     for key, value in task_input.items():
         setattr(config.model_config.tasks[0].input, key, value)
     with pytest.raises(ConfigError, match=fragment) as caught:
-        training.create_model(config, tf.distribute.get_strategy())
+        model_state.create_model(config, tf.distribute.get_strategy())
     assert caught.value.path == path

@@ -1,7 +1,7 @@
 """Every sample config exports a model that passes check_export (issue 8's deployment path).
 
 Each sample trains a few steps on the tiny slice of its data set, exports at the end of
-training, and `check_export.check` loads the export in a fresh process that never imports
+training, and `checks.check` loads the export in a fresh process that never imports
 easyrank, calls every signature, replays the warmup records with TF Serving's rules and compares
 the scores with `easyrank.predict` and with the model in memory.
 """
@@ -10,10 +10,13 @@ import glob
 import os
 
 import easyrank  # noqa: F401
+
+# isort: split
 import pytest
 
-from easyrank import check_export, training
 from easyrank import config as config_lib
+from easyrank.serving import checks
+from easyrank.training import loop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SAMPLES = sorted(glob.glob(os.path.join(ROOT, "samples", "configs", "*.config")))
@@ -33,7 +36,7 @@ def test_sample_exports_a_model_that_passes_check_export(path, tmp_path):
         "train_input_path": [tiny], "eval_input_path": [tiny], "data_config.batch_size": 64,
         "train_config.num_steps": 3, "train_config.save_checkpoints_steps": 3,
         "eval_config.eval_interval_steps": 0})
-    training.train_and_evaluate(config, str(tmp_path / "model"))
-    problems, lines = check_export.check(str(tmp_path / "model" / "export"), num_rows=16)
+    loop.train_and_evaluate(config, str(tmp_path / "model"))
+    problems, lines = checks.check(str(tmp_path / "model" / "export"), num_rows=16)
     assert problems == [], "\n".join(lines)
     assert any("vs model in memory" in line for line in lines)

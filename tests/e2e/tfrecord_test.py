@@ -6,10 +6,12 @@ import subprocess
 import sys
 
 import easyrank  # noqa: F401
+
+# isort: split
 import tensorflow as tf
 
 from easyrank import config as config_lib
-from easyrank import training
+from easyrank.training import loop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BASE = os.path.join(ROOT, "tests", "configs", "base.config")
@@ -38,7 +40,7 @@ def test_train_export_and_predict_tfrecord(tmp_path):
         "train_input_path": [data], "eval_input_path": [data], "data_config.format": "TFRECORD",
         "train_config.num_epochs": 3})
     model_dir = str(tmp_path / "model")
-    results = training.train_and_evaluate(config, model_dir)
+    results = loop.train_and_evaluate(config, model_dir)
     assert results["global_step"] == -(-3 * rows // 32)  # epochs are batched together
     assert results["num_examples"] == rows
     scores = str(tmp_path / "scores.csv")

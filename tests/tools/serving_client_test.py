@@ -16,6 +16,8 @@ import threading
 from concurrent import futures
 
 import easyrank  # noqa: F401
+
+# isort: split
 import grpc
 import numpy as np
 import tensorflow as tf
@@ -27,8 +29,8 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from easyrank import export, warmup
-from easyrank.serving_sim import Servable, ServingError
+from easyrank.serving import saved_model, warmup
+from easyrank.serving.serving_sim import Servable, ServingError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
@@ -146,7 +148,7 @@ class ServingClientTest(tf.test.TestCase):
         tmp = os.path.join(os.environ.get("TEST_TMPDIR", "/tmp"), f"serving_client_test_{os.getpid()}")
         cls.config = census_config()
         cls.model = build_model(cls.config)
-        cls.version_dir = export.export_model(cls.model, cls.config, os.path.join(tmp, "export"))
+        cls.version_dir = saved_model.export_model(cls.model, cls.config, os.path.join(tmp, "export"))
         features, _ = warmup.read_rows(cls.config, 20)
         cls.expected = cls.model(features, training=False)["income/probs"].numpy()
 

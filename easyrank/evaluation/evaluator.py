@@ -6,7 +6,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from easyrank import metrics as metrics_lib
+from easyrank.data import build_dataset
+from easyrank.evaluation import metrics as metrics_lib
 from easyrank.models.heads import prediction_key
 from easyrank.protos import model_pb2
 
@@ -110,6 +111,19 @@ def evaluate_model(model, dataset, config, num_steps=0):
         raise ValueError("the evaluation data is empty.")
     results = compute_metrics(tasks, collected, config.data_config.sample_weight_field or None)
     results["num_examples"] = int(len(next(iter(collected.values()))))
+    return results
+
+
+def eval_dataset(config):
+    """The evaluation input of `config`: eval_input_path in eval_config.batch_size batches."""
+    batch = config.eval_config.batch_size or config.data_config.batch_size
+    return build_dataset(config.data_config, config.eval_input_path, training=False, batch_size=batch)
+
+
+def evaluate_config(model, config):
+    """Metrics of `model` on the config's evaluation input, with its `global_step`."""
+    results = evaluate_model(model, eval_dataset(config), config, config.eval_config.num_eval_steps)
+    results["global_step"] = int(model.optimizer.iterations.numpy())
     return results
 
 

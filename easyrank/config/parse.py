@@ -14,9 +14,9 @@ import re
 
 from google.protobuf import descriptor, json_format, text_format
 
+from easyrank.config.validation import validate
 from easyrank.errors import ConfigError
 from easyrank.protos import pipeline_pb2
-from easyrank.validation import validate
 
 __all__ = ["ConfigError", "load_config", "parse_config", "apply_edits", "locate_line", "validate",
            "attach_location"]

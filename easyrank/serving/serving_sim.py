@@ -4,7 +4,7 @@ This module imports only TensorFlow and tensorflow-serving-api protos, never
 easyrank, so that `easyrank.check_export` can run it as a script in a fresh
 process that sees the export exactly as a server would:
 
-    python easyrank/serving_sim.py VERSION_DIR --out result.json [--requests R.tfrecord]
+    python easyrank/serving/serving_sim.py VERSION_DIR --out result.json [--requests R.tfrecord]
 
 `Servable` answers Predict, Regress, Classify and GetModelMetadata requests
 with the checks TF Serving makes (signature found, input keys equal to the
@@ -254,7 +254,9 @@ def dtype_problems(servable):
 def _default(info):
     dtype = tf.dtypes.as_dtype(info.dtype)
     shape = [1] + [max(d.size, 1) for d in info.tensor_shape.dim[1:]]
-    return np.full(shape, b"" if dtype == tf.string else 0, dtype=object if dtype == tf.string else dtype.as_numpy_dtype)
+    if dtype == tf.string:
+        return np.full(shape, b"", dtype=object)
+    return np.full(shape, 0, dtype=dtype.as_numpy_dtype)
 
 
 def check(version_dir, requests_path=None, outputs_path=None):

@@ -1,0 +1,35 @@
+"""Feature columns built from the config's feature_configs, one per feature."""
+
+from easyrank.errors import ConfigError
+from easyrank.features.columns import IdColumn, RawColumn, StringIndex, TagColumn
+from easyrank.features.sequence import SequenceColumn
+
+
+def build_columns(feature_configs):
+    """Returns {feature name: Column} for the FeatureConfig messages."""
+    columns = {}
+    for i, wrapper in enumerate(feature_configs):
+        kind = wrapper.WhichOneof("feature")
+        feature = getattr(wrapper, kind)
+        path = f"feature_configs[{i}].{kind}"
+        input_name = feature.input_name or feature.name
+        embedding_name = getattr(feature, "embedding_name", "") or feature.name
+        if kind == "id_feature":
+            column = IdColumn(feature.name, input_name, StringIndex(feature, path),
+                              embedding_name, feature.embedding_dim)
+        elif kind == "tag_feature":
+            column = TagColumn(feature.name, input_name, StringIndex(feature, path), embedding_name,
+                               feature.embedding_dim, feature.separator,
+                               mean=feature.combiner != feature.SUM)
+        elif kind == "raw_feature":
+            column = RawColumn(feature.name, input_name, feature.normalizer, feature.boundaries,
+                               embedding_name, feature.embedding_dim)
+        elif kind == "sequence_feature":
+            column = SequenceColumn(feature.name, input_name, StringIndex(feature, path),
+                                    embedding_name, feature.embedding_dim, feature.separator,
+                                    feature.max_len)
+        else:
+            raise ConfigError(f"no column builder for {kind!r}.", path=path)
+        column.path = path
+        columns[feature.name] = column
+    return columns

@@ -1,0 +1,1 @@
+"""Serving: signatures, atomic versioned export, exporters, warmup, deployment files, checks."""

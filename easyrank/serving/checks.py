@@ -1,0 +1,173 @@
+"""The export checks behind `python -m easyrank.check_export`.
+
+Checks that an export will load and answer in TF Serving, where no
+tensorflow_model_server is installed. DIR is a version directory or an export
+base directory (its highest version is checked).
+
+1. In a fresh Python process that never imports easyrank (easyrank/serving/serving_sim.py
+   run as a script): every op is a registered core TensorFlow op, there is no
+   py_function, no XLA-only function and no op on `saved_model_cli scan`'s
+   denylist; the warmup records (at most 1000) are replayed through their
+   signatures with TF Serving's rules (input keys equal to the signature's,
+   dtypes, Regress/Classify method names and output shapes) and together call
+   every signature; requests of the wrong dtype are refused with a clear error.
+2. The first `num_rows` rows of X (default: the evaluation data named in the
+   export's pipeline.config) are sent through every signature in that
+   process, and the scores are compared with `python -m easyrank.predict` on
+   the same rows and with the model rebuilt in memory from pipeline.config
+   and the export's variables.
+3. With --cc_check (default): a C++ program linked against the tensorflow
+   wheel loads the export with tensorflow::LoadSavedModel (tag "serve"), as
+   tensorflow_model_server does, and runs every signature (easyrank/serving/cc_check.py).
+
+"""
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+
+from easyrank.data import list_files
+from easyrank.models import build_model
+from easyrank.models.heads import prediction_key
+from easyrank.protos import data_pb2
+from easyrank.serving import cc_check as cc
+from easyrank.serving import warmup
+from easyrank.serving.predictor import predict_file
+from easyrank.serving.saved_model import read_pipeline_config, resolve_version_dir
+
+
+def read_rows_file(config, path, num_rows, out_dir):
+    """Copies the first num_rows rows of `path` to a small file; returns its path."""
+    if config.data_config.format == data_pb2.DataConfig.TFRECORD:
+        out = os.path.join(out_dir, "rows.tfrecord")
+        compression = "GZIP" if path.endswith(".gz") else ""
+        with tf.io.TFRecordWriter(out) as writer:
+            for record in tf.data.TFRecordDataset(path, compression_type=compression).take(num_rows):
+                writer.write(record.numpy())
+        return out
+    out = os.path.join(out_dir, "rows.csv")
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as src, open(out, "w", encoding="utf-8") as dst:
+        for i, line in enumerate(src):
+            if i >= num_rows + (1 if config.data_config.csv_header else 0):
+                break
+            dst.write(line)
+    return out
+
+
+def signature_inputs(version_dir):
+    saved_model = saved_model_pb2.SavedModel()
+    with open(os.path.join(version_dir, "saved_model.pb"), "rb") as f:
+        saved_model.ParseFromString(f.read())
+    return {name: sorted(sig.inputs) for name, sig in saved_model.meta_graphs[0].signature_def.items()
+            if not name.startswith("__")}
+
+
+def model_in_memory(config, version_dir, features):
+    """Rebuilds the model from pipeline.config, restores the export's variables, calls it."""
+    model = build_model(config)
+    tf.train.Checkpoint(model=model).restore(
+        os.path.join(version_dir, "variables", "variables")).expect_partial()
+    return {k: v.numpy() for k, v in model(features, training=False).items()}
+
+
+def compare(name, got, expected, tolerance, problems, lines):
+    got, expected = np.asarray(got, np.float64).reshape(-1), np.asarray(expected, np.float64).reshape(-1)
+    if got.shape != expected.shape:
+        problems.append(f"{name}: {got.shape[0]} values, expected {expected.shape[0]}")
+        return
+    diff = np.abs(got - expected)
+    largest = float(diff.max()) if got.size else 0.0
+    lines.append(f"  {name}: max |diff| {largest:.2e} over {got.size} values")
+    # Relative above 1: easyrank.predict writes 7 significant digits.
+    if not np.all(diff <= tolerance * np.maximum(1.0, np.abs(expected))):
+        problems.append(f"{name}: max |diff| {largest:.3g} > tolerance {tolerance} (x max(1, |value|))")
+
+
+def check(export_path, input_path=None, num_rows=64, tolerance=1e-5, cc_check=False):
+    """Runs every check; returns (problems, report lines)."""
+    version_dir = resolve_version_dir(export_path)
+    config = read_pipeline_config(version_dir)
+    path = list_files([input_path] if input_path else
+                      list(config.eval_input_path) or list(config.train_input_path))[0]
+    work = tempfile.mkdtemp(prefix="easyrank_check_")
+    rows_file = read_rows_file(config, path, num_rows, work)
+    features, _ = warmup.read_rows(_with_eval_path(config, rows_file), num_rows)
+    logs = warmup.build_prediction_logs(config.export_config.model_name, signature_inputs(version_dir),
+                                        features, batch_sizes=(len(next(iter(features.values()))),))
+    requests = os.path.join(work, "requests.tfrecord")
+    warmup.write_prediction_logs(requests, logs)
+    report, outputs = _run_fresh_process(version_dir, requests, work)
+    problems, lines = list(report["problems"]), [
+        f"{version_dir}: {len(report['signatures']) - 1} signatures "
+        f"({', '.join(sorted(k for k in report['signatures'] if not k.startswith('__')))}), "
+        f"{report['num_ops']} op types, {report['warmup_records']} warmup records"]
+    expected = model_in_memory(config, version_dir, features)
+    for key, value in sorted(outputs.items()):
+        signature, output = key.split("|")
+        reference = _reference(config, signature, output, expected, prediction_key)
+        if reference is not None:
+            compare(f"{signature}/{output} vs model in memory", value, reference, tolerance, problems, lines)
+    scores = os.path.join(work, "scores.csv")
+    predict_file(version_dir, [rows_file], scores, batch_size=num_rows)
+    predicted = np.genfromtxt(scores, delimiter=",", names=True, dtype=np.float64, deletechars="")
+    for key in sorted(expected):
+        column = key if key in predicted.dtype.names else None
+        if column is None:
+            problems.append(f"easyrank.predict wrote no column {key}")
+            continue
+        served = outputs.get(f"serving_default|{key}")
+        if served is None:
+            problems.append(f"serving_default gave no {key} to compare with easyrank.predict")
+            continue
+        compare(f"easyrank.predict {key} vs serving_default", np.atleast_1d(predicted[column]),
+                served, tolerance, problems, lines)
+    if cc_check:
+        cc_problems, cc_lines = cc.run(version_dir)
+        problems += cc_problems
+        lines += cc_lines
+    return problems, lines
+
+
+def _with_eval_path(config, path):
+    copy = type(config)()
+    copy.CopyFrom(config)
+    del copy.eval_input_path[:]
+    copy.eval_input_path.append(path)
+    return copy
+
+
+def _reference(config, signature, output, expected, prediction_key):
+    """The in-memory output a signature's output should equal (None: not compared)."""
+    if output in expected:
+        return expected[output]
+    tasks = list(config.model_config.tasks)
+    for task in tasks:
+        prefix = "" if len(tasks) == 1 else f"{task.name}/"
+        if signature == prefix + "regress" and output == "outputs":
+            return expected[prediction_key(task)]
+        if signature == prefix + "classify" and output == "scores":
+            probs = expected[prediction_key(task)]
+            return [[1.0 - p, p] for p in probs]
+    return None
+
+
+def _run_fresh_process(version_dir, requests, work):
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "serving_sim.py")
+    out, npz = os.path.join(work, "report.json"), os.path.join(work, "outputs.npz")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, script, version_dir, "--out", out, "--requests", requests,
+                           "--outputs", npz], env=env, capture_output=True, text=True)
+    if not os.path.exists(out):
+        raise RuntimeError(f"the fresh-process check failed:\n{proc.stderr[-3000:]}")
+    with open(out, encoding="utf-8") as f:
+        report = json.load(f)
+    outputs = dict(np.load(npz)) if os.path.exists(npz) else {}
+    return report, outputs

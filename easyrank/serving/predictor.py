@@ -1,0 +1,63 @@
+"""Scores CSV or TFRecord files with an exported SavedModel (behind `python -m easyrank.predict`).
+
+The input is parsed as described by the pipeline.config saved with the model;
+label columns may be absent. Output: a CSV with one column per model output.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from easyrank.data import build_dataset, list_files
+from easyrank.data.csv_reader import open_text
+from easyrank.protos import data_pb2
+from easyrank.serving.saved_model import read_pipeline_config
+
+
+def predict_file(version_dir, patterns, output_path, batch_size=1024):
+    """Writes the model's outputs for every row of `patterns` to `output_path`; returns the row count."""
+    config = read_pipeline_config(version_dir)
+    data = config.data_config
+    loaded = tf.saved_model.load(version_dir)
+    files = list_files(patterns)
+    if data.format == data_pb2.DataConfig.TFRECORD:
+        signature = loaded.signatures["serving_default"]
+        dataset = tf.data.TFRecordDataset(files, compression_type="GZIP" if files[0].endswith(".gz") else "")
+        batches = ({"examples": b} for b in dataset.batch(batch_size))
+    else:
+        signature = loaded.signatures["raw_features"]
+        _drop_absent_labels(data, files)
+        dataset = build_dataset(data, files, training=False, batch_size=batch_size)
+        names = set(signature.structured_input_signature[1])
+        batches = ({k: v for k, v in features.items() if k in names} for features, _ in dataset)
+    count = 0
+    with open(output_path + ".tmp", "w", encoding="utf-8") as out:
+        keys = None
+        for inputs in batches:
+            result = signature(**inputs)
+            if keys is None:
+                keys = sorted(result)
+                out.write(",".join(keys) + "\n")
+            columns = np.stack([result[k].numpy().reshape(-1) for k in keys], axis=1)
+            np.savetxt(out, columns, fmt="%.7g", delimiter=",")
+            count += len(columns)
+    os.replace(output_path + ".tmp", output_path)
+    return count
+
+
+def _drop_absent_labels(data, files):
+    """Allows scoring files without label columns."""
+    if not data.csv_header:
+        return
+    with open_text(files[0]) as f:
+        header = f.readline().rstrip("\r\n").split(data.csv_delimiter)
+    targets = set(data.label_fields) | {data.sample_weight_field}
+    keep = [f for f in data.input_fields if f.name in header or f.name not in targets]
+    del data.input_fields[:]
+    data.input_fields.extend(keep)
+    kept = [label for label in data.label_fields if label in header]
+    del data.label_fields[:]
+    data.label_fields.extend(kept)
+    if data.sample_weight_field not in header:
+        data.sample_weight_field = ""

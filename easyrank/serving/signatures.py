@@ -1,0 +1,126 @@
+"""The serving signatures of an export, as TF Serving calls them.
+
+    <export_dir>/<version>/saved_model.pb, variables/, assets/,
+                          assets.extra/pipeline.config,
+                          assets.extra/tf_serving_warmup_requests
+    <export_dir>/models.config, batching_parameters.txt, monitoring.config,
+                 README.md                       (see serving/deployment.py)
+
+Signatures (docs/serving.md):
+  serving_default: `examples`, a 1-D tf.string tensor of serialized tf.Example;
+                   missing features take the config's default values.
+  raw_features:    one input per feature, named after the input field; every
+                   input is required (TF Serving's rule for Predict).
+  regress:         Regress API: `inputs` (serialized tf.Example) -> `outputs`,
+                   the task's probability or prediction, shape [batch].
+  classify:        Classify API (binary tasks): `inputs` -> `scores`
+                   [batch, 2] = [1 - p, p] and `classes` [batch, 2] = "0", "1".
+  With several tasks the last two are per task: "<task>/regress", "<task>/classify".
+  Histories (sequence features): in tf.Example a bytes_list, one id per element
+  (input fields with is_list), parsed to a dense [batch, N] string tensor padded
+  with ""; in raw_features one separator-joined string per row, as in CSV.
+Outputs are float32 and named "<task>/logits", "<task>/probs" (classification)
+or "<task>/predictions" (regression).
+"""
+
+import os
+
+import tensorflow as tf
+
+from easyrank.data.tfrecord_reader import densify, feature_spec
+from easyrank.models.heads import prediction_key
+from easyrank.protos import model_pb2
+
+REGRESS_METHOD = "tensorflow/serving/regress"
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+
+
+class ServingModule(tf.Module):
+    """Holds the model, its serving_default and raw_features functions, and builds the
+    Regress/Classify signatures (task_signatures)."""
+
+    def __init__(self, model, data_config):
+        super().__init__()
+        self.model = model
+        self._spec = feature_spec(data_config, include_targets=False)
+        fields = model.input_fields
+        self.serving_default = tf.function(
+            self._from_examples,
+            input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        self.raw_features = tf.function(
+            self._from_raw,
+            input_signature=[{name: tf.TensorSpec([None], dtype, name=name) for name, dtype, _ in fields}])
+
+    def task_signatures(self, tasks):
+        """{name: (concrete function, method name)} of the Regress and Classify signatures."""
+        examples = tf.TensorSpec([None], tf.string, name="inputs")
+        signatures = {}
+        for task in tasks:
+            prefix = "" if len(tasks) == 1 else f"{task.name}/"
+            key = prediction_key(task)
+
+            def regress(inputs, key=key):
+                return {"outputs": self._from_examples(inputs)[key]}
+
+            signatures[prefix + "regress"] = (tf.function(
+                regress, input_signature=[examples]).get_concrete_function(), REGRESS_METHOD)
+            if task.loss != model_pb2.TaskConfig.BINARY_CROSS_ENTROPY:
+                continue
+
+            def classify(inputs, key=key):
+                probs = self._from_examples(inputs)[key]
+                classes = tf.tile(tf.constant([["0", "1"]]), [tf.shape(probs)[0], 1])
+                return {"scores": tf.stack([1.0 - probs, probs], axis=1), "classes": classes}
+
+            signatures[prefix + "classify"] = (tf.function(
+                classify, input_signature=[examples]).get_concrete_function(), CLASSIFY_METHOD)
+        return signatures
+
+    def _from_examples(self, examples):
+        features = densify(tf.io.parse_example(examples, self._spec))
+        return self._outputs(features)
+
+    def _from_raw(self, features):
+        return self._outputs(features)
+
+    def _outputs(self, features):
+        outputs = self.model(features, training=False)
+        return {k: tf.cast(v, tf.float32) for k, v in outputs.items()}
+
+
+def set_method_names(saved_model_dir, methods):
+    """Gives the Regress and Classify signatures the method names TF Serving requires.
+
+    tf.saved_model.save marks every signature as Predict; TF Serving's Regress
+    and Classify APIs only accept signatures with their own method name. The
+    fingerprint hashes saved_model.pb, so it is recomputed.
+    """
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
+
+    path = os.path.join(saved_model_dir, "saved_model.pb")
+    saved_model = saved_model_pb2.SavedModel()
+    with open(path, "rb") as f:
+        saved_model.ParseFromString(f.read())
+    for meta_graph in saved_model.meta_graphs:
+        for name, method in methods.items():
+            meta_graph.signature_def[name].method_name = method
+    with open(path, "wb") as f:
+        f.write(saved_model.SerializeToString())
+    fingerprint = os.path.join(saved_model_dir, "fingerprint.pb")
+    if os.path.exists(fingerprint):
+        with open(fingerprint, "wb") as f:
+            f.write(fingerprinting.CreateFingerprintDef(saved_model_dir))
+
+
+def signature_inputs(signatures):
+    """{signature name: input keys} of concrete functions.
+
+    A concrete function's `inputs` list its declared inputs first, then captured
+    tensors (variables, lookup-table defaults); only the declared ones are kept.
+    """
+    result = {}
+    for name, fn in signatures.items():
+        declared = len(tf.nest.flatten(fn.structured_input_signature))
+        result[name] = sorted(t.name.split(":")[0] for t in fn.inputs[:declared])
+    return result

@@ -1,0 +1,171 @@
+"""Train and evaluate: the life cycle behind `python -m easyrank.train`.
+
+model_dir holds checkpoints (ckpt-<step>), TensorBoard summaries (train/,
+eval/), pipeline.config, eval_result.json and, by default, export/<version>/.
+A run whose model_dir has a checkpoint resumes from it, skipping the batches
+already trained on, so an interrupted run loses at most one checkpoint interval.
+"""
+
+import os
+
+import tensorflow as tf
+import tf_keras
+from absl import logging
+from google.protobuf import text_format
+
+from easyrank.data import build_dataset, count_rows
+from easyrank.evaluation import evaluator
+from easyrank.serving import exporters
+from easyrank.training import strategies
+from easyrank.training.callbacks import CheckpointSaver, EpochEndAdapter, PeriodicEvaluator, ProgressLogger, StepCounter
+from easyrank.training.model_state import create_model, global_step, restore, single_device_model
+
+
+def train_and_evaluate(config, model_dir):
+    """Trains (resuming), evaluates and exports; returns the final metrics.
+
+    In a cluster (docs/distributed.md) only the chief writes model_dir,
+    evaluates and exports; other workers return None once training ends,
+    and the worker and ps tasks of a parameter-server run serve until killed.
+    """
+    train = config.train_config
+    if strategies.is_server_task(train):
+        strategies.run_server()
+        return None
+    chief = strategies.is_chief()
+    os.makedirs(model_dir, exist_ok=True)
+    if chief:
+        with open(os.path.join(model_dir, "pipeline.config"), "w", encoding="utf-8") as f:
+            f.write(text_format.MessageToString(config))
+    tf_keras.utils.set_random_seed(train.seed)
+    strategy = strategies.build_strategy(train)
+    multi_worker = strategies.is_multi_worker(strategy)
+    model, checkpoint = create_model(config, strategy)
+    # Every worker saves (a save may all-reduce), only the chief's land in model_dir.
+    checkpoint_dir = strategies.write_dir(model_dir)
+    manager = tf.train.CheckpointManager(
+        checkpoint, checkpoint_dir, max_to_keep=train.keep_checkpoint_max,
+        step_counter=model.optimizer.iterations, checkpoint_interval=train.save_checkpoints_steps)
+    resumed = restore(checkpoint, model_dir)
+    if resumed:
+        logging.info("Resuming from %s at step %d.", resumed, global_step(model))
+    step = global_step(model)
+    def eval_data():
+        return evaluator.eval_dataset(config)
+
+    exporter = exporters.build_exporter(config, exporters.default_export_dir(config, model_dir))
+    eval_writer = tf.summary.create_file_writer(os.path.join(model_dir, "eval")) if chief else None
+
+    def report(at_step, results):
+        _log_results(at_step, results)
+        with eval_writer.as_default(step=at_step):
+            for key, value in results.items():
+                tf.summary.scalar(key, value)
+
+    def on_eval(at_step, results):
+        report(at_step, results)
+        exporter.after_evaluation(model, results)
+
+    remaining = train.num_steps - step if train.num_steps else None
+    if remaining is None or remaining > 0:
+        dataset, steps_per_epoch = _train_input(config, strategy, step, remaining)
+        callbacks = [
+            ProgressLogger(train.log_step_count_steps, config.data_config.batch_size,
+                           tf.summary.create_file_writer(os.path.join(model_dir, "train"))
+                           if chief else None,
+                           train.save_summary_steps),
+            CheckpointSaver(manager),
+        ]
+        if config.eval_config.eval_interval_steps > 0 and multi_worker:
+            logging.warning("eval_interval_steps is ignored in a multi-worker run: the chief "
+                            "evaluates once training ends.")
+        elif config.eval_config.eval_interval_steps > 0:
+            callbacks.append(PeriodicEvaluator(
+                config.eval_config.eval_interval_steps,
+                lambda: evaluator.evaluate_model(model, eval_data(), config,
+                                                  config.eval_config.num_eval_steps),
+                on_eval))
+        if isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy):
+            _fit_in_chunks(model, dataset, steps_per_epoch, callbacks, min(
+                train.save_checkpoints_steps, train.log_step_count_steps, steps_per_epoch))
+        else:
+            counter = StepCounter()
+            model.fit(dataset, epochs=1, steps_per_epoch=steps_per_epoch, verbose=0,
+                      callbacks=callbacks + [counter])
+            if steps_per_epoch is None and counter.steps is not None:
+                # tf_keras counts one optimizer step too many when a dataset of unknown
+                # length runs out; the step count must equal the batches trained on.
+                model.optimizer.iterations.assign(step + counter.steps)
+    step = global_step(model)
+    # The final step, always, but only after training: in a multi-worker run every worker
+    # must take the same decision (a save may all-reduce).
+    trained = remaining is None or remaining > 0
+    if trained and manager.latest_checkpoint != os.path.join(checkpoint_dir, f"ckpt-{step}"):
+        manager.save(checkpoint_number=step, check_interval=False)
+    if not chief:
+        strategies.cleanup_write_dir(checkpoint_dir, model_dir)
+        logging.info("Training done at step %d; the chief evaluates and exports.", step)
+        return None
+    if multi_worker or train.mixed_precision not in ("", "float32"):
+        # Evaluate and export a float32 one-device copy: no collectives, no remote variables.
+        model = single_device_model(config, manager.latest_checkpoint)
+    results = evaluator.evaluate_model(model, eval_data(), config, config.eval_config.num_eval_steps)
+    results["global_step"] = step
+    report(step, results)
+    evaluator.write_eval_result(model_dir, results)
+    path = exporter.at_end(model, results)
+    if path:
+        logging.info("Exported the model to %s", path)
+    return results
+
+
+def _fit_in_chunks(model, dataset, steps, callbacks, chunk):
+    """fit for exactly `steps` steps as "epochs" of `chunk` steps, callbacks at each end."""
+    adapted = [EpochEndAdapter(c) for c in callbacks]
+    chunk = max(chunk, 1)
+    if steps // chunk:
+        model.fit(dataset, epochs=steps // chunk, steps_per_epoch=chunk, verbose=0,
+                  callbacks=adapted)
+    if steps % chunk:
+        model.fit(dataset, epochs=1, steps_per_epoch=steps % chunk, verbose=0, callbacks=adapted)
+
+
+def epochs_steps(config):
+    """Steps of train_config.num_epochs over the training files (counts their rows)."""
+    rows = count_rows(config.data_config, config.train_input_path)
+    return -(-rows * config.train_config.num_epochs // config.data_config.batch_size)
+
+
+def _train_input(config, strategy, step, remaining):
+    """(dataset or DatasetCreator, steps_per_epoch) for model.fit, resuming after `step`."""
+    train = config.train_config
+
+    def dataset_fn(input_context=None, num_epochs=train.num_epochs, seed=train.seed):
+        # Each input pipeline feeds replicas_per_pipeline replicas per step.
+        per_pipeline = 1 if input_context is None else max(
+            input_context.num_replicas_in_sync // input_context.num_input_pipelines, 1)
+        dataset = build_dataset(config.data_config, config.train_input_path, training=True,
+                                num_epochs=num_epochs, seed=seed, input_context=input_context,
+                                skip_batches=step * per_pipeline)
+        return dataset.take(remaining * per_pipeline) if remaining else dataset
+
+    if isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy):
+        # Workers read their shard without end (reshuffled after a restart); fit counts the steps.
+        def ps_dataset_fn(input_context):
+            return build_dataset(config.data_config, config.train_input_path, training=True,
+                                 num_epochs=-1, seed=train.seed + step, input_context=input_context)
+        return tf_keras.utils.experimental.DatasetCreator(ps_dataset_fn), remaining
+    if not strategies.is_multi_worker(strategy):
+        # One machine: fit splits each global batch over the local replicas.
+        if remaining is None and train.steps_per_execution > 1:
+            # fit needs the step count to run several steps per call: count the rows.
+            remaining = max(epochs_steps(config) - step, 1)
+        return dataset_fn(), remaining
+    # Several workers: each reads its own shard (files, or rows when files are few).
+    return strategy.distribute_datasets_from_function(dataset_fn), remaining
+
+
+def _log_results(step, results):
+    text = ", ".join(f"{k} = {v:.5f}" if isinstance(v, float) else f"{k} = {v}"
+                     for k, v in sorted(results.items()))
+    logging.info("Evaluation at step %d: %s", step, text)

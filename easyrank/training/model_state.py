@@ -1,0 +1,75 @@
+"""The model, optimizer and checkpoint of a run, built and restored."""
+
+import contextlib
+
+import tensorflow as tf
+import tf_keras
+
+from easyrank.errors import ConfigError
+from easyrank.models import build_model
+from easyrank.training import optimizers, strategies
+
+
+def create_model(config, strategy):
+    """Model, optimizer and checkpoint, inside the strategy scope."""
+    train = config.train_config
+    with strategy.scope(), precision_policy(train.mixed_precision):
+        model = build_model(config)
+        optimizer = optimizers.build_optimizer(train.optimizer)
+        if train.mixed_precision == "mixed_float16":
+            optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
+        if train.jit_compile:
+            model.enable_jit()
+        model.compile(optimizer=optimizer, steps_per_execution=train.steps_per_execution)
+        optimizer.build(model.trainable_variables)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+    return model, checkpoint
+
+
+@contextlib.contextmanager
+def precision_policy(name):
+    """Layers built inside use the Keras mixed precision policy `name` ("" = float32)."""
+    if not name or name == "float32":
+        yield
+        return
+    previous = tf_keras.mixed_precision.global_policy()
+    tf_keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        tf_keras.mixed_precision.set_global_policy(previous)
+
+
+def single_device_model(config, checkpoint_path):
+    """A float32 one-device copy of the model restored from `checkpoint_path` (for eval/export)."""
+    model = build_model(config)
+    tf.train.Checkpoint(model=model).restore(checkpoint_path).expect_partial()
+    return model
+
+
+def global_step(model):
+    """The optimizer's step count as an int (under any strategy)."""
+    return int(model.optimizer.iterations.numpy())
+
+
+def restore(checkpoint, path_or_dir):
+    """Restores a checkpoint file or the latest in a directory; returns its path or None."""
+    if tf.io.gfile.isdir(path_or_dir):
+        path = tf.train.latest_checkpoint(path_or_dir)
+    else:  # a checkpoint prefix such as model_dir/ckpt-469; a missing one restores nothing
+        path = path_or_dir if tf.io.gfile.exists(path_or_dir + ".index") else None
+    if path:
+        checkpoint.restore(path).assert_existing_objects_matched()
+    return path
+
+
+def restore_model(config, checkpoint_path, config_file=None):
+    """The model of `config` restored from a checkpoint file or directory (for eval and export).
+
+    Raises ConfigError when `checkpoint_path` holds no checkpoint.
+    """
+    model, checkpoint = create_model(config, strategies.build_strategy(config.train_config))
+    if not checkpoint_path or not restore(checkpoint, checkpoint_path):
+        raise ConfigError(f"no checkpoint found in {checkpoint_path!r}; train first or pass "
+                          "--checkpoint_path.", path="model_dir", file=config_file)
+    return model
