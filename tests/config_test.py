@@ -4,6 +4,8 @@ import glob
 import os
 
 import easyrank  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
+
+# isort: split
 import pytest
 
 from easyrank import config as config_lib
@@ -36,7 +38,7 @@ def load_and_build(path):
     try:
         build_model(config)
     except ConfigError as e:
-        raise config_lib.attach_location(e, path)
+        raise config_lib.attach_location(e, path) from e
     return config
 
 

@@ -9,7 +9,8 @@ Measures: training examples/s in the steady state (from step --warmup_steps to
 the end, so tracing and the first shuffle-buffer fill are excluded) and over
 the whole fit; input-pipeline rows/s (easyrank: the training tf.data pipeline
 drained without a model: the first epoch, the later epochs (served from
-memory with data_config.cache) and all; DeepCTR: pandas read + LabelEncoder); test AUC; inference examples/s of the exported SavedModel
+memory with data_config.cache) and all; DeepCTR: pandas read + LabelEncoder); test
+AUC; inference examples/s of the exported SavedModel
 (batches of batch_size, raw feature tensors in); peak resident memory of the
 process; number of parameters.
 

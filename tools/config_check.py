@@ -14,6 +14,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import easyrank  # noqa: E402,F401  (sets TF_USE_LEGACY_KERAS first)
+
+# isort: split
 from easyrank import config as config_lib  # noqa: E402
 from easyrank.errors import ConfigError  # noqa: E402
 

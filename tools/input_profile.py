@@ -17,6 +17,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 import easyrank  # noqa: E402,F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
+
+# isort: split
 import tensorflow as tf  # noqa: E402
 
 from easyrank.config import load_config  # noqa: E402

@@ -73,14 +73,16 @@ def main(argv=None):
     loaded = tf.saved_model.load(path)
     requests = largest_requests(os.path.join(path, "assets.extra", "tf_serving_warmup_requests"))
     print(f"{path}; TensorFlow {tf.__version__}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs visible, intra-op threads {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}")
+          f"{os.cpu_count()} CPUs visible, intra-op threads "
+          f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'}")
     print("| signature | batch | p50 ms | p99 ms | rows/s |")
     print("|---|---:|---:|---:|---:|")
     for name in args.signatures.split(","):
         for batch_size in (int(b) for b in args.batch_sizes.split(",")):
             times = measure(loaded.signatures[name], tile(requests[name], batch_size), args.seconds)
             p50, p99 = np.percentile(times, [50, 99])
-            print(f"| {name} | {batch_size} | {p50:.2f} | {p99:.2f} | {batch_size * len(times) / (times.sum() / 1000):.0f} |")
+            rate = batch_size * len(times) / (times.sum() / 1000)
+            print(f"| {name} | {batch_size} | {p50:.2f} | {p99:.2f} | {rate:.0f} |")
     return 0
 
 

@@ -3,14 +3,13 @@
 See BLOCKS.md section 4 (the companion of SENet).
 """
 
-from typing import Union
 
 import numpy as np
 import tensorflow as tf
 import tf_keras
 
-_Initializer = Union[str, dict, tf_keras.initializers.Initializer]
-_Regularizer = Union[str, dict, None, tf_keras.regularizers.Regularizer]
+_Initializer = str | dict | tf_keras.initializers.Initializer
+_Regularizer = str | dict | None | tf_keras.regularizers.Regularizer
 
 _BILINEAR_TYPES = ("field_all", "field_each", "field_interaction")
 

@@ -4,14 +4,14 @@ See BLOCKS.md section 3. The cross layer itself is tensorflow-recommenders';
 this module only stacks it.
 """
 
-from typing import Any, Optional, Union
+from typing import Any
 
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 import tf_keras
 
-_Initializer = Union[str, tf_keras.initializers.Initializer]
-_Regularizer = Union[str, None, tf_keras.regularizers.Regularizer]
+_Initializer = str | tf_keras.initializers.Initializer
+_Regularizer = str | None | tf_keras.regularizers.Regularizer
 
 
 @tf_keras.utils.register_keras_serializable(package="easyrank")
@@ -64,10 +64,10 @@ class Cross(tf_keras.layers.Layer):
     def __init__(
         self,
         num_layers: int = 1,
-        projection_dim: Optional[int] = None,
+        projection_dim: int | None = None,
         diag_scale: float = 0.0,
         use_bias: bool = True,
-        preactivation: Optional[Any] = None,
+        preactivation: Any | None = None,
         kernel_initializer: _Initializer = "truncated_normal",
         bias_initializer: _Initializer = "zeros",
         kernel_regularizer: _Regularizer = None,

@@ -3,13 +3,13 @@
 See BLOCKS.md section 3.
 """
 
-from typing import Any, Optional, Union
+from typing import Any
 
 import tensorflow as tf
 import tf_keras
 
-_Initializer = Union[str, tf_keras.initializers.Initializer]
-_Regularizer = Union[str, None, tf_keras.regularizers.Regularizer]
+_Initializer = str | tf_keras.initializers.Initializer
+_Regularizer = str | None | tf_keras.regularizers.Regularizer
 
 
 @tf_keras.utils.register_keras_serializable(package="easyrank")
@@ -80,7 +80,7 @@ class DCNMix(tf_keras.layers.Layer):
         num_experts: int = 4,
         low_rank: int = 32,
         use_low_rank_mixing: bool = False,
-        activation: Optional[Any] = None,
+        activation: Any | None = None,
         kernel_initializer: _Initializer = "glorot_uniform",
         bias_initializer: _Initializer = "zeros",
         kernel_regularizer: _Regularizer = None,

@@ -5,8 +5,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 import tf_keras
 
-from easyrank.layers.mlp import MLP, build_sublayer, check_activation, check_units
-from easyrank.layers.mlp import clone_initializer
+from easyrank.layers.mlp import MLP, build_sublayer, check_activation, check_units, clone_initializer
 from easyrank.layers.sequence_pool import lengths_mask
 
 # The padding score of the reference implementation, used before the softmax.

@@ -4,7 +4,6 @@ See BLOCKS.md section 1.
 """
 
 from collections.abc import Sequence
-from typing import Optional, Union
 
 import tensorflow as tf
 import tf_keras
@@ -18,8 +17,8 @@ from easyrank.layers.mlp import (
     clone_initializer,
 )
 
-_Initializer = Union[str, dict, tf_keras.initializers.Initializer]
-_Regularizer = Union[str, dict, None, tf_keras.regularizers.Regularizer]
+_Initializer = str | dict | tf_keras.initializers.Initializer
+_Regularizer = str | dict | None | tf_keras.regularizers.Regularizer
 
 
 def _check_positive_int(name: str, value) -> int:
@@ -106,11 +105,11 @@ class MaskBlock(tf_keras.layers.Layer):
     def __init__(
         self,
         output_size: int,
-        aggregation_size: Optional[int] = None,
-        reduction_factor: Optional[float] = None,
-        projection_dim: Optional[int] = None,
+        aggregation_size: int | None = None,
+        reduction_factor: float | None = None,
+        projection_dim: int | None = None,
         input_layer_norm: bool = False,
-        activation: Optional[str] = "relu",
+        activation: str | None = "relu",
         kernel_initializer: _Initializer = "glorot_uniform",
         aggregation_initializer: _Initializer = "he_uniform",
         kernel_regularizer: _Regularizer = None,
@@ -292,12 +291,12 @@ class MaskNet(tf_keras.layers.Layer):
         self,
         num_blocks: int,
         output_size: int,
-        aggregation_size: Optional[int] = None,
-        reduction_factor: Optional[float] = None,
-        projection_dim: Optional[int] = None,
+        aggregation_size: int | None = None,
+        reduction_factor: float | None = None,
+        projection_dim: int | None = None,
         input_layer_norm: bool = False,
         parallel: bool = False,
-        activation: Optional[str] = "relu",
+        activation: str | None = "relu",
         hidden_units: Sequence[int] = (),
         dropout_rate: float = 0.0,
         mlp_activation: str = "relu",

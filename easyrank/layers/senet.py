@@ -3,13 +3,12 @@
 See BLOCKS.md section 4.
 """
 
-from typing import Union
 
 import tensorflow as tf
 import tf_keras
 
-_Initializer = Union[str, dict, tf_keras.initializers.Initializer]
-_Regularizer = Union[str, dict, None, tf_keras.regularizers.Regularizer]
+_Initializer = str | dict | tf_keras.initializers.Initializer
+_Regularizer = str | dict | None | tf_keras.regularizers.Regularizer
 
 _SQUEEZE = {"mean": tf.reduce_mean, "max": tf.reduce_max}
 _WEIGHT_AXES = ("field", "embedding")

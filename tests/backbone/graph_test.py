@@ -1,6 +1,8 @@
 """The block graph: order, inputs, multi-output selection, registry completeness."""
 
 import easyrank  # noqa: F401
+
+# isort: split
 import numpy as np
 import pytest
 import tensorflow as tf

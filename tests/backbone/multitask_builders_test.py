@@ -2,6 +2,8 @@
 
 import easyrank  # noqa: F401  (before tensorflow)
 
+# isort: split
+
 import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized

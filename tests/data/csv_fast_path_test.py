@@ -1,6 +1,8 @@
 """The CSV fast path (one line regex + tf.io.decode_csv) gives the general path's tensors."""
 
 import easyrank  # noqa: F401
+
+# isort: split
 import numpy as np
 import pytest
 import tensorflow as tf

@@ -5,6 +5,8 @@ import subprocess
 import sys
 
 import easyrank  # noqa: F401
+
+# isort: split
 import numpy as np
 import pytest
 import tensorflow as tf

@@ -2,6 +2,8 @@
 
 import easyrank  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 
+# isort: split
+
 import numpy as np
 import pytest
 import tensorflow as tf

@@ -4,10 +4,12 @@ import os
 
 import easyrank  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 
+# isort: split
+
 import numpy as np
 import tensorflow as tf
-import tf_keras
 import tensorflow_recommenders as tfrs
+import tf_keras
 from absl.testing import parameterized
 
 from easyrank.layers.dcn_mix import DCNMix

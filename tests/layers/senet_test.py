@@ -4,6 +4,8 @@ import os
 
 import easyrank  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 
+# isort: split
+
 import numpy as np
 import tensorflow as tf
 import tf_keras

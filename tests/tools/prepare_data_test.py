@@ -18,7 +18,6 @@ sys.path.insert(0, os.path.abspath(_TOOLS))
 import prepare_census as pc  # noqa: E402
 import prepare_movielens as pm  # noqa: E402
 
-
 # ----------------------------------------------------------------- census --
 
 def _census_line(age='38', marital='Married-civilian spouse present',
