@@ -53,3 +53,52 @@ def test_logloss_accuracy_mse_mae():
     assert metrics.mse([1.0, 2.0], [2.0, 4.0]) == pytest.approx(2.5)
     assert metrics.mae([1.0, 2.0], [2.0, 4.0]) == pytest.approx(1.5)
     assert metrics.logloss([1, 0], [0.9, 0.1], weights=[3, 1]) == pytest.approx(-np.log(0.9))
+
+
+def _loop_top_k(labels, scores, groups, k):
+    """Per-group precision@k and recall@k by sorting each group in Python."""
+    precisions, recalls = [], []
+    for g in sorted(set(groups)):
+        rows = [i for i in range(len(groups)) if groups[i] == g]
+        positives = sum(labels[i] > 0.5 for i in rows)
+        if positives == 0:
+            continue
+        ranked = sorted(rows, key=lambda i: -scores[i])[:k]  # sorted() is stable: ties keep row order
+        hits = sum(labels[i] > 0.5 for i in ranked)
+        precisions.append(hits / len(ranked))
+        recalls.append(hits / positives)
+    return np.mean(precisions), np.mean(recalls)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 50])
+def test_precision_and_recall_at_k_match_a_loop(k):
+    rng = np.random.default_rng(k)
+    labels = (rng.random(200) < 0.3).astype(float)
+    scores = np.round(rng.random(200), 1)  # many ties
+    groups = rng.integers(0, 17, 200)
+    precision, recall = _loop_top_k(labels, scores, groups, k)
+    assert metrics.precision_at_k(labels, scores, groups, k) == pytest.approx(precision)
+    assert metrics.recall_at_k(labels, scores, groups, k) == pytest.approx(recall)
+
+
+def test_precision_and_recall_at_k_by_hand():
+    labels = [1, 0, 0, 1, 0, 1]
+    scores = [0.9, 0.8, 0.1, 0.2, 0.7, 0.3]
+    groups = ["a", "a", "a", "a", "b", "b"]
+    # a: top 2 = rows 0 (pos), 1 (neg) -> precision 1/2, recall 1/2; b: rows 4 (neg), 5 (pos) -> 1/2, 1/1.
+    assert metrics.precision_at_k(labels, scores, groups, 2) == pytest.approx(0.5)
+    assert metrics.recall_at_k(labels, scores, groups, 2) == pytest.approx(0.75)
+    assert np.isnan(metrics.recall_at_k([0, 0], [0.1, 0.2], ["a", "b"], 1))
+
+
+def test_calibration_and_normalized_entropy():
+    labels = np.array([1, 0, 0, 1, 0, 0, 0, 0])
+    probs = np.array([0.6, 0.2, 0.1, 0.5, 0.3, 0.2, 0.1, 0.2])
+    weights = np.array([1, 2, 1, 1, 1, 3, 1, 1], float)
+    assert metrics.calibration(labels, probs) == pytest.approx(probs.sum() / 2)
+    assert metrics.calibration(labels, probs, weights) == pytest.approx((weights * probs).sum() / 2)
+    rate = 2 / 8
+    base = -(rate * np.log(rate) + (1 - rate) * np.log(1 - rate))
+    assert metrics.normalized_entropy(labels, probs) == pytest.approx(metrics.logloss(labels, probs) / base)
+    # Predicting the base rate everywhere gives exactly 1.
+    assert metrics.normalized_entropy(labels, np.full(8, rate)) == pytest.approx(1.0, rel=1e-6)

@@ -84,14 +84,17 @@ def _validate_features(feature_configs, fields, data):
             raise ConfigError("every feature needs a name.", path=path + ".name")
         if feature.name in features:
             raise ConfigError(f"duplicate feature name {feature.name!r}.", path=path + ".name")
-        input_name = feature.input_name or feature.name
-        if input_name not in fields:
-            raise ConfigError(f"input field {input_name!r} is not among data_config.input_fields.",
-                              path=path + (".input_name" if feature.input_name else ".name"))
-        if input_name in labels:
-            raise ConfigError(f"{input_name!r} is a label or sample weight and cannot be a feature.",
-                              path=path)
-        _validate_feature(kind, feature, fields[input_name], path)
+        if kind == "cross_feature":
+            _validate_cross_feature(feature, fields, labels, path)
+        else:
+            input_name = feature.input_name or feature.name
+            if input_name not in fields:
+                raise ConfigError(f"input field {input_name!r} is not among data_config.input_fields.",
+                                  path=path + (".input_name" if feature.input_name else ".name"))
+            if input_name in labels:
+                raise ConfigError(f"{input_name!r} is a label or sample weight and cannot be a feature.",
+                                  path=path)
+            _validate_feature(kind, feature, fields[input_name], path)
         dim = getattr(feature, "embedding_dim", 0)
         if getattr(feature, "embedding_name", "") and dim:
             other = shared_dims.setdefault(feature.embedding_name, (dim, path))
@@ -141,6 +144,28 @@ def _validate_feature(kind, feature, field, path):
             raise ConfigError(f"must be strictly increasing. Received: {bounds}.", path=path + ".boundaries")
         if bounds and feature.embedding_dim <= 0:
             raise ConfigError("bucketized features need embedding_dim > 0.", path=path + ".embedding_dim")
+
+
+def _validate_cross_feature(feature, fields, labels, path):
+    if len(feature.input_names) < 2:
+        raise ConfigError(f"a cross needs at least two input_names. Received: {list(feature.input_names)}.",
+                          path=path + ".input_names")
+    for j, name in enumerate(feature.input_names):
+        field = fields.get(name)
+        if field is None or name in labels:
+            raise ConfigError(f"input field {name!r} is not a non-label field of data_config.input_fields.",
+                              path=f"{path}.input_names[{j}]")
+        if field.type == data_pb2.InputField.FLOAT:
+            raise ConfigError(f"input field {name!r} is FLOAT; cross STRING or INT64 fields (bucketize a "
+                              "number into an INT64 field first).", path=f"{path}.input_names[{j}]")
+        if field.is_list:
+            raise ConfigError(f"input field {name!r} is a list; a cross takes one value per row.",
+                              path=f"{path}.input_names[{j}]")
+    if feature.hash_bucket_size <= 0:
+        raise ConfigError(f"must be positive. Received: {feature.hash_bucket_size}.",
+                          path=path + ".hash_bucket_size")
+    if feature.embedding_dim <= 0:
+        raise ConfigError(f"must be positive. Received: {feature.embedding_dim}.", path=path + ".embedding_dim")
 
 
 def _validate_sequence_feature(feature, field, path):
@@ -233,6 +258,10 @@ def _find_cycle(order, edges):
     return None
 
 
+GROUPED_METRICS = (model_pb2.TaskConfig.GAUC, model_pb2.TaskConfig.PRECISION_AT_K,
+                   model_pb2.TaskConfig.RECALL_AT_K)
+
+
 def _validate_tasks(tasks, data, fields, groups, blocks):
     if not tasks:
         raise ConfigError("no tasks: add at least one tasks { name label loss }.", path="model_config.tasks")
@@ -245,10 +274,13 @@ def _validate_tasks(tasks, data, fields, groups, blocks):
         if task.label not in data.label_fields:
             raise ConfigError(f"label {task.label!r} is not among data_config.label_fields "
                               f"({', '.join(data.label_fields) or 'none'}).", path=path + ".label")
-        gauc = model_pb2.TaskConfig.GAUC in task.metrics
-        if gauc and task.group_field not in fields:
-            raise ConfigError("GAUC needs group_field, an input field such as user_id.",
-                              path=path + ".group_field")
+        Task = model_pb2.TaskConfig
+        grouped = [Task.Metric.Name(m) for m in task.metrics if m in GROUPED_METRICS]
+        if grouped and task.group_field not in fields:
+            raise ConfigError(f"{' and '.join(sorted(set(grouped)))} need group_field, an input field "
+                              "such as user_id.", path=path + ".group_field")
+        if task.top_k < 1:
+            raise ConfigError(f"must be at least 1. Received: {task.top_k}.", path=path + ".top_k")
         if task.HasField("input"):
             _check_input(task.input, groups, blocks, path + ".input")
         if task.loss_weight < 0:

@@ -18,6 +18,16 @@ _METRICS = {
     Task.ACCURACY: ("accuracy", metrics_lib.accuracy),
     Task.MSE: ("mse", metrics_lib.mse),
     Task.MAE: ("mae", metrics_lib.mae),
+    Task.CALIBRATION: ("calibration", metrics_lib.calibration),
+    Task.NORMALIZED_ENTROPY: ("ne", metrics_lib.normalized_entropy),
+}
+# Metrics computed within groups of task.group_field: name(task) and fn(labels, scores, groups, weights, task).
+_GROUP_METRICS = {
+    Task.GAUC: (lambda task: "gauc", lambda y, s, g, w, task: metrics_lib.gauc(y, s, g, w)),
+    Task.PRECISION_AT_K: (lambda task: f"precision@{task.top_k}",
+                          lambda y, s, g, w, task: metrics_lib.precision_at_k(y, s, g, task.top_k)),
+    Task.RECALL_AT_K: (lambda task: f"recall@{task.top_k}",
+                       lambda y, s, g, w, task: metrics_lib.recall_at_k(y, s, g, task.top_k)),
 }
 
 
@@ -72,18 +82,19 @@ def _task_metrics(task, collected, weights, rows, suffix):
         results[f"{task.name}/num_examples{suffix}"] = int(rows.sum())
     for metric in task.metrics:
         if rows is not None and not rows.any():
-            results[f"{task.name}/{_metric_name(metric)}{suffix}"] = float("nan")
-        elif metric == Task.GAUC:
+            results[f"{task.name}/{_metric_name(metric, task)}{suffix}"] = float("nan")
+        elif metric in _GROUP_METRICS:
+            name, fn = _GROUP_METRICS[metric]
             groups = take(collected[task.group_field])
-            results[f"{task.name}/gauc{suffix}"] = metrics_lib.gauc(labels, scores, groups, weights)
+            results[f"{task.name}/{name(task)}{suffix}"] = fn(labels, scores, groups, weights, task)
         else:
             name, fn = _METRICS[metric]
             results[f"{task.name}/{name}{suffix}"] = fn(labels, scores, weights)
     return results
 
 
-def _metric_name(metric):
-    return "gauc" if metric == Task.GAUC else _METRICS[metric][0]
+def _metric_name(metric, task):
+    return _GROUP_METRICS[metric][0](task) if metric in _GROUP_METRICS else _METRICS[metric][0]
 
 
 def slice_rows(values, value):
@@ -97,7 +108,7 @@ def slice_rows(values, value):
 def extra_fields(config):
     """Input fields evaluation must collect besides predictions and labels."""
     tasks = config.model_config.tasks
-    fields = {t.group_field for t in tasks if Task.GAUC in t.metrics}
+    fields = {t.group_field for t in tasks if any(m in _GROUP_METRICS for m in t.metrics)}
     fields |= {piece.field for t in tasks for piece in t.slices}
     return sorted(fields)
 

@@ -1,4 +1,5 @@
-"""Evaluation metrics on NumPy arrays: exact AUC, GAUC, logloss, accuracy, MSE, MAE.
+"""Evaluation metrics on NumPy arrays: exact AUC, GAUC, logloss, accuracy, MSE, MAE,
+calibration, normalised entropy, and precision and recall at k within groups.
 
 Evaluation collects predictions, labels and group ids once and computes every
 metric exactly (AUC by ranks with ties averaged, not by thresholds).
@@ -62,3 +63,51 @@ def mse(labels, predictions, weights=None):
 
 def mae(labels, predictions, weights=None):
     return float(np.average(np.abs(np.asarray(predictions) - np.asarray(labels)), weights=weights))
+
+
+def calibration(labels, probs, weights=None):
+    """Predicted over observed positive rate: sum(w p) / sum(w y); 1 is calibrated. NaN without positives."""
+    labels, probs = np.asarray(labels, np.float64), np.asarray(probs, np.float64)
+    weights = np.ones_like(probs) if weights is None else np.asarray(weights, np.float64)
+    observed = (weights * labels).sum()
+    return float((weights * probs).sum() / observed) if observed > 0 else float("nan")
+
+
+def normalized_entropy(labels, probs, weights=None, eps=1e-7):
+    """Logloss divided by the entropy of the base rate (He et al., 2014); below 1 beats the base rate."""
+    labels = np.asarray(labels, np.float64)
+    weights = np.ones_like(labels) if weights is None else np.asarray(weights, np.float64)
+    rate = np.clip((weights * labels).sum() / weights.sum(), eps, 1 - eps)
+    base = -(rate * np.log(rate) + (1 - rate) * np.log(1 - rate))
+    return logloss(labels, probs, weights, eps) / base
+
+
+def _top_k_hits(labels, scores, groups, k):
+    """Per group with a positive: (positives in its k best-scored rows, rows taken, positives)."""
+    labels = np.asarray(labels, np.float64) > 0.5
+    scores = np.asarray(scores, np.float64)
+    _, group_ids = np.unique(np.asarray(groups), return_inverse=True)
+    # Within each group, rows by descending score (stable: ties keep input order).
+    order = np.lexsort((-scores, group_ids))
+    sorted_groups = group_ids[order]
+    starts = np.flatnonzero(np.r_[True, np.diff(sorted_groups) != 0])
+    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    top = rank < k
+    num_groups = len(starts)
+    hits = np.bincount(sorted_groups, weights=(labels[order] & top), minlength=num_groups)
+    taken = np.bincount(sorted_groups, weights=top, minlength=num_groups)
+    positives = np.bincount(sorted_groups, weights=labels[order], minlength=num_groups)
+    keep = positives > 0
+    return hits[keep], taken[keep], positives[keep]
+
+
+def precision_at_k(labels, scores, groups, k):
+    """Mean over groups with a positive of (positives among the group's k best-scored rows) / min(k, rows)."""
+    hits, taken, _ = _top_k_hits(labels, scores, groups, k)
+    return float(np.mean(hits / taken)) if len(hits) else float("nan")
+
+
+def recall_at_k(labels, scores, groups, k):
+    """Mean over groups with a positive of (positives among the group's k best-scored rows) / positives."""
+    hits, _, positives = _top_k_hits(labels, scores, groups, k)
+    return float(np.mean(hits / positives)) if len(hits) else float("nan")

@@ -1,7 +1,7 @@
 """Feature columns built from the config's feature_configs, one per feature."""
 
 from easyrank.errors import ConfigError
-from easyrank.features.columns import IdColumn, RawColumn, StringIndex, TagColumn
+from easyrank.features.columns import CrossColumn, IdColumn, RawColumn, StringIndex, TagColumn
 from easyrank.features.sequence import SequenceColumn
 
 
@@ -12,7 +12,7 @@ def build_columns(feature_configs):
         kind = wrapper.WhichOneof("feature")
         feature = getattr(wrapper, kind)
         path = f"feature_configs[{i}].{kind}"
-        input_name = feature.input_name or feature.name
+        input_name = getattr(feature, "input_name", "") or feature.name
         embedding_name = getattr(feature, "embedding_name", "") or feature.name
         if kind == "id_feature":
             column = IdColumn(feature.name, input_name, StringIndex(feature, path),
@@ -24,6 +24,9 @@ def build_columns(feature_configs):
         elif kind == "raw_feature":
             column = RawColumn(feature.name, input_name, feature.normalizer, feature.boundaries,
                                embedding_name, feature.embedding_dim)
+        elif kind == "cross_feature":
+            column = CrossColumn(feature.name, list(feature.input_names), feature.hash_bucket_size,
+                                 embedding_name, feature.embedding_dim)
         elif kind == "sequence_feature":
             column = SequenceColumn(feature.name, input_name, StringIndex(feature, path),
                                     embedding_name, feature.embedding_dim, feature.separator,

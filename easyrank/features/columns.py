@@ -41,6 +41,39 @@ class IdColumn(Column):
         return tf.nn.embedding_lookup(tables[self.embedding_name], ids)
 
 
+class CrossColumn(IdColumn):
+    """The hashed cross of several categorical inputs -> an embedding row (tf.sparse.cross_hashed)."""
+
+    def __init__(self, name, input_names, num_buckets, embedding_name, embedding_dim):
+        super().__init__(name, input_names[0], _CrossIndex(input_names, num_buckets), embedding_name,
+                         embedding_dim)
+        self.input_names = list(input_names)
+
+    def __call__(self, features, tables):
+        return tf.nn.embedding_lookup(tables[self.embedding_name], self.index(features))
+
+
+class _CrossIndex:
+    """{input: [B]} -> [B] cross ids in [0, size): one hashed value per row."""
+
+    def __init__(self, input_names, size):
+        self.input_names, self.size = list(input_names), size
+
+    def trackables(self):
+        return []
+
+    def __call__(self, features):
+        columns = []
+        for name in self.input_names:
+            values = features[name]
+            if values.dtype != tf.string:
+                values = tf.strings.as_string(values)
+            columns.append(tf.reshape(values, [-1, 1]))
+        crossed = tf.sparse.cross_hashed(columns, num_buckets=self.size)
+        # Each input holds one value per row, so the cross holds exactly one per row, in row order.
+        return tf.reshape(crossed.values, [-1])
+
+
 class TagColumn(Column):
     """Separator-joined values -> pooled embedding (sum or mean; empty -> zeros)."""
 
