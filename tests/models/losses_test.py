@@ -1,6 +1,7 @@
 """easyrank.models.losses against NumPy re-statements of their formulas."""
 
 import easyrank  # noqa: F401
+
 # isort: split
 
 import numpy as np
