@@ -1,4 +1,4 @@
-"""Builders of the multi-task and gating blocks: mmoe, poso, poso_mmoe.
+"""Builders of the multi-task and gating blocks: mmoe, ple, poso, poso_mmoe.
 
 Input conventions (documented in block.proto):
   mmoe       inputs -> (expert_input, gate_input); the last `num_gate_inputs`
@@ -13,6 +13,7 @@ Inputs are concatenated (rank-3 ones flattened) within each group.
 from easyrank.backbone.registry import register_block
 from easyrank.errors import ConfigError
 from easyrank.layers.mmoe import MMoE
+from easyrank.layers.ple import PLE
 from easyrank.layers.poso import POSOMLP, POSOMMoE
 
 
@@ -112,3 +113,16 @@ def build_poso_mmoe(message, context):
                   poso_gate_activation=message.poso_gate_activation,
                   gate_scale=message.gate_scale)
     return _build(POSOMMoE, kwargs, context, "poso_mmoe")
+
+
+@register_block("ple", output_names=_task_names)
+def build_ple(message, context):
+    """PLE (CGC with num_levels 1): one output per task."""
+    path = context.path + ".ple"
+    if not message.expert_units:
+        raise ConfigError("needs expert_units, e.g. expert_units: [256, 128].", path=path + ".expert_units")
+    kwargs = dict(num_tasks=_num_tasks(message, path), expert_units=list(message.expert_units),
+                  num_levels=message.num_levels, num_task_experts=message.num_task_experts,
+                  num_shared_experts=message.num_shared_experts,
+                  expert_activation=message.expert_activation, dropout_rate=message.dropout_rate)
+    return _build(PLE, kwargs, context, "ple")

@@ -1,0 +1,121 @@
+"""PLE: progressive layered extraction (CGC is its one-level form)."""
+
+from collections.abc import Sequence
+
+import tensorflow as tf
+import tf_keras
+
+from easyrank.layers.mlp import check_activation, check_rate, check_units, clone_initializer
+from easyrank.layers.mmoe import ParallelMLP
+
+
+def _positive(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}")
+    return value
+
+
+@tf_keras.utils.register_keras_serializable(package="easyrank")
+class PLE(tf_keras.layers.Layer):
+    """Progressive layered extraction: task-specific and shared experts, level by level.
+
+    At each level l, every task k has `num_task_experts` experts of its own and all
+    tasks share `num_shared_experts` more. Task k's experts read task k's input,
+    the shared experts read the shared input (at level 1 all inputs are `x`):
+
+        E_k = experts of task k,  E_s = shared experts       (each [B, d_l])
+        out_k  = Σ_{e ∈ E_k ∪ E_s} softmax(W_k in_k)_e · e      (task gate, no bias)
+        out_s  = Σ_{e ∈ all experts} softmax(W_s in_s)_e · e   (shared gate, not at the last level)
+
+    The next level's inputs are (out_1, ..., out_K, out_s); the last level returns
+    (out_1, ..., out_K). With `num_levels=1` this is CGC (customized gate control).
+
+    Reference: Tang et al., 2020, "Progressive Layered Extraction (PLE): A Novel
+    Multi-Task Learning (MTL) Model for Personalized Recommendations", RecSys
+    (https://doi.org/10.1145/3383313.3412236).
+
+    Args:
+        num_tasks: K >= 1, the number of task outputs.
+        expert_units: widths of each expert MLP, per level the same; d = expert_units[-1].
+        num_levels: extraction levels >= 1.
+        num_task_experts: experts per task and level, >= 1.
+        num_shared_experts: shared experts per level, >= 1.
+        expert_activation: activation of the experts (tf_keras name, "prelu" or "dice").
+        dropout_rate: dropout after every expert layer, in [0, 1).
+        **kwargs: base `Layer` arguments.
+
+    Input shape: `[B, M]`.
+    Output shape: a list of K tensors `[B, d]`; output k feeds the tower of task k.
+    """
+
+    def __init__(
+        self,
+        num_tasks: int,
+        expert_units: Sequence[int],
+        num_levels: int = 2,
+        num_task_experts: int = 2,
+        num_shared_experts: int = 2,
+        expert_activation: str = "relu",
+        dropout_rate: float = 0.0,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_tasks = _positive("num_tasks", num_tasks)
+        self.expert_units = check_units("expert_units", expert_units)
+        self.num_levels = _positive("num_levels", num_levels)
+        self.num_task_experts = _positive("num_task_experts", num_task_experts)
+        self.num_shared_experts = _positive("num_shared_experts", num_shared_experts)
+        self.expert_activation = check_activation("expert_activation", expert_activation)
+        self.dropout_rate = check_rate("dropout_rate", dropout_rate)
+        self.kernel_initializer = tf_keras.initializers.get(kernel_initializer)
+        n = self.num_tasks * self.num_task_experts + self.num_shared_experts
+        self.experts, self.task_gates, self.shared_gates = [], [], []
+        for level in range(self.num_levels):
+            self.experts.append(ParallelMLP(
+                n, self.expert_units, activation=self.expert_activation, dropout_rate=self.dropout_rate,
+                kernel_initializer=self.kernel_initializer, name=f"experts_{level}"))
+            self.task_gates.append([
+                tf_keras.layers.Dense(self.num_task_experts + self.num_shared_experts, use_bias=False,
+                                      kernel_initializer=clone_initializer(self.kernel_initializer),
+                                      name=f"gate_{level}_{k}")
+                for k in range(self.num_tasks)])
+            if level < self.num_levels - 1:
+                self.shared_gates.append(tf_keras.layers.Dense(
+                    n, use_bias=False, kernel_initializer=clone_initializer(self.kernel_initializer),
+                    name=f"shared_gate_{level}"))
+
+    def _expert_inputs(self, inputs):
+        """[B, n, M]: task k's input for each of its experts, the shared input for the shared ones."""
+        per_expert = [inputs[k] for k in range(self.num_tasks) for _ in range(self.num_task_experts)]
+        per_expert += [inputs[-1]] * self.num_shared_experts
+        return tf.stack(per_expert, axis=1)
+
+    def call(self, x, training=None):
+        inputs = [x] * (self.num_tasks + 1)
+        m, shared = self.num_task_experts, self.num_tasks * self.num_task_experts
+        for level in range(self.num_levels):
+            experts = self.experts[level](self._expert_inputs(inputs), training=training)  # [B, n, d]
+            outputs = []
+            for k in range(self.num_tasks):
+                chosen = tf.concat([experts[:, k * m:(k + 1) * m], experts[:, shared:]], axis=1)
+                gate = tf.nn.softmax(self.task_gates[level][k](inputs[k]), axis=-1)
+                outputs.append(tf.einsum("be,bed->bd", gate, chosen))
+            if level < self.num_levels - 1:
+                gate = tf.nn.softmax(self.shared_gates[level](inputs[-1]), axis=-1)
+                outputs.append(tf.einsum("be,bed->bd", gate, experts))
+            inputs = outputs
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return [tf.TensorShape([tf.TensorShape(input_shape)[0], self.expert_units[-1]])] * self.num_tasks
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "num_tasks": self.num_tasks, "expert_units": list(self.expert_units), "num_levels": self.num_levels,
+            "num_task_experts": self.num_task_experts, "num_shared_experts": self.num_shared_experts,
+            "expert_activation": self.expert_activation, "dropout_rate": self.dropout_rate,
+            "kernel_initializer": tf_keras.initializers.serialize(self.kernel_initializer),
+        })
+        return config
