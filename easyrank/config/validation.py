@@ -4,6 +4,8 @@ Block parameters are checked by the block builders (easyrank/backbone/), which
 raise the same ConfigError with the block's field path when the model is built.
 """
 
+import re
+
 from easyrank.errors import ConfigError
 from easyrank.protos import data_pb2, export_pb2, model_pb2
 
@@ -86,6 +88,8 @@ def _validate_features(feature_configs, fields, data):
             raise ConfigError(f"duplicate feature name {feature.name!r}.", path=path + ".name")
         if kind == "cross_feature":
             _validate_cross_feature(feature, fields, labels, path)
+        elif kind == "lookup_feature":
+            _validate_lookup_feature(feature, fields, labels, path)
         else:
             input_name = feature.input_name or feature.name
             if input_name not in fields:
@@ -166,6 +170,39 @@ def _validate_cross_feature(feature, fields, labels, path):
                           path=path + ".hash_bucket_size")
     if feature.embedding_dim <= 0:
         raise ConfigError(f"must be positive. Received: {feature.embedding_dim}.", path=path + ".embedding_dim")
+
+
+def _validate_lookup_feature(feature, fields, labels, path):
+    for name, allowed in (("map_input", (data_pb2.InputField.STRING,)),
+                          ("key_input", (data_pb2.InputField.STRING, data_pb2.InputField.INT64))):
+        value = getattr(feature, name)
+        field = fields.get(value)
+        if field is None or value in labels:
+            raise ConfigError(f"input field {value!r} is not a non-label field of data_config.input_fields.",
+                              path=f"{path}.{name}")
+        if field.type not in allowed or field.is_list:
+            kinds = " or ".join(data_pb2.InputField.Type.Name(t) for t in allowed)
+            raise ConfigError(f"input field {value!r} must be a single {kinds} value.", path=f"{path}.{name}")
+    for name in ("separator", "kv_separator"):
+        if not getattr(feature, name):
+            raise ConfigError("must not be empty.", path=f"{path}.{name}")
+    if feature.separator == feature.kv_separator:
+        raise ConfigError(f"separator and kv_separator are both {feature.separator!r}.", path=path + ".kv_separator")
+    if feature.HasField("hash_bucket_size"):
+        if feature.hash_bucket_size <= 0:
+            raise ConfigError(f"must be positive. Received: {feature.hash_bucket_size}.",
+                              path=path + ".hash_bucket_size")
+        if feature.embedding_dim <= 0:
+            raise ConfigError(f"must be positive. Received: {feature.embedding_dim}.", path=path + ".embedding_dim")
+    else:
+        if not re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", feature.default_value):
+            raise ConfigError(f"a numeric lookup needs a number as default_value. Received: "
+                              f"{feature.default_value!r}.", path=path + ".default_value")
+        norm = feature.normalizer
+        if norm.HasField("std") and norm.std <= 0:
+            raise ConfigError(f"must be positive. Received: {norm.std}.", path=path + ".normalizer.std")
+        if norm.HasField("mean") != norm.HasField("std"):
+            raise ConfigError("z-score needs both mean and std.", path=path + ".normalizer")
 
 
 def _validate_sequence_feature(feature, field, path):

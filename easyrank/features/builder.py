@@ -1,7 +1,7 @@
 """Feature columns built from the config's feature_configs, one per feature."""
 
 from easyrank.errors import ConfigError
-from easyrank.features.columns import CrossColumn, IdColumn, RawColumn, StringIndex, TagColumn
+from easyrank.features.columns import CrossColumn, IdColumn, LookupColumn, RawColumn, StringIndex, TagColumn
 from easyrank.features.sequence import SequenceColumn
 
 
@@ -27,6 +27,10 @@ def build_columns(feature_configs):
         elif kind == "cross_feature":
             column = CrossColumn(feature.name, list(feature.input_names), feature.hash_bucket_size,
                                  embedding_name, feature.embedding_dim)
+        elif kind == "lookup_feature":
+            column = LookupColumn(feature.name, feature.map_input, feature.key_input, feature.separator,
+                                  feature.kv_separator, feature.default_value, feature.normalizer,
+                                  feature.hash_bucket_size, embedding_name, feature.embedding_dim)
         elif kind == "sequence_feature":
             column = SequenceColumn(feature.name, input_name, StringIndex(feature, path),
                                     embedding_name, feature.embedding_dim, feature.separator,

@@ -6,6 +6,8 @@ they are part of every exported SavedModel. Embedding tables are created once
 per embedding name and shared by the columns that name them.
 """
 
+import re
+
 import tensorflow as tf
 import tf_keras
 
@@ -72,6 +74,49 @@ class _CrossIndex:
         crossed = tf.sparse.cross_hashed(columns, num_buckets=self.size)
         # Each input holds one value per row, so the cross holds exactly one per row, in row order.
         return tf.reshape(crossed.values, [-1])
+
+
+class LookupColumn(Column):
+    """The value of a map field ("k1:v1|k2:v2") at the row's key: a number [B, 1] or an embedded id."""
+
+    def __init__(self, name, map_input, key_input, separator, kv_separator, default, normalizer=None,
+                 num_buckets=0, embedding_name="", embedding_dim=0):
+        super().__init__(name, map_input, embedding_dim if num_buckets else 1)
+        self.key_input, self.separator, self.kv_separator = key_input, separator, kv_separator
+        self.default = default
+        self.number = RawColumn(name, map_input, normalizer, [], "", 0) if not num_buckets else None
+        self.num_buckets, self.embedding_name = num_buckets, embedding_name
+
+    def table_spec(self):
+        return (self.embedding_name, self.num_buckets, self.width) if self.num_buckets else None
+
+    def lookup(self, maps, keys):
+        """[B] value strings: the value of each row's key in its map, or the default."""
+        if keys.dtype != tf.string:
+            keys = tf.strings.as_string(keys)
+        pairs = tf.strings.split(maps, self.separator)
+        kv = tf.strings.split(pairs.flat_values, self.kv_separator, maxsplit=1).to_tensor(
+            default_value="", shape=[None, 2])
+        rows = pairs.value_rowids()
+        match = tf.equal(kv[:, 0], tf.gather(keys, rows))
+        position = tf.range(tf.size(rows, out_type=tf.int64), dtype=tf.int64)
+        none = tf.size(rows, out_type=tf.int64)
+        first = tf.math.unsorted_segment_min(tf.where(match, position, none), rows, tf.size(maps))
+        first = tf.minimum(first, none)  # rows without pairs get the segment-min identity
+        return tf.gather(tf.concat([kv[:, 1], [self.default]], axis=0), first)
+
+    def __call__(self, features, tables):
+        values = self.lookup(features[self.input_name], features[self.key_input])
+        if self.num_buckets:
+            ids = tf.strings.to_hash_bucket_fast(values, self.num_buckets)
+            return tf.nn.embedding_lookup(tables[self.embedding_name], ids)
+        numeric = tf.strings.regex_full_match(values, _FLOAT_PATTERN)
+        default = float(self.default) if re.fullmatch(_FLOAT_PATTERN, self.default) else 0.0
+        x = tf.where(numeric, tf.strings.to_number(tf.where(numeric, values, "0")), default)
+        return self.number.normalize(x)[:, None]
+
+
+_FLOAT_PATTERN = r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*"
 
 
 class TagColumn(Column):
