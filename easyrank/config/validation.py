@@ -126,6 +126,16 @@ def _validate_feature(kind, feature, field, path):
             raise ConfigError("a tag feature needs a STRING input field.", path=path)
         if kind == "sequence_feature":
             _validate_sequence_feature(feature, field, path)
+    elif kind == "vector_feature":
+        if field.type != data_pb2.InputField.STRING or field.is_list:
+            raise ConfigError(f"a vector feature needs a STRING input field holding {feature.separator!r}-joined "
+                              "numbers.", path=path)
+        if feature.dimension <= 0:
+            raise ConfigError(f"must be positive. Received: {feature.dimension}.", path=path + ".dimension")
+        if feature.embedding_dim < 0:
+            raise ConfigError(f"must be >= 0. Received: {feature.embedding_dim}.", path=path + ".embedding_dim")
+        if not feature.separator:
+            raise ConfigError("must not be empty.", path=path + ".separator")
     elif kind == "raw_feature":
         if field.type == data_pb2.InputField.STRING:
             raise ConfigError(f"input field {field.name!r} is STRING; a raw feature needs FLOAT or INT64.",

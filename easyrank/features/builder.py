@@ -1,7 +1,8 @@
 """Feature columns built from the config's feature_configs, one per feature."""
 
 from easyrank.errors import ConfigError
-from easyrank.features.columns import CrossColumn, IdColumn, LookupColumn, RawColumn, StringIndex, TagColumn
+from easyrank.features.columns import (CrossColumn, IdColumn, LookupColumn, RawColumn, StringIndex, TagColumn,
+                                       VectorColumn)
 from easyrank.features.sequence import SequenceColumn
 
 
@@ -31,6 +32,9 @@ def build_columns(feature_configs):
             column = LookupColumn(feature.name, feature.map_input, feature.key_input, feature.separator,
                                   feature.kv_separator, feature.default_value, feature.normalizer,
                                   feature.hash_bucket_size, embedding_name, feature.embedding_dim)
+        elif kind == "vector_feature":
+            column = VectorColumn(feature.name, input_name, feature.dimension, feature.separator,
+                                  embedding_name, feature.embedding_dim)
         elif kind == "sequence_feature":
             column = SequenceColumn(feature.name, input_name, StringIndex(feature, path),
                                     embedding_name, feature.embedding_dim, feature.separator,

@@ -119,6 +119,37 @@ class LookupColumn(Column):
 _FLOAT_PATTERN = r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*"
 
 
+class VectorColumn(Column):
+    """A fixed-length vector in one delimited string -> [B, dimension], or projected to [B, D]."""
+
+    def __init__(self, name, input_name, dimension, separator, embedding_name="", embedding_dim=0):
+        super().__init__(name, input_name, embedding_dim or dimension)
+        self.dimension, self.separator = dimension, separator
+        self.embedding_name, self.embedding_dim = embedding_name, embedding_dim
+
+    def table_spec(self):
+        return (self.embedding_name, self.dimension, self.embedding_dim) if self.embedding_dim else None
+
+    def parse(self, values):
+        """[B] strings -> [B, dimension] float32; "" is the zero vector."""
+        parts = tf.strings.split(values, self.separator)
+        parts = tf.ragged.boolean_mask(parts, tf.strings.strip(parts) != "")
+        lengths = parts.row_lengths()
+        ok = tf.reduce_all((lengths == self.dimension) | (values == ""))
+        check = tf.debugging.Assert(ok, [f"vector feature {self.name!r}: a row has another number of values "
+                                         f"than dimension {self.dimension}; row lengths:", lengths], summarize=8)
+        with tf.control_dependencies([check]):
+            numbers = tf.strings.to_number(parts.flat_values, tf.float32)
+        dense = parts.with_flat_values(numbers).to_tensor(0.0, shape=[None, self.dimension])
+        return tf.ensure_shape(dense, [None, self.dimension])
+
+    def __call__(self, features, tables):
+        x = self.parse(features[self.input_name])
+        if self.embedding_dim:
+            return tf.matmul(x, tf.cast(tables[self.embedding_name], x.dtype))
+        return x
+
+
 class TagColumn(Column):
     """Separator-joined values -> pooled embedding (sum or mean; empty -> zeros)."""
 
