@@ -122,7 +122,7 @@ def build_poso_mmoe(message, context):
     return _build(POSOMMoE, kwargs, context, "poso_mmoe")
 
 
-@register_block("ple", output_names=_task_names)
+@register_block("ple", output_names=_task_names, num_outputs=_num_outputs)
 def build_ple(message, context):
     """PLE (CGC with num_levels 1): one output per task."""
     path = context.path + ".ple"

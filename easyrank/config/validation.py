@@ -324,16 +324,81 @@ def _validate_tasks(tasks, data, fields, groups, blocks):
         Task = model_pb2.TaskConfig
         grouped = [Task.Metric.Name(m) for m in task.metrics if m in GROUPED_METRICS]
         if grouped and task.group_field not in fields:
-            raise ConfigError(f"{' and '.join(sorted(set(grouped)))} need group_field, an input field "
-                              "such as user_id.", path=path + ".group_field")
+            names = sorted(set(grouped))
+            raise ConfigError(f"{' and '.join(names)} need{'s' if len(names) == 1 else ''} group_field, an input "
+                              "field such as user_id.", path=path + ".group_field")
         if task.top_k < 1:
             raise ConfigError(f"must be at least 1. Received: {task.top_k}.", path=path + ".top_k")
+        _validate_task_loss(task, tasks[:i], data, fields, path)
         if task.HasField("input"):
             _check_input(task.input, groups, blocks, path + ".input")
         if task.loss_weight < 0:
             raise ConfigError(f"must be non-negative. Received: {task.loss_weight}.", path=path + ".loss_weight")
         for j, piece in enumerate(task.slices):
             _check_slice(piece, data, fields, f"{path}.slices[{j}]")
+
+
+_PROBABILITY_METRICS = (model_pb2.TaskConfig.LOGLOSS, model_pb2.TaskConfig.ACCURACY,
+                        model_pb2.TaskConfig.CALIBRATION, model_pb2.TaskConfig.NORMALIZED_ENTROPY)
+
+
+def _validate_task_loss(task, earlier, data, fields, path):
+    """The loss's own fields, the per-task weight and mask fields, ESMM and task relations."""
+    Task = model_pb2.TaskConfig
+    binary = (Task.BINARY_CROSS_ENTROPY, Task.FOCAL)
+    metric_names = [Task.Metric.Name(m) for m in task.metrics]
+    if task.loss == Task.FOCAL:
+        if task.focal_gamma < 0:
+            raise ConfigError(f"must be >= 0. Received: {task.focal_gamma}.", path=path + ".focal_gamma")
+        if task.focal_alpha > 1:
+            raise ConfigError(f"must be in [0, 1] (or negative for no class weights). Received: "
+                              f"{task.focal_alpha}.", path=path + ".focal_alpha")
+    if task.loss == Task.SOFTMAX_CROSS_ENTROPY:
+        if task.num_classes < 2:
+            raise ConfigError(f"SOFTMAX_CROSS_ENTROPY needs num_classes >= 2. Received: {task.num_classes}.",
+                              path=path + ".num_classes")
+        allowed = {"AUC", "LOGLOSS", "ACCURACY"}
+        if set(metric_names) - allowed:
+            raise ConfigError(f"a multi-class task supports the metrics {sorted(allowed)}. Received: "
+                              f"{metric_names}.", path=path + ".metrics")
+    elif task.HasField("num_classes"):
+        raise ConfigError("num_classes is for loss SOFTMAX_CROSS_ENTROPY.", path=path + ".num_classes")
+    if task.loss in (Task.PAIRWISE_LOGISTIC, Task.LISTWISE_SOFTMAX):
+        if not task.group_field or (task.group_field not in fields):
+            raise ConfigError(f"{Task.Loss.Name(task.loss)} ranks rows within groups: set group_field to an "
+                              "input field such as user_id or a query id.", path=path + ".group_field")
+        bad = [m for m in task.metrics if m in _PROBABILITY_METRICS]
+        if bad:
+            raise ConfigError(f"a ranking loss gives scores, not probabilities; "
+                              f"{', '.join(Task.Metric.Name(m) for m in bad)} do not apply (use AUC, GAUC, "
+                              "PRECISION_AT_K, RECALL_AT_K).", path=path + ".metrics")
+    targets = set(data.label_fields) | ({data.sample_weight_field} if data.sample_weight_field else set())
+    for name in ("sample_weight_field", "mask_field"):
+        value = getattr(task, name)
+        if not value:
+            continue
+        field = fields.get(value)
+        if field is None or (value not in targets and field.type == data_pb2.InputField.STRING):
+            raise ConfigError(f"{value!r} is not a label or numeric input field of data_config.",
+                              path=f"{path}.{name}")
+    if task.esmm_parent:
+        parent = [t for t in earlier if t.name == task.esmm_parent]
+        if not parent:
+            raise ConfigError(f"esmm_parent {task.esmm_parent!r} is not a task defined before this one.",
+                              path=path + ".esmm_parent")
+        if task.loss not in binary or parent[0].loss not in binary:
+            raise ConfigError("ESMM multiplies probabilities: this task and its parent need a binary loss "
+                              "(BINARY_CROSS_ENTROPY or FOCAL).", path=path + ".esmm_parent")
+    names = {t.name: t for t in earlier}
+    if len(set(task.relation_tasks)) != len(task.relation_tasks):
+        raise ConfigError(f"names a task twice: {list(task.relation_tasks)}.", path=path + ".relation_tasks")
+    for j, name in enumerate(task.relation_tasks):
+        if name not in names:
+            raise ConfigError(f"{name!r} is not a task defined before this one.",
+                              path=f"{path}.relation_tasks[{j}]")
+        if not names[name].HasField("tower"):
+            raise ConfigError(f"task {name!r} has no tower to read; give it a tower.",
+                              path=f"{path}.relation_tasks[{j}]")
 
 
 def _check_slice(piece, data, fields, path):

@@ -31,9 +31,16 @@ _GROUP_METRICS = {
 }
 
 
+_MULTICLASS_METRICS = {
+    Task.AUC: ("auc", metrics_lib.multiclass_auc),
+    Task.LOGLOSS: ("logloss", metrics_lib.multiclass_logloss),
+    Task.ACCURACY: ("accuracy", metrics_lib.multiclass_accuracy),
+}
+
+
 def collect_predictions(model, dataset, tasks, num_steps=0, extra_fields=()):
     """Runs the model over `dataset`; returns {key: np.ndarray} of predictions, labels, fields."""
-    keys = sorted({prediction_key(t) for t in tasks})
+    keys = sorted({prediction_key(t) for t in tasks} | {f"{t.name}/joint_probs" for t in tasks if t.esmm_parent})
 
     @tf.function
     def step(features):
@@ -69,20 +76,54 @@ def compute_metrics(tasks, collected, sample_weight_field=None):
     return results
 
 
+def task_labels(task, collected):
+    """The task's labels: the label field, binarized at label_threshold when set."""
+    labels = collected[task.label]
+    if task.HasField("label_threshold"):
+        return (np.asarray(labels, np.float64) >= task.label_threshold).astype(np.float32)
+    return labels
+
+
+def task_rows(task, collected):
+    """Boolean mask of the rows a task applies to (mask_field > 0.5, label not ignored), or None."""
+    rows = None
+    if task.mask_field:
+        rows = np.asarray(collected[task.mask_field], np.float64) > 0.5
+    if task.HasField("ignore_label_value"):
+        kept = np.asarray(collected[task.label], np.float32) != np.float32(task.ignore_label_value)
+        rows = kept if rows is None else rows & kept
+    return rows
+
+
 def _task_metrics(task, collected, weights, rows, suffix):
-    """The task's metrics on `rows` (a boolean mask, or None for all rows)."""
+    """The task's metrics on `rows` (a boolean mask, or None for all rows) and its own mask."""
+    if task.sample_weight_field:
+        weights = collected[task.sample_weight_field]
+    results = {}
+    if rows is not None:
+        results[f"{task.name}/num_examples{suffix}"] = int(rows.sum())
+    if task.esmm_parent and Task.AUC in task.metrics:  # the joint probability, on every row
+        joint = collected[f"{task.name}/joint_probs"]
+        pick = slice(None) if rows is None else rows
+        results[f"{task.name}/joint_auc{suffix}"] = metrics_lib.auc(
+            task_labels(task, collected)[pick], joint[pick], None if weights is None else weights[pick])
+    own = task_rows(task, collected)
+    if own is not None:
+        rows = own if rows is None else rows & own
+        results[f"{task.name}/num_examples{suffix}"] = int(rows.sum())
 
     def take(values):
         return values if rows is None or values is None else values[rows]
 
-    scores, labels = take(collected[prediction_key(task)]), take(collected[task.label])
+    scores, labels = take(collected[prediction_key(task)]), take(task_labels(task, collected))
     weights = take(weights)
-    results = {}
-    if rows is not None:
-        results[f"{task.name}/num_examples{suffix}"] = int(rows.sum())
+    multiclass = task.loss == Task.SOFTMAX_CROSS_ENTROPY
     for metric in task.metrics:
         if rows is not None and not rows.any():
             results[f"{task.name}/{_metric_name(metric, task)}{suffix}"] = float("nan")
+        elif multiclass:
+            name, fn = _MULTICLASS_METRICS[metric]
+            results[f"{task.name}/{name}{suffix}"] = fn(labels, scores, weights)
         elif metric in _GROUP_METRICS:
             name, fn = _GROUP_METRICS[metric]
             groups = take(collected[task.group_field])
@@ -110,7 +151,9 @@ def extra_fields(config):
     tasks = config.model_config.tasks
     fields = {t.group_field for t in tasks if any(m in _GROUP_METRICS for m in t.metrics)}
     fields |= {piece.field for t in tasks for piece in t.slices}
-    return sorted(fields)
+    fields |= {name for t in tasks for name in (t.mask_field, t.sample_weight_field) if name}
+    data = config.data_config
+    return sorted(fields - set(data.label_fields) - {data.sample_weight_field})
 
 
 def evaluate_model(model, dataset, config, num_steps=0):

@@ -111,3 +111,25 @@ def recall_at_k(labels, scores, groups, k):
     """Mean over groups with a positive of (positives among the group's k best-scored rows) / positives."""
     hits, _, positives = _top_k_hits(labels, scores, groups, k)
     return float(np.mean(hits / positives)) if len(hits) else float("nan")
+
+
+def multiclass_logloss(labels, probs, weights=None, eps=1e-7):
+    """Mean -log p[label] of [N, C] class probabilities."""
+    labels = np.asarray(labels).astype(np.int64)
+    probs = np.clip(np.asarray(probs, np.float64), eps, 1.0)
+    return float(np.average(-np.log(probs[np.arange(len(labels)), labels]), weights=weights))
+
+
+def multiclass_accuracy(labels, probs, weights=None):
+    """Share of rows whose most probable class is the label."""
+    hits = np.argmax(np.asarray(probs), axis=1) == np.asarray(labels).astype(np.int64)
+    return float(np.average(hits, weights=weights))
+
+
+def multiclass_auc(labels, probs, weights=None):
+    """Macro one-vs-rest AUC: the mean over classes (with both positives and negatives) of
+    the AUC of p[class] for "label == class"."""
+    labels, probs = np.asarray(labels).astype(np.int64), np.asarray(probs)
+    values = [auc(labels == c, probs[:, c], weights) for c in range(probs.shape[1])]
+    values = [v for v in values if not np.isnan(v)]
+    return float(np.mean(values)) if values else float("nan")

@@ -1,8 +1,15 @@
 """Feature columns built from the config's feature_configs, one per feature."""
 
 from easyrank.errors import ConfigError
-from easyrank.features.columns import (CrossColumn, IdColumn, LookupColumn, RawColumn, StringIndex, TagColumn,
-                                       VectorColumn)
+from easyrank.features.columns import (
+    CrossColumn,
+    IdColumn,
+    LookupColumn,
+    RawColumn,
+    StringIndex,
+    TagColumn,
+    VectorColumn,
+)
 from easyrank.features.sequence import SequenceColumn
 
 

@@ -14,7 +14,7 @@ from easyrank.data import input_signature_fields
 from easyrank.errors import ConfigError
 from easyrank.features import FeatureGroups, build_columns
 from easyrank.layers.mlp import MLP
-from easyrank.models.heads import LOSSES, TaskHead, TaskSpec
+from easyrank.models.heads import BINARY_LOSSES, LOSSES, Task, TaskHead, TaskSpec
 from easyrank.models.rank_model import RankModel
 
 
@@ -59,7 +59,7 @@ def compile_task(task, path, group_shapes, outputs, output_block):
                               "output_name.", path=path + ".input")
         ref = InputRef(output_block)
     if task.loss not in LOSSES:
-        raise ConfigError("set loss to BINARY_CROSS_ENTROPY or MEAN_SQUARED_ERROR.",
+        raise ConfigError(f"set loss to one of {', '.join(Task.Loss.Name(k) for k in LOSSES)}.",
                           path=path + ".loss")
     tower = None
     if task.HasField("tower"):
@@ -68,5 +68,14 @@ def compile_task(task, path, group_shapes, outputs, output_block):
             tower = MLP(name="tower", **kwargs)
         except ValueError as e:
             raise ConfigError(str(e), path=path + ".tower") from None
-    spec = TaskSpec(task.name, task.label, LOSSES[task.loss], task.loss_weight, ref)
-    return spec, TaskHead(task.name, spec.loss == "binary_cross_entropy", tower)
+    num_classes = task.num_classes if task.loss == Task.SOFTMAX_CROSS_ENTROPY else 1
+    spec = TaskSpec(task.name, task.label, LOSSES[task.loss], task.loss_weight, ref,
+                    num_classes=num_classes, focal_gamma=task.focal_gamma, focal_alpha=task.focal_alpha,
+                    group_field=task.group_field or None,
+                    weight_field=task.sample_weight_field or None, mask_field=task.mask_field or None,
+                    ignore_label_value=(task.ignore_label_value if task.HasField("ignore_label_value")
+                                        else None),
+                    esmm_parent=task.esmm_parent or None, relation_tasks=tuple(task.relation_tasks),
+                    label_threshold=task.label_threshold if task.HasField("label_threshold") else None)
+    classification = task.loss in BINARY_LOSSES or task.loss == Task.SOFTMAX_CROSS_ENTROPY
+    return spec, TaskHead(task.name, classification, tower, num_classes=num_classes)

@@ -17,7 +17,8 @@ tensor; a row of weight 0 (a masked-out row) contributes nothing.
 import tensorflow as tf
 
 
-def _weighted_mean(losses, weights):
+def weighted_mean(losses, weights):
+    """sum(w * l) / sum(w) (0 when the weights sum to 0); weights None = all 1."""
     if weights is None:
         weights = tf.ones_like(losses)
     weights = tf.cast(weights, tf.float32)
@@ -26,7 +27,7 @@ def _weighted_mean(losses, weights):
 
 def binary_cross_entropy(logits, labels, weights=None):
     labels = tf.cast(labels, tf.float32)
-    return _weighted_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits), weights)
+    return weighted_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits), weights)
 
 
 def focal(logits, labels, weights=None, gamma=2.0, alpha=-1.0):
@@ -38,18 +39,18 @@ def focal(logits, labels, weights=None, gamma=2.0, alpha=-1.0):
     losses = tf.pow(1.0 - p_t, gamma) * cross_entropy
     if alpha >= 0:
         losses *= labels * alpha + (1.0 - labels) * (1.0 - alpha)
-    return _weighted_mean(losses, weights)
+    return weighted_mean(losses, weights)
 
 
 def mean_squared_error(predictions, labels, weights=None):
-    return _weighted_mean(tf.square(predictions - tf.cast(labels, tf.float32)), weights)
+    return weighted_mean(tf.square(predictions - tf.cast(labels, tf.float32)), weights)
 
 
 def softmax_cross_entropy(logits, labels, weights=None):
     """logits [B, C]; labels [B] integer class ids in [0, C)."""
     labels = tf.cast(tf.round(tf.cast(labels, tf.float32)), tf.int32)
     losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-    return _weighted_mean(losses, weights)
+    return weighted_mean(losses, weights)
 
 
 def pairwise_logistic(logits, labels, groups, weights=None):

@@ -50,18 +50,24 @@ class RankModel(tf_keras.Model):
             blocks = self._jit.value(groups)
         else:
             blocks = self.backbone(groups, training=training)
-        outputs = {}
+        outputs, hidden = {}, {}
         for task, head in zip(self.tasks, self.heads):
-            outputs.update(head(gather(task.input, groups, blocks), training=training))
+            related = [hidden[name] for name in task.relation_tasks]
+            task_outputs, hidden[task.name] = head(gather(task.input, groups, blocks), training=training,
+                                                   related=related)
+            outputs.update(task_outputs)
+            if task.esmm_parent is not None:
+                outputs[f"{task.name}/joint_probs"] = (outputs[f"{task.esmm_parent}/probs"]
+                                                       * outputs[f"{task.name}/probs"])
         return outputs
 
-    def compute_total_loss(self, outputs, targets):
+    def compute_total_loss(self, outputs, targets, features):
         """Weighted sum of task losses; returns (total, {task: loss})."""
         weights = targets.get(self.sample_weight_field) if self.sample_weight_field else None
         per_task = {}
         total = 0.0
         for task in self.tasks:
-            loss = task_loss(task.loss, outputs[f"{task.name}/logits"], targets[task.label], weights)
+            loss = task_loss(task, outputs, targets, features, weights)
             per_task[task.name] = loss
             total += task.loss_weight * loss
         return total, per_task
@@ -70,7 +76,7 @@ class RankModel(tf_keras.Model):
         features, targets = data
         with tf.GradientTape() as tape:
             outputs = self(features, training=True)
-            loss, per_task = self.compute_total_loss(outputs, targets)
+            loss, per_task = self.compute_total_loss(outputs, targets, features)
             if self.losses:
                 loss += tf.add_n(self.losses)
             # Gradients are summed over replicas; scale so that they average.
@@ -88,7 +94,7 @@ class RankModel(tf_keras.Model):
     def test_step(self, data):
         features, targets = data
         outputs = self(features, training=False)
-        loss, _ = self.compute_total_loss(outputs, targets)
+        loss, _ = self.compute_total_loss(outputs, targets, features)
         self.loss_tracker.update_state(loss)
         return {"loss": self.loss_tracker.result()}
 

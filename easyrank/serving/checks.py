@@ -119,6 +119,15 @@ def check(export_path, input_path=None, num_rows=64, tolerance=1e-5, cc_check=Fa
     predict_file(version_dir, [rows_file], scores, batch_size=num_rows)
     predicted = np.genfromtxt(scores, delimiter=",", names=True, dtype=np.float64, deletechars="")
     for key in sorted(expected):
+        if expected[key].ndim == 2:  # a vector output: one column per element
+            columns = [f"{key}_{i}" for i in range(expected[key].shape[1])]
+            if all(c in predicted.dtype.names for c in columns) and f"serving_default|{key}" in outputs:
+                got = np.stack([np.atleast_1d(predicted[c]) for c in columns], axis=1)
+                compare(f"easyrank.predict {key} vs serving_default", got, outputs[f"serving_default|{key}"],
+                        tolerance, problems, lines)
+            else:
+                problems.append(f"easyrank.predict wrote no columns {key}_0..")
+            continue
         column = key if key in predicted.dtype.names else None
         if column is None:
             problems.append(f"easyrank.predict wrote no column {key}")
@@ -155,7 +164,7 @@ def _reference(config, signature, output, expected, prediction_key):
             return expected[prediction_key(task)]
         if signature == prefix + "classify" and output == "scores":
             probs = expected[prediction_key(task)]
-            return [[1.0 - p, p] for p in probs]
+            return probs if probs.ndim == 2 else [[1.0 - p, p] for p in probs]
     return None
 
 

@@ -35,15 +35,24 @@ def predict_file(version_dir, patterns, output_path, batch_size=1024):
     with open(output_path + ".tmp", "w", encoding="utf-8") as out:
         keys = None
         for inputs in batches:
-            result = signature(**inputs)
+            result = {k: v.numpy() for k, v in signature(**inputs).items()}
             if keys is None:
                 keys = sorted(result)
-                out.write(",".join(keys) + "\n")
-            columns = np.stack([result[k].numpy().reshape(-1) for k in keys], axis=1)
+                out.write(",".join(_column_names(keys, result)) + "\n")
+            columns = np.concatenate([result[k].reshape(len(result[k]), -1) for k in keys], axis=1)
             np.savetxt(out, columns, fmt="%.7g", delimiter=",")
             count += len(columns)
     os.replace(output_path + ".tmp", output_path)
     return count
+
+
+def _column_names(keys, result):
+    """One column per output; a vector output (multi-class probs) gives "<key>_<i>" per element."""
+    names = []
+    for key in keys:
+        width = int(np.prod(result[key].shape[1:]))
+        names += [key] if result[key].ndim == 1 else [f"{key}_{i}" for i in range(width)]
+    return names
 
 
 def _drop_absent_labels(data, files):

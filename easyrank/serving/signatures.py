@@ -14,7 +14,9 @@ Signatures (docs/serving.md):
   regress:         Regress API: `inputs` (serialized tf.Example) -> `outputs`,
                    the task's probability or prediction, shape [batch].
   classify:        Classify API (binary tasks): `inputs` -> `scores`
-                   [batch, 2] = [1 - p, p] and `classes` [batch, 2] = "0", "1".
+                   [batch, 2] = [1 - p, p] and `classes` [batch, 2] = "0", "1";
+                   multi-class tasks: `scores` [batch, C] (their only signature
+                   besides the two above: Regress answers one number).
   With several tasks the last two are per task: "<task>/regress", "<task>/classify".
   Histories (sequence features): in tf.Example a bytes_list, one id per element
   (input fields with is_list), parsed to a dense [batch, N] string tensor padded
@@ -28,7 +30,7 @@ import os
 import tensorflow as tf
 
 from easyrank.data.tfrecord_reader import densify, feature_spec
-from easyrank.models.heads import prediction_key
+from easyrank.models.heads import BINARY_LOSSES, prediction_key
 from easyrank.protos import model_pb2
 
 REGRESS_METHOD = "tensorflow/serving/regress"
@@ -59,18 +61,23 @@ class ServingModule(tf.Module):
             prefix = "" if len(tasks) == 1 else f"{task.name}/"
             key = prediction_key(task)
 
+            multiclass = task.loss == model_pb2.TaskConfig.SOFTMAX_CROSS_ENTROPY
+
             def regress(inputs, key=key):
                 return {"outputs": self._from_examples(inputs)[key]}
 
-            signatures[prefix + "regress"] = (tf.function(
-                regress, input_signature=[examples]).get_concrete_function(), REGRESS_METHOD)
-            if task.loss != model_pb2.TaskConfig.BINARY_CROSS_ENTROPY:
+            if not multiclass:  # Regress answers one number per example
+                signatures[prefix + "regress"] = (tf.function(
+                    regress, input_signature=[examples]).get_concrete_function(), REGRESS_METHOD)
+            if task.loss not in BINARY_LOSSES and not multiclass:
                 continue
+            names = [str(c) for c in range(task.num_classes if multiclass else 2)]
 
-            def classify(inputs, key=key):
+            def classify(inputs, key=key, names=names, multiclass=multiclass):
                 probs = self._from_examples(inputs)[key]
-                classes = tf.tile(tf.constant([["0", "1"]]), [tf.shape(probs)[0], 1])
-                return {"scores": tf.stack([1.0 - probs, probs], axis=1), "classes": classes}
+                classes = tf.tile(tf.constant([names]), [tf.shape(probs)[0], 1])
+                scores = probs if multiclass else tf.stack([1.0 - probs, probs], axis=1)
+                return {"scores": scores, "classes": classes}
 
             signatures[prefix + "classify"] = (tf.function(
                 classify, input_signature=[examples]).get_concrete_function(), CLASSIFY_METHOD)
