@@ -136,9 +136,10 @@ model_config {{
 def test_bad_task_options_are_config_errors_naming_the_field(first, second, field):
     text = open(BASE, encoding="utf-8").read()
     text = text[:text.index("model_config {")] + text[text.index("train_config"):]
+    group = 'feature_groups { name: "all" feature_names: ["age", "education", "sex"] }'
+    backbone = 'backbone { blocks { name: "deep" inputs { feature_group: "all" } mlp { hidden_units: [8] } } }'
     text += TWO_TASKS.format(first=first, second=second).replace(
-        "model_config {", 'model_config {\n  feature_groups { name: "all" feature_names: ["age", "education", "sex"] }\n'
-        '  backbone { blocks { name: "deep" inputs { feature_group: "all" } mlp { hidden_units: [8] } } }')
+        "model_config {", f"model_config {{\n  {group}\n  {backbone}")
     with pytest.raises(ConfigError) as info:
         config_lib.validate(config_lib.parse_config(text, "base.config"))
     assert info.value.path == "model_config." + field, (info.value.path, str(info.value))
