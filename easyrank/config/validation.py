@@ -99,6 +99,10 @@ def _validate_features(feature_configs, fields, data):
                 raise ConfigError(f"{input_name!r} is a label or sample weight and cannot be a feature.",
                                   path=path)
             _validate_feature(kind, feature, fields[input_name], path)
+            weights = getattr(feature, "weight_input", "")
+            if weights and (weights not in fields or weights in labels
+                            or fields[weights].type != data_pb2.InputField.STRING):
+                raise ConfigError(f"weight_input {weights!r} is not a STRING input field.", path=path + ".weight_input")
         dim = getattr(feature, "embedding_dim", 0)
         if getattr(feature, "embedding_name", "") and dim:
             other = shared_dims.setdefault(feature.embedding_name, (dim, path))
@@ -124,6 +128,15 @@ def _validate_feature(kind, feature, field, path):
             raise ConfigError("num_buckets (integer identity) needs an INT64 input field.", path=path + ".num_buckets")
         if kind == "tag_feature" and field.type != data_pb2.InputField.STRING:
             raise ConfigError("a tag feature needs a STRING input field.", path=path)
+        if kind == "tag_feature" and feature.kv_separator and feature.weight_input:
+            raise ConfigError("set kv_separator (weights inside the values) or weight_input (a parallel "
+                              "field), not both.", path=path + ".weight_input")
+        if kind == "tag_feature" and feature.kv_separator == feature.separator:
+            raise ConfigError(f"kv_separator equals separator {feature.separator!r}.", path=path + ".kv_separator")
+        if "embedding" in feature.DESCRIPTOR.fields_by_name and feature.embedding.HasField("init_stddev") \
+                and not feature.embedding.init_stddev > 0:
+            raise ConfigError(f"must be positive. Received: {feature.embedding.init_stddev}.",
+                              path=path + ".embedding.init_stddev")
         if kind == "sequence_feature":
             _validate_sequence_feature(feature, field, path)
     elif kind == "vector_feature":

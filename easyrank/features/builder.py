@@ -1,5 +1,7 @@
 """Feature columns built from the config's feature_configs, one per feature."""
 
+import numpy as np
+
 from easyrank.errors import ConfigError
 from easyrank.features.columns import (
     CrossColumn,
@@ -7,6 +9,7 @@ from easyrank.features.columns import (
     LookupColumn,
     RawColumn,
     StringIndex,
+    TableOptions,
     TagColumn,
     VectorColumn,
 )
@@ -28,7 +31,8 @@ def build_columns(feature_configs):
         elif kind == "tag_feature":
             column = TagColumn(feature.name, input_name, StringIndex(feature, path), embedding_name,
                                feature.embedding_dim, feature.separator,
-                               mean=feature.combiner != feature.SUM)
+                               mean=feature.combiner != feature.SUM, kv_separator=feature.kv_separator,
+                               weight_input=feature.weight_input)
         elif kind == "raw_feature":
             column = RawColumn(feature.name, input_name, feature.normalizer, feature.boundaries,
                                embedding_name, feature.embedding_dim)
@@ -48,10 +52,41 @@ def build_columns(feature_configs):
                                     feature.max_len)
         else:
             raise ConfigError(f"no column builder for {kind!r}.", path=path)
+        if "embedding" in feature.DESCRIPTOR.fields_by_name and feature.HasField("embedding"):
+            column.table_options = _table_options(feature.embedding, column, path + ".embedding")
         column.path = path
         columns[feature.name] = column
     _check_shared_tables(columns.values())
     return columns
+
+
+def _table_options(options, column, path):
+    """TableOptions of an EmbeddingOptions message; reads and checks a pretrained file."""
+    pretrained = None
+    if options.pretrained_file:
+        if getattr(getattr(column, "index", None), "hashed", True):
+            raise ConfigError("a pretrained table needs ids with a fixed meaning: vocab_list, vocab_file or "
+                              "num_buckets, not hashing.", path=path + ".pretrained_file")
+        _, rows, dim = column.table_spec()
+        try:
+            with open(options.pretrained_file, encoding="utf-8") as f:
+                lines = [line.replace(",", " ").split() for line in f if line.strip()]
+            pretrained = np.array(lines, dtype=np.float32) if lines else np.zeros([0, dim], np.float32)
+        except OSError as e:
+            raise ConfigError(f"cannot read {options.pretrained_file!r}: {e.strerror}.",
+                              path=path + ".pretrained_file") from None
+        except ValueError:
+            raise ConfigError(f"{options.pretrained_file!r} must hold one row of {dim} numbers per line.",
+                              path=path + ".pretrained_file") from None
+        if pretrained.ndim != 2 or pretrained.shape[1] != dim or len(pretrained) > rows:
+            raise ConfigError(f"{options.pretrained_file!r} holds a {' x '.join(map(str, pretrained.shape))} "
+                              f"table; the feature's table has {rows} rows x {dim} (at most {rows} rows of "
+                              f"embedding_dim {dim} numbers).", path=path + ".pretrained_file")
+        if not np.all(np.isfinite(pretrained)):
+            raise ConfigError(f"{options.pretrained_file!r} holds a value that is not finite.",
+                              path=path + ".pretrained_file")
+    stddev = options.init_stddev if options.HasField("init_stddev") else None
+    return TableOptions(stddev, options.trainable, pretrained, options.pretrained_file)
 
 
 def _check_shared_tables(columns):
@@ -63,6 +98,9 @@ def _check_shared_tables(columns):
             continue
         name, rows, dim = spec
         first = known.setdefault(name, (rows, dim, column))
+        if first[2].table_options != column.table_options and column.table_options != TableOptions():
+            raise ConfigError(f"embedding {name!r} is shared with feature {first[2].name!r}, which sets other "
+                              "embedding options; set them on one of the features.", path=column.path)
         if first[:2] != (rows, dim):
             raise ConfigError(
                 f"embedding {name!r} is shared with feature {first[2].name!r} but has {rows} rows "

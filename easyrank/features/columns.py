@@ -6,6 +6,7 @@ they are part of every exported SavedModel. Embedding tables are created once
 per embedding name and shared by the columns that name them.
 """
 
+import dataclasses
 import re
 
 import tensorflow as tf
@@ -14,8 +15,38 @@ import tf_keras
 from easyrank.errors import ConfigError
 
 
+@dataclasses.dataclass(frozen=True)
+class TableOptions:
+    """How a column's embedding table starts and trains.
+
+    init_stddev: > 0 for a truncated normal, None for uniform(-0.05, 0.05).
+    pretrained: None or a float array [n, dim] for the first n rows.
+    """
+
+    init_stddev: float | None = None
+    trainable: bool = True
+    pretrained: object = dataclasses.field(default=None, compare=False)
+    pretrained_file: str = ""
+
+    def initializer(self):
+        """The tf_keras initializer of a table with these options."""
+        base = (tf_keras.initializers.TruncatedNormal(stddev=self.init_stddev) if self.init_stddev
+                else embedding_initializer())
+        if self.pretrained is None:
+            return base
+        pretrained = self.pretrained
+
+        def init(shape, dtype=None):
+            rows = tf.constant(pretrained, dtype=dtype or tf.float32)
+            return tf.concat([rows, base([shape[0] - len(pretrained), shape[1]], dtype=dtype)], axis=0)
+
+        return init
+
+
 class Column:
     """Base class: `name`, output `width`, and `__call__(features, tables)`."""
+
+    table_options = TableOptions()
 
     def __init__(self, name, input_name, width):
         self.name = name
@@ -151,28 +182,58 @@ class VectorColumn(Column):
 
 
 class TagColumn(Column):
-    """Separator-joined values -> pooled embedding (sum or mean; empty -> zeros)."""
+    """Separator-joined values -> pooled embedding (sum or mean; empty -> zeros).
 
-    def __init__(self, name, input_name, index, embedding_name, embedding_dim, separator, mean):
+    Weighted tags: `kv_separator` reads "a:0.3|b:0.7", `weight_input` a parallel field
+    "0.3|0.7"; pooling is then sum(w e) or sum(w e) / sum(w). A value without a weight weighs 1.
+    """
+
+    def __init__(self, name, input_name, index, embedding_name, embedding_dim, separator, mean,
+                 kv_separator="", weight_input=""):
         super().__init__(name, input_name, embedding_dim)
         self.index = index
         self.embedding_name = embedding_name
         self.separator = separator
         self.mean = mean
+        self.kv_separator, self.weight_input = kv_separator, weight_input
 
     def table_spec(self):
         return self.embedding_name, self.index.size, self.width
 
     def __call__(self, features, tables):
         values = tf.strings.split(features[self.input_name], self.separator)
-        values = tf.ragged.boolean_mask(values, values != "")
+        keep = values != ""
+        values = tf.ragged.boolean_mask(values, keep)
+        weights = None
+        if self.kv_separator:
+            pairs = tf.strings.split(values.flat_values, self.kv_separator, maxsplit=1).to_tensor(
+                default_value="", shape=[None, 2])
+            weights = values.with_flat_values(_weights(pairs[:, 1], self.name))
+            values = values.with_flat_values(pairs[:, 0])
+        elif self.weight_input:
+            parts = tf.ragged.boolean_mask(tf.strings.split(features[self.weight_input], self.separator), keep)
+            tf.debugging.assert_equal(parts.row_lengths(), values.row_lengths(), message=(
+                f"tag feature {self.name!r}: {self.weight_input!r} has another number of weights than values"))
+            weights = parts.with_flat_values(_weights(parts.flat_values, self.name))
         ids = tf.ragged.map_flat_values(self.index, values)
         vectors = tf.ragged.map_flat_values(tf.nn.embedding_lookup, tables[self.embedding_name], ids)
+        if weights is not None:
+            vectors = vectors * tf.expand_dims(weights, -1)
         pooled = tf.reduce_sum(vectors, axis=1)
         if self.mean:
-            counts = tf.cast(tf.maximum(ids.row_lengths(), 1), pooled.dtype)
-            pooled = pooled / counts[:, None]
+            total = (tf.cast(ids.row_lengths(), pooled.dtype) if weights is None
+                     else tf.reduce_sum(weights, axis=1))
+            pooled = tf.math.divide_no_nan(pooled, total[:, None])
         return pooled
+
+
+def _weights(text, name):
+    """Tag weights from text: "" -> 1; anything else must be a number."""
+    numeric = tf.strings.regex_full_match(text, _FLOAT_PATTERN) | tf.equal(text, "")
+    check = tf.debugging.Assert(tf.reduce_all(numeric), [f"tag feature {name!r}: a weight is not a number:",
+                                                         tf.boolean_mask(text, ~numeric)], summarize=3)
+    with tf.control_dependencies([check]):
+        return tf.strings.to_number(tf.where(tf.equal(text, ""), "1", text))
 
 
 class RawColumn(Column):
@@ -248,6 +309,11 @@ class StringIndex:
                     tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER)
             self._table = tf.lookup.StaticVocabularyTable(init, max(feature.num_oov_buckets, 1))
             self.size = count + max(feature.num_oov_buckets, 1)
+
+    @property
+    def hashed(self):
+        """Whether ids are hash buckets (no fixed meaning per row)."""
+        return self._hash is not None
 
     def trackables(self):
         return [self._table] if self._table is not None else []

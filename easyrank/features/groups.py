@@ -65,8 +65,9 @@ class FeatureGroups(tf_keras.layers.Layer):
     def build(self, input_shape):
         self.tables = {
             name: self.add_weight(name=f"embedding/{name}", shape=(rows, dim),
-                                  initializer=columns_lib.embedding_initializer())
-            for name, (rows, dim, _) in sorted(self._table_specs.items())
+                                  initializer=column.table_options.initializer(),
+                                  trainable=column.table_options.trainable)
+            for name, (rows, dim, column) in sorted(self._table_specs.items())
         }
         super().build(input_shape)
 

@@ -43,7 +43,7 @@ def compile_model(config):
         heads.append(head)
     return RankModel(feature_groups, backbone, tasks, heads,
                      input_signature_fields(config.data_config),
-                     config.data_config.sample_weight_field or None)
+                     config.data_config.sample_weight_field or None, dense_l2=model_config.dense_l2)
 
 
 def compile_task(task, path, group_shapes, outputs, output_block):

@@ -24,11 +24,13 @@ class RankModel(tf_keras.Model):
       heads: heads.TaskHead per task, in the order of `tasks`.
       input_fields: [(name, tf.DType, default)] of the feature inputs.
       sample_weight_field: the target holding per-example weights, or None.
+      dense_l2: L2 penalty dense_l2 * sum(w^2) on the kernels of the dense layers.
     """
 
     def __init__(self, feature_groups, backbone, tasks, heads, input_fields,
-                 sample_weight_field=None, **kwargs):
+                 sample_weight_field=None, dense_l2=0.0, **kwargs):
         super().__init__(name="rank_model", **kwargs)
+        self.dense_l2 = dense_l2
         self.tasks = tuple(tasks)
         self.sample_weight_field = sample_weight_field
         self.input_fields = list(input_fields)
@@ -79,6 +81,8 @@ class RankModel(tf_keras.Model):
             loss, per_task = self.compute_total_loss(outputs, targets, features)
             if self.losses:
                 loss += tf.add_n(self.losses)
+            if self.dense_l2:
+                loss += self.dense_l2 * self.dense_kernel_norm()
             # Gradients are summed over replicas; scale so that they average.
             scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
             loss_scaling = isinstance(self.optimizer, tf_keras.mixed_precision.LossScaleOptimizer)
@@ -97,6 +101,12 @@ class RankModel(tf_keras.Model):
         loss, _ = self.compute_total_loss(outputs, targets, features)
         self.loss_tracker.update_state(loss)
         return {"loss": self.loss_tracker.result()}
+
+    def dense_kernel_norm(self):
+        """sum(w^2) over the trainable weights of rank >= 2 that are not embedding tables."""
+        tables = {id(t) for t in self.feature_groups.tables.values()}
+        kernels = [v for v in self.trainable_variables if v.shape.rank >= 2 and id(v) not in tables]
+        return tf.add_n([tf.reduce_sum(tf.square(tf.cast(v, tf.float32))) for v in kernels]) if kernels else 0.0
 
     @property
     def metrics(self):
