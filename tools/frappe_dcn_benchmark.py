@@ -76,7 +76,7 @@ def cross_network(kind, num_layers, args):
     if kind == "dcn_v2":
         return Cross(num_layers=num_layers, name="cross")
     return DCNMix(num_layers=num_layers, num_experts=args.num_experts,
-                  low_rank=args.projection_dim, name="cross")
+                  projection_dim=args.projection_dim, name="cross")
 
 
 def build_model(kind, structure, num_layers, vocab_size, args):

@@ -17,7 +17,7 @@ class DCNMix(tf_keras.layers.Layer):
     """Cross network of DCN-Mix: each layer mixes low-rank cross experts.
 
     Each of the `num_layers` layers maps `x_l` to `x_{l+1}` with `K = num_experts`
-    experts of rank `R = low_rank` and a softmax gate on `x_l`:
+    experts of rank `R = projection_dim` and a softmax gate on `x_l`:
 
         E_i(x_l) = x_0 * (U_i g(C_i g(V_i^T x_l)) + b_i)      # i = 1..K
         G(x_l)   = softmax(W_g x_l)                            # W_g: M -> K, no bias
@@ -48,14 +48,14 @@ class DCNMix(tf_keras.layers.Layer):
 
         ```python
         x0 = tf_keras.Input(shape=(64,))
-        x = DCNMix(num_layers=2, num_experts=4, low_rank=16)(x0)
+        x = DCNMix(num_layers=2, num_experts=4, projection_dim=16)(x0)
         logits = tf_keras.layers.Dense(1)(x)
         ```
 
     Args:
         num_layers: Number of cross layers stacked, a positive integer.
         num_experts: Number of low-rank experts `K` per layer, a positive integer.
-        low_rank: Rank `R` of each expert, a positive integer (the paper
+        projection_dim: Rank `R` of each expert, a positive integer (the paper
             suggests `R <= M / 2`).
         use_low_rank_mixing: Whether each expert has an `R x R` matrix `C_i`
             between the down- and up-projections (`U_i g(C_i g(V_i^T x))`).
@@ -78,7 +78,7 @@ class DCNMix(tf_keras.layers.Layer):
         self,
         num_layers: int = 1,
         num_experts: int = 4,
-        low_rank: int = 32,
+        projection_dim: int = 32,
         use_low_rank_mixing: bool = False,
         activation: Any | None = None,
         kernel_initializer: _Initializer = "glorot_uniform",
@@ -91,7 +91,7 @@ class DCNMix(tf_keras.layers.Layer):
         for arg_name, value in (
             ("num_layers", num_layers),
             ("num_experts", num_experts),
-            ("low_rank", low_rank),
+            ("projection_dim", projection_dim),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(
@@ -100,7 +100,7 @@ class DCNMix(tf_keras.layers.Layer):
                 )
         self.num_layers = num_layers
         self.num_experts = num_experts
-        self.low_rank = low_rank
+        self.projection_dim = projection_dim
         self.use_low_rank_mixing = bool(use_low_rank_mixing)
         self.activation = tf_keras.activations.get(activation)
         self.kernel_initializer = tf_keras.initializers.get(kernel_initializer)
@@ -117,7 +117,7 @@ class DCNMix(tf_keras.layers.Layer):
                 f"Received: input_shape={input_shape}"
             )
         dim = int(input_shape[-1])
-        k, r = self.num_experts, self.low_rank
+        k, r = self.num_experts, self.projection_dim
         self.v_kernels, self.c_kernels, self.u_kernels = [], [], []
         self.biases, self.gate_kernels = [], []
         for i in range(self.num_layers):
@@ -176,7 +176,7 @@ class DCNMix(tf_keras.layers.Layer):
             {
                 "num_layers": self.num_layers,
                 "num_experts": self.num_experts,
-                "low_rank": self.low_rank,
+                "projection_dim": self.projection_dim,
                 "use_low_rank_mixing": self.use_low_rank_mixing,
                 "activation": (
                     None
