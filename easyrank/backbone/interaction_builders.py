@@ -1,4 +1,4 @@
-"""Builders of the feature-interaction blocks (BLOCKS.md sections 1, 3 and 4).
+"""Builders of the feature-interaction blocks (math: docs/blocks.md).
 
 dcn_mix, cross and mask_net read the concatenated [B, M] form of their inputs;
 senet and bilinear read the stacked [B, F, D] form (several inputs are stacked

@@ -1,4 +1,4 @@
-"""Tests for easyrank.layers.cross (BLOCKS.md section 3, DCN-V2)."""
+"""Tests for easyrank.layers.cross (docs/blocks.md#dcn-v2-cross)."""
 
 import os
 

@@ -1,4 +1,4 @@
-"""Tests for easyrank.layers.dcn_mix (BLOCKS.md section 3)."""
+"""Tests for easyrank.layers.dcn_mix (docs/blocks.md#dcn-mix)."""
 
 import os
 
@@ -16,7 +16,7 @@ from easyrank.layers.dcn_mix import DCNMix
 
 
 def _numpy_dcn_mix(x0, layers, g):
-    """Re-statement of BLOCKS.md 3 with explicit loops over layers and experts.
+    """Re-statement of docs/blocks.md#dcn-mix with explicit loops over layers and experts.
 
     `layers` holds one dict per cross layer with per-expert lists `u`, `v`, `c`
     (or None), `b`, and the gate matrix `w_g` of shape [K, M].

@@ -1,4 +1,4 @@
-"""Tests for easyrank.layers.mask_net (BLOCKS.md section 1)."""
+"""Tests for easyrank.layers.mask_net (docs/blocks.md#masknet)."""
 
 import os
 
