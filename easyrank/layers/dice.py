@@ -1,4 +1,7 @@
-"""Dice: the data-adaptive activation of DIN."""
+"""Dice: the data-adaptive activation of DIN.
+
+The math is in docs/blocks.md#dice.
+"""
 
 from collections.abc import Sequence
 
@@ -31,7 +34,7 @@ class Dice(tf_keras.layers.Layer):
             `BatchNormalization`). Statistics are computed over all other axes.
             Default -1.
         epsilon: Positive float added to the variance. Default 1e-9, as in the
-            paper.
+            reference implementation (the paper gives 1e-8).
         momentum: Float in [0, 1), momentum of the moving averages. Default
             0.99.
         **kwargs: Base `Layer` arguments (`name`, `dtype`, ...).

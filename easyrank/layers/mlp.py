@@ -1,4 +1,7 @@
-"""MLP: the stack of dense layers that most blocks are made of."""
+"""MLP: the stack of dense layers that most blocks are made of.
+
+The math is in docs/blocks.md#mlp.
+"""
 
 from collections.abc import Sequence
 

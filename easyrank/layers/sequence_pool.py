@@ -1,4 +1,7 @@
-"""SequencePool: masked sum, mean or max pooling of a padded sequence."""
+"""SequencePool: masked sum, mean or max pooling of a padded sequence.
+
+The math is in docs/blocks.md#sequence-pooling.
+"""
 
 import tensorflow as tf
 import tf_keras
