@@ -4,10 +4,6 @@
 class ConfigError(ValueError):
     """A config problem, with the field path and (when known) file and line."""
 
-    # tf_keras re-creates exceptions raised inside Layer.call to add call
-    # arguments, which would drop path/file/line; this marks ours as done.
-    _keras_call_info_injected = True
-
     def __init__(self, message, path="", file=None, line=None):
         super().__init__(message)
         self.message = message

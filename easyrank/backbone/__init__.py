@@ -1,4 +1,4 @@
-"""The backbone: block registry, builders and the block graph."""
+"""The backbone: block registry, builders, the compiler and the block graph."""
 
 from easyrank.backbone import (
     builders,  # noqa: F401  (registers the blocks)
@@ -6,7 +6,9 @@ from easyrank.backbone import (
     multitask_builders,  # noqa: F401
     sequence_builders,  # noqa: F401
 )
-from easyrank.backbone.graph import Backbone, resolve_input
+from easyrank.backbone.compiler import BlockOutputs, compile_backbone, compile_input
+from easyrank.backbone.graph import Backbone, BlockNode, InputRef, gather
 from easyrank.backbone.registry import BuildContext, register_block, registered
 
-__all__ = ["Backbone", "BuildContext", "register_block", "registered", "resolve_input"]
+__all__ = ["Backbone", "BlockNode", "BlockOutputs", "BuildContext", "InputRef", "compile_backbone",
+           "compile_input", "gather", "register_block", "registered"]

@@ -84,7 +84,13 @@ def _task_names(message):
     return list(message.task_names)
 
 
-@register_block("mmoe", merge_inputs=_mmoe_groups, output_names=_task_names)
+def _num_outputs(message):
+    """K, one output per task (the builder checked num_tasks and task_names agree)."""
+    return message.num_tasks if message.HasField("num_tasks") else len(message.task_names)
+
+
+@register_block("mmoe", merge_inputs=_mmoe_groups, output_names=_task_names,
+                num_outputs=_num_outputs)
 def build_mmoe(message, context):
     """MMoE: one output per task; num_experts = 1 is shared-bottom."""
     kwargs = _mmoe_kwargs(message, context.path + ".mmoe")
@@ -104,7 +110,8 @@ def build_poso(message, context):
     return _build(POSOMLP, kwargs, context, "poso")
 
 
-@register_block("poso_mmoe", merge_inputs=_poso_mmoe_groups, output_names=_task_names)
+@register_block("poso_mmoe", merge_inputs=_poso_mmoe_groups, output_names=_task_names,
+                num_outputs=_num_outputs)
 def build_poso_mmoe(message, context):
     """POSO-MMoE on (x, x_pc) or (expert_input, gate_input, x_pc)."""
     kwargs = _mmoe_kwargs(message, context.path + ".poso_mmoe")

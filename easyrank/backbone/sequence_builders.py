@@ -2,7 +2,8 @@
 
 Both read one sequence feature group (features.SequenceInput: query [B, E],
 keys [B, T, E], lengths [B]); `OnSequenceGroup` hands the layer the parts it
-takes and reports a group that does not fit as a ConfigError naming the block.
+takes. The compiled backbone checks that a sequence block reads exactly one
+sequence group; din's builder checks its query against the group's shapes.
 """
 
 import tf_keras
@@ -26,45 +27,35 @@ class OnSequenceGroup(tf_keras.layers.Layer):
     Args:
       layer: the wrapped layer.
       use_query: pass the query too (DIN) or not (SequencePool).
-      path: the block's config path, for errors.
     """
 
-    def __init__(self, layer, use_query, path, **kwargs):
+    def __init__(self, layer, use_query, **kwargs):
         super().__init__(**kwargs)
         self.layer = layer
         self.use_query = use_query
-        self.path = path
-
-    def __call__(self, inputs, *args, **kwargs):
-        # Checked before Layer.__call__ builds the wrapped layer (whose errors are ValueErrors).
-        self._check(inputs)
-        return super().__call__(inputs, *args, **kwargs)
-
-    def _check(self, inputs):
-        # The block is also named in the message: Keras may re-raise with the message only.
-        where = f"block {self.name!r}: "
-        if len(inputs) != 1 or not hasattr(inputs[0], "lengths"):
-            raise ConfigError(where + "a sequence block reads exactly one input, a feature group with "
-                              "sequence features.", path=self.path + ".inputs")
-        query, keys = inputs[0].query, inputs[0].keys
-        if not self.use_query:
-            return
-        if query is None:
-            raise ConfigError(where + "din needs a query: add the target item's features (e.g. movie_id) "
-                              "to the sequence group, in the order of its sequence features.",
-                              path=self.path + ".inputs[0]")
-        if query.shape[-1] != keys.shape[-1]:
-            raise ConfigError(
-                where + f"the query (the group's non-sequence features, width {query.shape[-1]}) and the "
-                f"keys (its sequence features, width {keys.shape[-1]}) must have the same width; "
-                "list the same item features on both sides, sharing tables by embedding_name.",
-                path=self.path + ".inputs[0]")
 
     def call(self, inputs, training=None):
         sequence = inputs[0]
         if not self.use_query:
             return self.layer((sequence.keys, sequence.lengths))
         return self.layer((sequence.query, sequence.keys, sequence.lengths), training=training)
+
+
+def _check_query(context):
+    """DIN's query (the group's non-sequence features) exists and is as wide as its keys."""
+    if not context.input_shapes:  # built outside a compiled backbone
+        return
+    query, keys = context.input_shapes[0].query, context.input_shapes[0].keys
+    if query is None:
+        raise ConfigError("din needs a query: add the target item's features (e.g. movie_id) "
+                          "to the sequence group, in the order of its sequence features.",
+                          path=context.path + ".inputs[0]")
+    if query[-1] != keys[-1]:
+        raise ConfigError(
+            f"the query (the group's non-sequence features, width {query[-1]}) and the "
+            f"keys (its sequence features, width {keys[-1]}) must have the same width; "
+            "list the same item features on both sides, sharing tables by embedding_name.",
+            path=context.path + ".inputs[0]")
 
 
 @register_block("din", input_format="sequence", merge_inputs=False)
@@ -79,7 +70,8 @@ def build_din(message, context):
                     normalize=message.normalize, name="din")
     except ValueError as e:
         raise ConfigError(str(e), path=path) from None
-    return OnSequenceGroup(layer, use_query=True, path=context.path, name=context.name)
+    _check_query(context)
+    return OnSequenceGroup(layer, use_query=True, name=context.name)
 
 
 @register_block("sequence_pool", input_format="sequence", merge_inputs=False)
@@ -88,4 +80,4 @@ def build_sequence_pool(message, context):
         raise ConfigError("set pooling to POOLING_SUM, POOLING_MEAN or POOLING_MAX.",
                           path=context.path + ".sequence_pool.pooling")
     layer = SequencePool(pooling=_POOLINGS[message.pooling], name="sequence_pool")
-    return OnSequenceGroup(layer, use_query=False, path=context.path, name=context.name)
+    return OnSequenceGroup(layer, use_query=False, name=context.name)

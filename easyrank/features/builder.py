@@ -32,4 +32,21 @@ def build_columns(feature_configs):
             raise ConfigError(f"no column builder for {kind!r}.", path=path)
         column.path = path
         columns[feature.name] = column
+    _check_shared_tables(columns.values())
     return columns
+
+
+def _check_shared_tables(columns):
+    """Columns naming the same embedding table agree on its rows and width."""
+    known = {}
+    for column in columns:
+        spec = column.table_spec()
+        if spec is None:
+            continue
+        name, rows, dim = spec
+        first = known.setdefault(name, (rows, dim, column))
+        if first[:2] != (rows, dim):
+            raise ConfigError(
+                f"embedding {name!r} is shared with feature {first[2].name!r} but has {rows} rows "
+                f"x {dim} instead of {first[0]} x {first[1]}; shared tables need the same "
+                "vocabulary size and embedding_dim.", path=column.path)

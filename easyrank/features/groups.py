@@ -9,9 +9,7 @@ import collections
 import tensorflow as tf
 import tf_keras
 
-from easyrank.errors import ConfigError
 from easyrank.features import columns as columns_lib
-from easyrank.features.builder import build_columns
 
 # concat: [B, sum of widths]; stacked: [B, F, D] or None when widths differ;
 # sequence: a SequenceInput for groups with sequence features (then concat and
@@ -22,34 +20,46 @@ GroupOutput = collections.namedtuple("GroupOutput", ["concat", "stacked", "seque
 SequenceInput = collections.namedtuple("SequenceInput", ["query", "keys", "lengths"])
 
 
+def shapes_of(outputs):
+    """{group: GroupOutput of tensors} -> the same with per-example shapes (as output_shapes()).
+
+    For compiling a backbone against given group tensors rather than a FeatureGroups layer.
+    """
+    def shape(x):
+        return None if x is None else tuple(x.shape[1:])
+
+    shapes = {}
+    for name, group in outputs.items():
+        sequence = group.sequence
+        if sequence is not None:
+            sequence = SequenceInput(shape(sequence.query), shape(sequence.keys), ())
+        shapes[name] = GroupOutput(shape(group.concat), shape(group.stacked), sequence)
+    return shapes
+
+
 class FeatureGroups(tf_keras.layers.Layer):
     """Raw feature dict -> {group name: GroupOutput}.
 
     Args:
-      feature_configs: FeatureConfig messages.
-      feature_groups: FeatureGroup messages.
+      columns: {feature name: Column}, e.g. from features.build_columns; columns that
+        name the same embedding table agree on its rows and width.
+      groups: [(group name, [feature names])].
       embedding_l2: L2 penalty on the embedding rows looked up in a batch.
     """
 
-    def __init__(self, feature_configs, feature_groups, embedding_l2=0.0, **kwargs):
+    def __init__(self, columns, groups, embedding_l2=0.0, **kwargs):
         super().__init__(**kwargs)
-        self._columns = build_columns(feature_configs)
-        self._groups = [(g.name, list(g.feature_names)) for g in feature_groups]
+        self._columns = dict(columns)
+        self._groups = [(name, list(feature_names)) for name, feature_names in groups]
         self._embedding_l2 = embedding_l2
         self._lookup_tables = [t for c in self._columns.values()
                                for t in (c.index.trackables() if hasattr(c, "index") else [])]
         table_specs = {}
         for column in self._columns.values():
             spec = column.table_spec()
-            if spec is None:
-                continue
-            name, rows, dim = spec
-            known = table_specs.setdefault(name, (rows, dim, column))
-            if known[:2] != (rows, dim):
-                raise ConfigError(
-                    f"embedding {name!r} is shared with feature {known[2].name!r} but has {rows} rows "
-                    f"x {dim} instead of {known[0]} x {known[1]}; shared tables need the same "
-                    "vocabulary size and embedding_dim.", path=column.path)
+            if spec is not None:
+                name, rows, dim = spec
+                table_specs.setdefault(name, (rows, dim, column))
         self._table_specs = table_specs
 
     def build(self, input_shape):
@@ -67,6 +77,27 @@ class FeatureGroups(tf_keras.layers.Layer):
     def group_widths(self):
         """{group name: [width of each feature]}."""
         return {name: [self._columns[f].width for f in names] for name, names in self._groups}
+
+    def output_shapes(self):
+        """{group name: GroupOutput of per-example shapes (tuples, no batch axis)}.
+
+        The shapes of call()'s outputs, known before any call: what the config
+        compiler checks block inputs against.
+        """
+        shapes = {}
+        for name, feature_names in self._groups:
+            columns = [self._columns[f] for f in feature_names]
+            sequences = [c for c in columns if getattr(c, "is_sequence", False)]
+            if sequences:
+                others = [c.width for c in columns if c not in sequences]
+                query = (sum(others),) if others else None
+                keys = (sequences[0].max_len, sum(c.width for c in sequences))
+                shapes[name] = GroupOutput(None, None, SequenceInput(query, keys, ()))
+                continue
+            widths = [c.width for c in columns]
+            stacked = (len(widths), widths[0]) if len(set(widths)) == 1 else None
+            shapes[name] = GroupOutput((sum(widths),), stacked)
+        return shapes
 
     def call(self, features):
         values = {name: column(features, self.tables) for name, column in self._columns.items()}

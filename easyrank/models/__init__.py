@@ -1,5 +1,6 @@
-"""Ranking models: feature groups -> backbone -> task heads."""
+"""Ranking models: the config compiler, feature groups -> backbone -> task heads."""
 
-from easyrank.models.rank_model import RankModel, build_model
+from easyrank.models.compiler import build_model, compile_model
+from easyrank.models.rank_model import RankModel
 
-__all__ = ["RankModel", "build_model"]
+__all__ = ["RankModel", "build_model", "compile_model"]

@@ -1,30 +1,48 @@
 """Task heads: an optional tower MLP, a one-unit output layer, the loss."""
 
+import dataclasses
+
 import tensorflow as tf
 import tf_keras
 
-from easyrank.backbone.builders import mlp_kwargs
-from easyrank.errors import ConfigError
-from easyrank.layers.mlp import MLP
 from easyrank.protos import model_pb2
 
 Task = model_pb2.TaskConfig
 
+# Loss kinds of TaskSpec.loss, by TaskConfig.Loss value.
+LOSSES = {Task.BINARY_CROSS_ENTROPY: "binary_cross_entropy",
+          Task.MEAN_SQUARED_ERROR: "mean_squared_error"}
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    """One task, compiled: what its head reads and how it is trained.
+
+    input: a backbone.InputRef (a block output or a feature group's concat form).
+    loss: "binary_cross_entropy" (outputs probs) or "mean_squared_error" (outputs predictions).
+    """
+
+    name: str
+    label: str
+    loss: str
+    loss_weight: float
+    input: object
+
 
 class TaskHead(tf_keras.layers.Layer):
-    """Tower + Dense(1) for one task; returns {"<task>/logits", "<task>/probs" | "<task>/predictions"}."""
+    """Tower + Dense(1) for one task; returns {"<task>/logits", "<task>/probs" | "<task>/predictions"}.
 
-    def __init__(self, task, path, **kwargs):
-        super().__init__(name=f"head_{task.name}", **kwargs)
-        self.task_name = task.name
-        self.classification = task.loss == Task.BINARY_CROSS_ENTROPY
-        self.tower = None
-        if task.HasField("tower"):
-            kwargs = mlp_kwargs(task.tower, path + ".tower")
-            try:
-                self.tower = MLP(name="tower", **kwargs)
-            except ValueError as e:
-                raise ConfigError(str(e), path=path + ".tower") from None
+    Args:
+      task_name: the task's name, the prefix of its output keys.
+      classification: sigmoid probabilities ("probs") or the logit as is ("predictions").
+      tower: an optional layer (e.g. layers.MLP) run before the output layer.
+    """
+
+    def __init__(self, task_name, classification, tower=None, **kwargs):
+        super().__init__(name=f"head_{task_name}", **kwargs)
+        self.task_name = task_name
+        self.classification = classification
+        self.tower = tower
         self.logit = tf_keras.layers.Dense(1, name="logit")
 
     def call(self, x, training=None):
@@ -40,15 +58,15 @@ class TaskHead(tf_keras.layers.Layer):
 
 
 def prediction_key(task):
-    """The output key holding a task's prediction (probability or value)."""
+    """The output key holding a task's prediction (probability or value), of a TaskConfig."""
     suffix = "probs" if task.loss == Task.BINARY_CROSS_ENTROPY else "predictions"
     return f"{task.name}/{suffix}"
 
 
-def task_loss(task, logits, labels, weights):
-    """Weighted mean loss of one task: sum(w * l) / sum(w)."""
+def task_loss(loss, logits, labels, weights):
+    """Weighted mean loss of one task: sum(w * l) / sum(w); `loss` a TaskSpec.loss kind."""
     labels = tf.cast(labels, tf.float32)
-    if task.loss == Task.BINARY_CROSS_ENTROPY:
+    if loss == "binary_cross_entropy":
         losses = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
     else:
         losses = tf.square(logits - labels)

@@ -1,6 +1,6 @@
-"""RankModel: the tf_keras model of a PipelineConfig, single- or multi-task.
+"""RankModel: the tf_keras model of a compiled config, single- or multi-task.
 
-    model = build_model(config)          # inside strategy.scope()
+    model = build_model(config)          # models.compiler; inside strategy.scope()
     outputs = model(features)            # {"<task>/logits", "<task>/probs", ...}
 
 train_step computes the weighted sum of the task losses (plus regularisation
@@ -10,34 +10,31 @@ losses) so that `model.fit` trains it under any tf.distribute strategy.
 import tensorflow as tf
 import tf_keras
 
-from easyrank.backbone import Backbone, resolve_input
-from easyrank.backbone.graph import output_name_index
-from easyrank.data import input_signature_fields
-from easyrank.errors import ConfigError
-from easyrank.features import FeatureGroups
-from easyrank.models.heads import TaskHead, task_loss
+from easyrank.backbone import gather
+from easyrank.models.heads import task_loss
 
 
 class RankModel(tf_keras.Model):
     """Feature groups -> backbone -> one head per task.
 
     Args:
-      config: a validated PipelineConfig.
+      feature_groups: a features.FeatureGroups layer.
+      backbone: a backbone.Backbone layer.
+      tasks: heads.TaskSpec per task.
+      heads: heads.TaskHead per task, in the order of `tasks`.
+      input_fields: [(name, tf.DType, default)] of the feature inputs.
+      sample_weight_field: the target holding per-example weights, or None.
     """
 
-    def __init__(self, config, **kwargs):
+    def __init__(self, feature_groups, backbone, tasks, heads, input_fields,
+                 sample_weight_field=None, **kwargs):
         super().__init__(name="rank_model", **kwargs)
-        model_config = config.model_config
-        self.tasks = list(model_config.tasks)
-        self.sample_weight_field = config.data_config.sample_weight_field or None
-        self.input_fields = input_signature_fields(config.data_config)
-        # float32 whatever the mixed precision policy: lookups and transforms stay exact.
-        self.feature_groups = FeatureGroups(config.feature_configs, model_config.feature_groups,
-                                            embedding_l2=model_config.embedding_l2, dtype="float32")
-        self.backbone = Backbone(model_config.backbone, seed=config.train_config.seed)
-        self.heads = [TaskHead(t, f"model_config.tasks[{i}]") for i, t in enumerate(self.tasks)]
-        for i, task in enumerate(self.tasks):
-            self._check_task_input(task, f"model_config.tasks[{i}].input")
+        self.tasks = tuple(tasks)
+        self.sample_weight_field = sample_weight_field
+        self.input_fields = list(input_fields)
+        self.feature_groups = feature_groups
+        self.backbone = backbone
+        self.heads = list(heads)
         self.loss_tracker = tf_keras.metrics.Mean(name="loss")
         self._jit = _Untracked(None)
 
@@ -47,21 +44,6 @@ class RankModel(tf_keras.Model):
         self._jit = _Untracked(tf.function(lambda groups: self.backbone(groups, training=True),
                                            jit_compile=True))
 
-    def _check_task_input(self, task, path):
-        """A task reading a multi-output block must pick one output (checked before any call)."""
-        source = task.input if task.HasField("input") else None
-        if source is None:
-            block = self.backbone.output_block
-        else:
-            block = source.block if source.WhichOneof("source") == "block" else None
-        if source is not None and source.output_name:
-            output_name_index(source, self.backbone.output_names, path)
-        elif block in self.backbone.output_names and not (
-                source and source.HasField("output_index")):
-            raise ConfigError(f"task {task.name!r} reads block {block!r}, which has one output per "
-                              "task; pick one with input { block: ... output_index: k } or "
-                              "output_name.", path=path)
-
     def call(self, features, training=None):
         groups = self.feature_groups(features)
         if training and self._jit.value is not None:
@@ -69,17 +51,8 @@ class RankModel(tf_keras.Model):
         else:
             blocks = self.backbone(groups, training=training)
         outputs = {}
-        for i, (task, head) in enumerate(zip(self.tasks, self.heads)):
-            if task.HasField("input"):
-                x = resolve_input(task.input, groups, blocks, path=f"model_config.tasks[{i}].input",
-                                  output_names=self.backbone.output_names)
-            else:
-                x = blocks[self.backbone.output_block]
-            if isinstance(x, (list, tuple)):
-                raise ConfigError(f"task {task.name!r} reads a block with {len(x)} outputs; pick "
-                                  "one with input { block: ... output_index: k } or output_name.",
-                                  path=f"model_config.tasks[{i}].input")
-            outputs.update(head(x, training=training))
+        for task, head in zip(self.tasks, self.heads):
+            outputs.update(head(gather(task.input, groups, blocks), training=training))
         return outputs
 
     def compute_total_loss(self, outputs, targets):
@@ -88,7 +61,7 @@ class RankModel(tf_keras.Model):
         per_task = {}
         total = 0.0
         for task in self.tasks:
-            loss = task_loss(task, outputs[f"{task.name}/logits"], targets[task.label], weights)
+            loss = task_loss(task.loss, outputs[f"{task.name}/logits"], targets[task.label], weights)
             per_task[task.name] = loss
             total += task.loss_weight * loss
         return total, per_task
@@ -135,9 +108,3 @@ class _Untracked:
     def __init__(self, value):
         self.value = value
 
-
-def build_model(config):
-    """Builds a RankModel and creates its variables (call inside strategy.scope())."""
-    model = RankModel(config)
-    model(model.dummy_features(), training=False)
-    return model

@@ -10,9 +10,9 @@ from absl.testing import parameterized
 from google.protobuf import text_format
 
 from easyrank.backbone import registry
-from easyrank.backbone.graph import Backbone
+from easyrank.backbone.compiler import compile_backbone
 from easyrank.errors import ConfigError
-from easyrank.features.groups import GroupOutput
+from easyrank.features.groups import GroupOutput, shapes_of
 from easyrank.layers.bilinear import Bilinear
 from easyrank.layers.cross import Cross
 from easyrank.layers.dcn_mix import DCNMix
@@ -132,7 +132,7 @@ class InteractionBuildersTest(tf.test.TestCase, parameterized.TestCase):
                      mlp { hidden_units: [4] } }''', block_pb2.Backbone())
         stacked = tf.constant(np.random.default_rng(0).normal(size=(2, 4, 3)), tf.float32)
         groups = {"g": GroupOutput(tf.reshape(stacked, [2, 12]), stacked)}
-        outputs = Backbone(backbone)(groups)
+        outputs = compile_backbone(backbone, shapes_of(groups))[0](groups)
         self.assertEqual(outputs["se"].shape, (2, 4, 3))
         self.assertEqual(outputs["bi_se"].shape, (2, 6 * 3))
         self.assertEqual(outputs["bi"].shape, (2, 28, 3))  # two inputs: 8 fields, 28 pairs

@@ -10,7 +10,8 @@ from absl.testing import parameterized
 from google.protobuf import text_format
 
 from easyrank.backbone import registry
-from easyrank.backbone.graph import Backbone, resolve_input
+from easyrank.backbone.compiler import BlockOutputs, compile_backbone, compile_input
+from easyrank.backbone.graph import gather
 from easyrank.errors import ConfigError
 from easyrank.features.groups import GroupOutput
 from easyrank.layers.mmoe import MMoE
@@ -27,8 +28,10 @@ def build(text):
     return spec.builder(getattr(block, block.WhichOneof("layer")), context)
 
 
-def backbone(text):
-    return Backbone(text_format.Parse(text, block_pb2.Backbone()))
+def backbone(text, **widths):
+    """The compiled Backbone of `text` on concat-only groups of `widths`."""
+    shapes = {name: GroupOutput((w,), None) for name, w in widths.items()}
+    return compile_backbone(text_format.Parse(text, block_pb2.Backbone()), shapes)
 
 
 def groups(**widths):
@@ -93,11 +96,11 @@ class MultitaskBuildersTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(caught.exception.path, PATH + path)
 
     def test_mmoe_separate_gate_input_and_output_name(self):
-        net = backbone('blocks { name: "m" inputs { feature_group: "x" } '
-                       '  inputs { feature_group: "y" } inputs { feature_group: "z" } '
-                       '  mmoe { num_experts: 3 expert_units: [4] task_names: ["a", "b"] '
-                       '         num_gate_inputs: 1 } }')
         data = groups(x=5, y=2, z=6)
+        net, produced = backbone('blocks { name: "m" inputs { feature_group: "x" } '
+                                 '  inputs { feature_group: "y" } inputs { feature_group: "z" } '
+                                 '  mmoe { num_experts: 3 expert_units: [4] task_names: ["a", "b"] '
+                                 '         num_gate_inputs: 1 } }', x=5, y=2, z=6)
         outputs = net(data)["m"]
         layer = net.block_layers["m"]
         experts_in = tf.concat([data["x"].concat, data["y"].concat], axis=-1)
@@ -107,26 +110,30 @@ class MultitaskBuildersTest(tf.test.TestCase, parameterized.TestCase):
         # The gate reads z (6 wide), the experts x and y (7 wide).
         self.assertEqual(layer.experts.kernels[0].shape, (3, 7, 4))
         self.assertEqual(layer.gates.kernels[0].shape, (2, 6, 3))
-        self.assertEqual(net.output_names, {"m": ["a", "b"]})
+        self.assertEqual(produced, {"m": BlockOutputs(2, ("a", "b"))})
         source = text_format.Parse('block: "m" output_name: "b"', block_pb2.BlockInput())
-        resolved = resolve_input(source, data, {"m": outputs}, output_names=net.output_names)
-        self.assertAllClose(resolved, outputs[1])
+        ref, _ = compile_input(source, {}, produced)
+        self.assertAllClose(gather(ref, data, {"m": outputs}), outputs[1])
 
     def test_output_name_errors(self):
-        outputs = {"m": [tf.zeros([1, 2])] * 2, "p": tf.zeros([1, 2])}
+        produced = {"m": BlockOutputs(2, ("a", "b")), "p": BlockOutputs(), "k": BlockOutputs(2)}
         unknown = text_format.Parse('block: "m" output_name: "c"', block_pb2.BlockInput())
         with self.assertRaisesRegex(ConfigError, "its outputs are a, b") as caught:
-            resolve_input(unknown, {}, outputs, path="t.input", output_names={"m": ["a", "b"]})
+            compile_input(unknown, {}, produced, path="t.input")
         self.assertEqual(caught.exception.path, "t.input.output_name")
-        unnamed = text_format.Parse('block: "p" output_name: "a"', block_pb2.BlockInput())
-        with self.assertRaisesRegex(ConfigError, "no named outputs"):
-            resolve_input(unnamed, {}, outputs, output_names={"m": ["a", "b"]})
+        for name in ("p", "k"):  # one output; several outputs without names
+            unnamed = text_format.Parse(f'block: "{name}" output_name: "a"', block_pb2.BlockInput())
+            with self.assertRaisesRegex(ConfigError, "no named outputs"):
+                compile_input(unnamed, {}, produced)
+        single = text_format.Parse('block: "p" output_index: 0', block_pb2.BlockInput())
+        with self.assertRaisesRegex(ConfigError, "'p' has one output"):
+            compile_input(single, {}, produced)
 
     def test_poso_reads_last_input_as_x_pc(self):
-        net = backbone('blocks { name: "p" inputs { feature_group: "x" } '
-                       '  inputs { feature_group: "y" } inputs { feature_group: "pc" } '
-                       '  poso { hidden_units: [4, 3] } }')
         data = groups(x=5, y=2, pc=2)
+        net, _ = backbone('blocks { name: "p" inputs { feature_group: "x" } '
+                          '  inputs { feature_group: "y" } inputs { feature_group: "pc" } '
+                          '  poso { hidden_units: [4, 3] } }', x=5, y=2, pc=2)
         out = net(data)["p"]
         layer = net.block_layers["p"]
         x = tf.concat([data["x"].concat, data["y"].concat], axis=-1)
@@ -134,11 +141,11 @@ class MultitaskBuildersTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(layer.get_weights()[0].shape, (7, 4))  # the first gated Dense kernel
 
     def test_poso_mmoe_inputs(self):
-        net = backbone('blocks { name: "p" inputs { feature_group: "x" } '
-                       '  inputs { feature_group: "g" } inputs { feature_group: "pc" } '
-                       '  poso_mmoe { num_experts: 2 expert_units: [4] task_names: ["a", "b"] '
-                       '  num_gate_inputs: 1 } }')
         data = groups(x=5, g=3, pc=2)
+        net, _ = backbone('blocks { name: "p" inputs { feature_group: "x" } '
+                          '  inputs { feature_group: "g" } inputs { feature_group: "pc" } '
+                          '  poso_mmoe { num_experts: 2 expert_units: [4] task_names: ["a", "b"] '
+                          '  num_gate_inputs: 1 } }', x=5, g=3, pc=2)
         out = net(data)["p"]
         layer = net.block_layers["p"]
         expected = layer((data["x"].concat, data["g"].concat, data["pc"].concat))
@@ -152,5 +159,5 @@ class MultitaskBuildersTest(tf.test.TestCase, parameterized.TestCase):
     )
     def test_too_few_inputs(self, text, fragment):
         with self.assertRaisesRegex(ConfigError, fragment) as caught:
-            backbone('blocks { name: "b" inputs { feature_group: "x" } ' + text + " }")
+            backbone('blocks { name: "b" inputs { feature_group: "x" } ' + text + " }", x=3)
         self.assertEqual(caught.exception.path, "model_config.backbone.blocks[0].inputs")

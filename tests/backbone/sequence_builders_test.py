@@ -10,9 +10,9 @@ import tensorflow as tf
 from google.protobuf import text_format
 
 from easyrank.backbone import registry
-from easyrank.backbone.graph import Backbone
+from easyrank.backbone.compiler import compile_backbone
 from easyrank.errors import ConfigError
-from easyrank.features.groups import GroupOutput, SequenceInput
+from easyrank.features.groups import GroupOutput, SequenceInput, shapes_of
 from easyrank.layers.din import DIN
 from easyrank.layers.sequence_pool import SequencePool
 from easyrank.protos import block_pb2
@@ -39,7 +39,7 @@ def sequence_group(query_width=E):
 def run_backbone(block_text, group):
     config = text_format.Parse(
         'blocks { name: "b" inputs { feature_group: "g" } ' + block_text + " }", block_pb2.Backbone())
-    backbone = Backbone(config)
+    backbone, _ = compile_backbone(config, shapes_of({"g": group}))
     return backbone, backbone({"g": group})["b"]
 
 
@@ -95,12 +95,21 @@ def test_sequence_pool_block_means_the_valid_positions():
 
 
 def test_din_without_query_or_with_mismatched_widths_is_a_config_error():
-    with pytest.raises(ConfigError, match="needs a query") as info:
+    with pytest.raises(ConfigError, match="din needs a query") as info:
         run_backbone("din { attention_units: [4] }", sequence_group(query_width=None))
-    # Keras may re-raise errors of a layer's call with the message only; it names the block.
-    assert "block 'b': din needs a query" in str(info.value)
-    with pytest.raises(ConfigError, match="must have the same width"):
+    assert info.value.path == PATH + ".inputs[0]"
+    with pytest.raises(ConfigError, match="width 5.*width 6.*must have the same width") as info:
         run_backbone("din { attention_units: [4] }", sequence_group(query_width=E - 1))
+    assert info.value.path == PATH + ".inputs[0]"
+
+
+def test_sequence_block_reads_exactly_one_sequence_group():
+    config = text_format.Parse(
+        'blocks { name: "p" inputs { feature_group: "g" } sequence_pool {} } '
+        'blocks { name: "b" inputs { block: "p" } din { attention_units: [4] } }', block_pb2.Backbone())
+    with pytest.raises(ConfigError, match="a sequence block reads exactly one input") as info:
+        compile_backbone(config, shapes_of({"g": sequence_group()}))
+    assert info.value.path == "model_config.backbone.blocks[1].inputs"
 
 
 def test_plain_group_is_not_a_sequence_input():

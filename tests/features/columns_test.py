@@ -13,14 +13,14 @@ import tensorflow as tf
 from google.protobuf import text_format
 
 from easyrank.errors import ConfigError
-from easyrank.features import FeatureGroups
+from easyrank.features import FeatureGroups, GroupOutput, build_columns, shapes_of
 from easyrank.protos import feature_pb2, model_pb2
 
 
 def make_layer(features_text, groups_text):
     features = [text_format.Parse(t, feature_pb2.FeatureConfig()) for t in features_text]
     groups = [text_format.Parse(t, model_pb2.FeatureGroup()) for t in groups_text]
-    return FeatureGroups(features, groups)
+    return FeatureGroups(build_columns(features), [(g.name, g.feature_names) for g in groups])
 
 
 def table(layer, name):
@@ -118,6 +118,8 @@ def test_group_without_common_width_has_no_stacked_form():
     out = layer({"x": tf.constant([1.0]), "c": tf.constant(["a"])})["g"]
     assert out.concat.shape == (1, 4)
     assert out.stacked is None
+    # Known before any call, for the config compiler: the same per-example shapes.
+    assert layer.output_shapes() == shapes_of({"g": out}) == {"g": GroupOutput((4,), None)}
 
 
 def test_vocab_file_is_a_saved_model_asset(tmp_path):

@@ -11,7 +11,7 @@ from google.protobuf import text_format
 
 from easyrank.data.tfrecord_reader import densify, feature_spec
 from easyrank.errors import ConfigError
-from easyrank.features import FeatureGroups
+from easyrank.features import FeatureGroups, SequenceInput, build_columns, shapes_of
 from easyrank.features.sequence import split_values, truncate_and_pad
 from easyrank.protos import data_pb2, model_pb2, pipeline_pb2
 
@@ -33,7 +33,8 @@ feature_groups { name: "item" feature_names: ["movie_id", "genre"] }
 def _groups():
     config = text_format.Parse(FEATURES, pipeline_pb2.PipelineConfig())
     model = text_format.Parse(GROUPS, model_pb2.ModelConfig())
-    return FeatureGroups(config.feature_configs, model.feature_groups)
+    return FeatureGroups(build_columns(config.feature_configs),
+                         [(g.name, g.feature_names) for g in model.feature_groups])
 
 
 def _features(hist_ids, hist_genres):
@@ -77,6 +78,9 @@ def test_sequence_group_shapes_masking_and_shared_tables():
     # A group with sequence features only has no query; plain groups are unchanged.
     assert out["pool"].sequence.query is None
     assert out["item"].concat.shape == (3, 6) and out["item"].sequence is None
+    # Known before any call, for the config compiler: the same per-example shapes.
+    assert layer.output_shapes() == shapes_of(out)
+    assert layer.output_shapes()["history"].sequence == SequenceInput((6,), (3, 6), ())
 
 
 def test_list_input_gives_the_same_group_output():
