@@ -24,6 +24,7 @@ GOLDEN = {
     "cycle": (19, "model_config.backbone.blocks[0]", "cycle: a -> b -> a"),
     "block_without_params": (19, "model_config.backbone.blocks[0].mlp.hidden_units", "mlp needs hidden_units"),
     "typo_field": (19, "", 'no field named "hiden_units"'),
+    "renamed_field": (19, "", "DCNMix.low_rank was renamed projection_dim"),
     "wrong_type": (23, "", "Couldn't parse integer"),
     "block_without_type": (19, "model_config.backbone.blocks[0]", "has no layer type; set one of"),
     "id_without_vocabulary": (14, "feature_configs[1].id_feature", "set exactly one of hash_bucket_size"),
@@ -86,6 +87,7 @@ def test_edit_config_json_sets_scalars_lists_and_indexed_fields():
 
 @pytest.mark.parametrize("edit, fragment", [
     ('{"train_config.num_epoch": 1}', "unknown field 'num_epoch'"),
+    ('{"model_config.backbone.blocks[0].dcn_mix.low_rank": 8}', "was renamed projection_dim"),
     ('{"model_config.tasks[3].name": "x"}', "index 3 out of range"),
     ('{"train_config.num_epochs": "x"}', "cannot set"),
     ('[1, 2]', "must be a JSON object"),

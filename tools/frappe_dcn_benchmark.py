@@ -1,6 +1,6 @@
 """DCN-Mix vs DCN-V2 on Frappe: AUC and cross-network parameters, stacked and parallel.
 
-Replicates the comparison of BLOCKS.md section 3 (Wang et al. 2021) on Frappe, a
+Replicates the comparison of docs/blocks.md#dcn-mix (Wang et al. 2021) on Frappe, a
 public 10-field categorical data set, with easyrank's layers (layers.dcn_mix.DCNMix,
 layers.cross.Cross, layers.mlp.MLP):
 
@@ -76,7 +76,7 @@ def cross_network(kind, num_layers, args):
     if kind == "dcn_v2":
         return Cross(num_layers=num_layers, name="cross")
     return DCNMix(num_layers=num_layers, num_experts=args.num_experts,
-                  low_rank=args.projection_dim, name="cross")
+                  projection_dim=args.projection_dim, name="cross")
 
 
 def build_model(kind, structure, num_layers, vocab_size, args):
@@ -117,7 +117,7 @@ def run_one(kind, structure, num_layers, data, vocab_size, args):
 def table(rows, args, command):
     lines = [
         SECTION, "",
-        "Reproduces the DCN-Mix paper's comparison (BLOCKS.md section 3) with easyrank's "
+        "Reproduces the DCN-Mix paper's comparison (docs/blocks.md#dcn-mix) with easyrank's "
         "`DCNMix` and `Cross` layers. Command:", "",
         "    " + command, "",
         f"Frappe libFM files pooled and split 80/10/10 (seed {args.seed}); embedding "

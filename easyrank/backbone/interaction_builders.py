@@ -1,11 +1,11 @@
-"""Builders of the feature-interaction blocks (BLOCKS.md sections 1, 3 and 4).
+"""Builders of the feature-interaction blocks (math: docs/blocks.md).
 
 dcn_mix, cross and mask_net read the concatenated [B, M] form of their inputs;
 senet and bilinear read the stacked [B, F, D] form (several inputs are stacked
 along the field axis), so bilinear can read a senet block's output as is.
 
-The low-rank dimension is `projection_dim` in every message (DCNMix, Cross,
-MaskNet); DCNMix's layer argument is `low_rank`.
+The low-rank dimension is `projection_dim` in every message and layer (DCNMix,
+Cross, MaskNet), as in tensorflow-recommenders.
 """
 
 import re
@@ -41,9 +41,9 @@ def _positive_or_none(message, field):
 
 @register_block("dcn_mix")
 def build_dcn_mix(message, context):
-    return _make(DCNMix, context.path + ".dcn_mix", {"low_rank": "projection_dim"},
+    return _make(DCNMix, context.path + ".dcn_mix", {},
                  name=context.name, num_layers=message.num_layers,
-                 num_experts=message.num_experts, low_rank=message.projection_dim,
+                 num_experts=message.num_experts, projection_dim=message.projection_dim,
                  use_low_rank_mixing=message.use_low_rank_mixing,
                  activation=message.activation or None)
 

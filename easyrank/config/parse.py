@@ -11,6 +11,7 @@ the line where the parser or `locate_line` knows it, and the field path, e.g.
 
 import json
 import re
+import types
 
 from google.protobuf import descriptor, json_format, text_format
 
@@ -20,6 +21,16 @@ from easyrank.protos import pipeline_pb2
 
 __all__ = ["ConfigError", "load_config", "parse_config", "apply_edits", "locate_line", "validate",
            "attach_location"]
+
+# Fields renamed on purpose: (full message name, old field name) -> (new name, why).
+# An old config gets an error that names the new field, never a silent change.
+RENAMED_FIELDS = types.MappingProxyType({
+    ("easyrank.protos.DCNMix", "low_rank"): (
+        "projection_dim", "the name of the low-rank dimension in Cross, MaskNet and "
+        "tensorflow-recommenders"),
+})
+
+_UNKNOWN_FIELD = re.compile(r'Message type "([\w.]+)" has no field named "(\w+)"')
 
 
 def load_config(path, edit_config_json=None):
@@ -51,10 +62,23 @@ def parse_config(text, file="<string>"):
         message = str(e)
         match = re.match(r"^(\d+):(\d+) : (.*)$", message, re.S)
         line, message = (int(match.group(1)), match.group(3)) if match else (None, message)
+        unknown = _UNKNOWN_FIELD.search(message)
+        hint = unknown and renamed_field_hint(*unknown.groups())
         raise ConfigError(
-            f"{message} Check the field name and value against protos/easyrank/protos/.",
+            f"{message} {hint or 'Check the field name and value against protos/easyrank/protos/.'}",
             file=file, line=line) from None
     return config
+
+
+def renamed_field_hint(message_name, field_name):
+    """Says what `field_name` of message `message_name` is called now, or returns None."""
+    renamed = RENAMED_FIELDS.get((message_name, field_name))
+    if renamed is None:
+        return None
+    new_name, why = renamed
+    short = message_name.rsplit(".", 1)[-1]
+    return (f"{short}.{field_name} was renamed {new_name}, {why}: write "
+            f"`{new_name}: ...` in its place, with the same value.")
 
 
 # --------------------------------------------------------------------------- #
@@ -90,9 +114,11 @@ def _apply_edit(config, key, value):
         match = _PATH_PART.match(part)
         field = match and message.DESCRIPTOR.fields_by_name.get(match.group(1))
         if field is None:
+            hint = match and renamed_field_hint(message.DESCRIPTOR.full_name, match.group(1))
             raise ConfigError(
-                f"unknown field {part!r} in {message.DESCRIPTOR.name}; valid fields: "
-                f"{', '.join(sorted(message.DESCRIPTOR.fields_by_name))}.", path=key)
+                f"unknown field {part!r} in {message.DESCRIPTOR.name}; " + (hint or (
+                    f"valid fields: {', '.join(sorted(message.DESCRIPTOR.fields_by_name))}.")),
+                path=key)
         index = None if match.group(2) is None else int(match.group(2))
         last = depth == len(parts) - 1
         repeated = field.is_repeated

@@ -9,8 +9,6 @@ import collections
 import tensorflow as tf
 import tf_keras
 
-from easyrank.features import columns as columns_lib
-
 # concat: [B, sum of widths]; stacked: [B, F, D] or None when widths differ;
 # sequence: a SequenceInput for groups with sequence features (then concat and
 # stacked are None), else None.

@@ -1,12 +1,13 @@
 """Bilinear: FiBiNET's bilinear interaction between pairs of feature fields.
 
-See BLOCKS.md section 4 (the companion of SENet).
+The math is in docs/blocks.md#bilinear-fibinet (the companion of SENet).
 """
-
 
 import numpy as np
 import tensorflow as tf
 import tf_keras
+
+from easyrank.layers.checks import check_one_of, get_initializer, get_regularizer
 
 _Initializer = str | dict | tf_keras.initializers.Initializer
 _Regularizer = str | dict | None | tf_keras.regularizers.Regularizer
@@ -18,9 +19,10 @@ _BILINEAR_TYPES = ("field_all", "field_each", "field_interaction")
 class Bilinear(tf_keras.layers.Layer):
     """Bilinear interaction of every pair of fields, `p_ij = (v_i W) * v_j`.
 
-    For `E` of shape `[B, F, D]` and each of the `P = F (F - 1) / 2` pairs
-    `i < j`, taken in the order `(0, 1), (0, 2), ..., (0, F-1), (1, 2), ...`
-    (that of `itertools.combinations`):
+    Math: docs/blocks.md#bilinear-fibinet. For `E` of shape `[B, F, D]` and
+    each of the `P = F (F - 1) / 2` pairs `i < j`, taken in the order
+    `(0, 1), (0, 2), ..., (0, F-1), (1, 2), ...` (that of
+    `itertools.combinations`):
 
         p_ij = (v_i · W) * v_j          # [B, D], * element-wise
 
@@ -38,14 +40,6 @@ class Bilinear(tf_keras.layers.Layer):
         Bilinear Feature Interaction for Click-Through Rate Prediction", RecSys
         2019, https://arxiv.org/abs/1905.09433 (section 3.4).
 
-    Example:
-
-        ```python
-        fields = tf_keras.Input(shape=(10, 16))  # 10 fields of width 16
-        pairs = Bilinear(bilinear_type="field_each")(fields)  # [B, 45 * 16]
-        logits = tf_keras.layers.Dense(1)(pairs)
-        ```
-
     Args:
         bilinear_type: "field_all", "field_each" or "field_interaction" (default).
         flatten: If True (default), return `[B, P * D]` (pair-major: the `D`
@@ -60,6 +54,14 @@ class Bilinear(tf_keras.layers.Layer):
     Output shape:
         `[batch_size, P * D]` if `flatten`, else `[batch_size, P, D]`, with
         `P = F (F - 1) / 2`.
+
+    Example:
+
+        ```python
+        fields = tf_keras.Input(shape=(10, 16))  # 10 fields of width 16
+        pairs = Bilinear(bilinear_type="field_each")(fields)  # [B, 45 * 16]
+        logits = tf_keras.layers.Dense(1)(pairs)
+        ```
     """
 
     def __init__(
@@ -71,15 +73,10 @@ class Bilinear(tf_keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if bilinear_type not in _BILINEAR_TYPES:
-            raise ValueError(
-                f"`bilinear_type` must be one of {list(_BILINEAR_TYPES)}. "
-                f"Received: bilinear_type={bilinear_type!r}"
-            )
-        self.bilinear_type = bilinear_type
+        self.bilinear_type = check_one_of("bilinear_type", bilinear_type, _BILINEAR_TYPES)
         self.flatten = bool(flatten)
-        self.kernel_initializer = tf_keras.initializers.get(kernel_initializer)
-        self.kernel_regularizer = tf_keras.regularizers.get(kernel_regularizer)
+        self.kernel_initializer = get_initializer("kernel_initializer", kernel_initializer)
+        self.kernel_regularizer = get_regularizer("kernel_regularizer", kernel_regularizer)
 
     def build(self, input_shape):
         input_shape = tf.TensorShape(input_shape)

@@ -1,7 +1,7 @@
 """Cross: the DCN-V2 cross network, a stack of `tfrs.layers.dcn.Cross` layers.
 
-See BLOCKS.md section 3. The cross layer itself is tensorflow-recommenders';
-this module only stacks it.
+The math is in docs/blocks.md#dcn-v2-cross. The cross layer itself is
+tensorflow-recommenders'; this module only stacks it.
 """
 
 from typing import Any
@@ -9,6 +9,15 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 import tf_keras
+
+from easyrank.layers.checks import (
+    check_non_negative_number,
+    check_positive_int,
+    clone_initializer,
+    get_activation,
+    get_initializer,
+    get_regularizer,
+)
 
 _Initializer = str | tf_keras.initializers.Initializer
 _Regularizer = str | None | tf_keras.regularizers.Regularizer
@@ -18,7 +27,7 @@ _Regularizer = str | None | tf_keras.regularizers.Regularizer
 class Cross(tf_keras.layers.Layer):
     """DCN-V2 cross network: `num_layers` stacked `tfrs.layers.dcn.Cross` layers.
 
-    Layer `l` computes, with `x_0` the input,
+    Math: docs/blocks.md#dcn-v2-cross. Layer `l` computes, with `x_0` the input,
 
         x_{l+1} = x_0 * (W_l x_l + b_l + diag_scale * x_l) + x_l
 
@@ -31,14 +40,6 @@ class Cross(tf_keras.layers.Layer):
         R. Wang et al., "DCN V2: Improved Deep & Cross Network and Practical
         Lessons for Web-scale Learning to Rank Systems", WWW 2021,
         https://arxiv.org/abs/2008.13535 (Eq. 1 full rank, Eq. 2 low rank).
-
-    Example:
-
-        ```python
-        x0 = tf_keras.Input(shape=(64,))
-        x = Cross(num_layers=3, projection_dim=16)(x0)
-        logits = tf_keras.layers.Dense(1)(x)
-        ```
 
     Args:
         num_layers: Number of cross layers, a positive integer.
@@ -59,6 +60,14 @@ class Cross(tf_keras.layers.Layer):
 
     Output shape:
         2D tensor `[batch_size, M]`: `x_{num_layers}`.
+
+    Example:
+
+        ```python
+        x0 = tf_keras.Input(shape=(64,))
+        x = Cross(num_layers=3, projection_dim=16)(x0)
+        logits = tf_keras.layers.Dense(1)(x)
+        ```
     """
 
     def __init__(
@@ -75,24 +84,17 @@ class Cross(tf_keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_positive_int("num_layers", num_layers)
-        if projection_dim is not None:
-            _check_positive_int("projection_dim", projection_dim)
-        if diag_scale is None or diag_scale < 0:
-            raise ValueError(
-                f"`diag_scale` must be a non-negative float. Received: diag_scale={diag_scale!r}"
-            )
-        self.num_layers = num_layers
-        self.projection_dim = projection_dim
-        self.diag_scale = float(diag_scale)
-        self.use_bias = bool(use_bias)
-        self.preactivation = None if preactivation is None else tf_keras.activations.get(
-            preactivation
+        self.num_layers = check_positive_int("num_layers", num_layers)
+        self.projection_dim = check_positive_int(
+            "projection_dim", projection_dim, allow_none=True
         )
-        self.kernel_initializer = tf_keras.initializers.get(kernel_initializer)
-        self.bias_initializer = tf_keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = tf_keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = tf_keras.regularizers.get(bias_regularizer)
+        self.diag_scale = check_non_negative_number("diag_scale", diag_scale)
+        self.use_bias = bool(use_bias)
+        self.preactivation = get_activation("preactivation", preactivation)
+        self.kernel_initializer = get_initializer("kernel_initializer", kernel_initializer)
+        self.bias_initializer = get_initializer("bias_initializer", bias_initializer)
+        self.kernel_regularizer = get_regularizer("kernel_regularizer", kernel_regularizer)
+        self.bias_regularizer = get_regularizer("bias_regularizer", bias_regularizer)
         # Created here, not in build(): build() may run inside an autograph-converted
         # call (e.g. a backbone block), where tfrs Cross's __init__ fails.
         self.cross_layers = [
@@ -101,8 +103,8 @@ class Cross(tf_keras.layers.Layer):
                 diag_scale=self.diag_scale,
                 use_bias=self.use_bias,
                 preactivation=self.preactivation,
-                kernel_initializer=_clone(self.kernel_initializer),
-                bias_initializer=_clone(self.bias_initializer),
+                kernel_initializer=clone_initializer(self.kernel_initializer),
+                bias_initializer=clone_initializer(self.bias_initializer),
                 kernel_regularizer=self.kernel_regularizer,
                 bias_regularizer=self.bias_regularizer,
                 dtype=self.dtype_policy,
@@ -160,14 +162,3 @@ class Cross(tf_keras.layers.Layer):
         )
         return config
 
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        )
-
-
-def _clone(initializer):
-    """A fresh copy, so that an unseeded initializer draws new values per weight."""
-    return initializer.__class__.from_config(initializer.get_config())

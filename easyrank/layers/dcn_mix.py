@@ -1,12 +1,20 @@
 """DCN-Mix: the cross network of DCN-V2 with a gated mixture of low-rank experts.
 
-See BLOCKS.md section 3.
+The math is in docs/blocks.md#dcn-mix.
 """
 
 from typing import Any
 
 import tensorflow as tf
 import tf_keras
+
+from easyrank.layers.checks import (
+    check_positive_int,
+    clone_initializer,
+    get_activation,
+    get_initializer,
+    get_regularizer,
+)
 
 _Initializer = str | tf_keras.initializers.Initializer
 _Regularizer = str | None | tf_keras.regularizers.Regularizer
@@ -16,8 +24,9 @@ _Regularizer = str | None | tf_keras.regularizers.Regularizer
 class DCNMix(tf_keras.layers.Layer):
     """Cross network of DCN-Mix: each layer mixes low-rank cross experts.
 
-    Each of the `num_layers` layers maps `x_l` to `x_{l+1}` with `K = num_experts`
-    experts of rank `R = low_rank` and a softmax gate on `x_l`:
+    Math: docs/blocks.md#dcn-mix. Each of the `num_layers` layers maps `x_l` to
+    `x_{l+1}` with `K = num_experts` experts of rank `R = projection_dim` and a
+    softmax gate on `x_l`:
 
         E_i(x_l) = x_0 * (U_i g(C_i g(V_i^T x_l)) + b_i)      # i = 1..K
         G(x_l)   = softmax(W_g x_l)                            # W_g: M -> K, no bias
@@ -44,19 +53,12 @@ class DCNMix(tf_keras.layers.Layer):
         Lessons for Web-scale Learning to Rank Systems", WWW 2021,
         https://arxiv.org/abs/2008.13535 (section 5, mixture of low-rank experts).
 
-    Example:
-
-        ```python
-        x0 = tf_keras.Input(shape=(64,))
-        x = DCNMix(num_layers=2, num_experts=4, low_rank=16)(x0)
-        logits = tf_keras.layers.Dense(1)(x)
-        ```
-
     Args:
         num_layers: Number of cross layers stacked, a positive integer.
         num_experts: Number of low-rank experts `K` per layer, a positive integer.
-        low_rank: Rank `R` of each expert, a positive integer (the paper
-            suggests `R <= M / 2`).
+        projection_dim: Rank `R` of each expert, a positive integer (the paper
+            suggests `R <= M / 2`). The same name as in `Cross` and
+            `tfrs.layers.dcn.Cross`.
         use_low_rank_mixing: Whether each expert has an `R x R` matrix `C_i`
             between the down- and up-projections (`U_i g(C_i g(V_i^T x))`).
         activation: The non-linearity `g` inside the experts; `None` (default)
@@ -72,13 +74,21 @@ class DCNMix(tf_keras.layers.Layer):
 
     Output shape:
         2D tensor `[batch_size, M]`: `x_{num_layers}`.
+
+    Example:
+
+        ```python
+        x0 = tf_keras.Input(shape=(64,))
+        x = DCNMix(num_layers=2, num_experts=4, projection_dim=16)(x0)
+        logits = tf_keras.layers.Dense(1)(x)
+        ```
     """
 
     def __init__(
         self,
         num_layers: int = 1,
         num_experts: int = 4,
-        low_rank: int = 32,
+        projection_dim: int = 32,
         use_low_rank_mixing: bool = False,
         activation: Any | None = None,
         kernel_initializer: _Initializer = "glorot_uniform",
@@ -88,26 +98,15 @@ class DCNMix(tf_keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for arg_name, value in (
-            ("num_layers", num_layers),
-            ("num_experts", num_experts),
-            ("low_rank", low_rank),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"`{arg_name}` must be a positive integer. "
-                    f"Received: {arg_name}={value!r}"
-                )
-        self.num_layers = num_layers
-        self.num_experts = num_experts
-        self.low_rank = low_rank
+        self.num_layers = check_positive_int("num_layers", num_layers)
+        self.num_experts = check_positive_int("num_experts", num_experts)
+        self.projection_dim = check_positive_int("projection_dim", projection_dim)
         self.use_low_rank_mixing = bool(use_low_rank_mixing)
-        self.activation = tf_keras.activations.get(activation)
-        self.kernel_initializer = tf_keras.initializers.get(kernel_initializer)
-        self.bias_initializer = tf_keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = tf_keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = tf_keras.regularizers.get(bias_regularizer)
-        self._identity = activation is None
+        self.activation = get_activation("activation", activation)
+        self.kernel_initializer = get_initializer("kernel_initializer", kernel_initializer)
+        self.bias_initializer = get_initializer("bias_initializer", bias_initializer)
+        self.kernel_regularizer = get_regularizer("kernel_regularizer", kernel_regularizer)
+        self.bias_regularizer = get_regularizer("bias_regularizer", bias_regularizer)
 
     def build(self, input_shape):
         input_shape = tf.TensorShape(input_shape)
@@ -117,7 +116,7 @@ class DCNMix(tf_keras.layers.Layer):
                 f"Received: input_shape={input_shape}"
             )
         dim = int(input_shape[-1])
-        k, r = self.num_experts, self.low_rank
+        k, r = self.num_experts, self.projection_dim
         self.v_kernels, self.c_kernels, self.u_kernels = [], [], []
         self.biases, self.gate_kernels = [], []
         for i in range(self.num_layers):
@@ -135,7 +134,7 @@ class DCNMix(tf_keras.layers.Layer):
                 self.add_weight(
                     name=f"bias_{i}",
                     shape=(k, dim),
-                    initializer=_clone(self.bias_initializer),
+                    initializer=clone_initializer(self.bias_initializer),
                     regularizer=self.bias_regularizer,
                 )
             )
@@ -146,12 +145,12 @@ class DCNMix(tf_keras.layers.Layer):
 
     def _kernel_args(self) -> dict:
         return {
-            "initializer": _clone(self.kernel_initializer),
+            "initializer": clone_initializer(self.kernel_initializer),
             "regularizer": self.kernel_regularizer,
         }
 
     def _g(self, x: tf.Tensor) -> tf.Tensor:
-        return x if self._identity else self.activation(x)
+        return x if self.activation is None else self.activation(x)
 
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
         x0 = inputs
@@ -176,11 +175,11 @@ class DCNMix(tf_keras.layers.Layer):
             {
                 "num_layers": self.num_layers,
                 "num_experts": self.num_experts,
-                "low_rank": self.low_rank,
+                "projection_dim": self.projection_dim,
                 "use_low_rank_mixing": self.use_low_rank_mixing,
                 "activation": (
                     None
-                    if self._identity
+                    if self.activation is None
                     else tf_keras.activations.serialize(self.activation)
                 ),
                 "kernel_initializer": tf_keras.initializers.serialize(
@@ -199,7 +198,3 @@ class DCNMix(tf_keras.layers.Layer):
         )
         return config
 
-
-def _clone(initializer):
-    """A fresh copy, so that an unseeded initializer draws new values per weight."""
-    return initializer.__class__.from_config(initializer.get_config())

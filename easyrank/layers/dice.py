@@ -1,40 +1,56 @@
-"""Dice: the data-adaptive activation of DIN."""
+"""Dice: the data-adaptive activation of DIN.
+
+The math is in docs/blocks.md#dice.
+"""
 
 from collections.abc import Sequence
 
 import tensorflow as tf
 import tf_keras
 
+from easyrank.layers.checks import check_positive_number, check_rate
+
 
 @tf_keras.utils.register_keras_serializable(package="easyrank")
 class Dice(tf_keras.layers.Layer):
-    """Data-adaptive activation function (Dice).
+    """Dice, the data-adaptive activation function of DIN.
 
-    A PReLU whose rectification point adapts to the input distribution:
+    Math: docs/blocks.md#dice. A PReLU whose rectification point adapts to the
+    input distribution:
 
         p(x) = sigmoid(BN(x))              # BN without scale and offset
         f(x) = p(x) * x + (1 - p(x)) * alpha * x
 
-    `alpha` is learned, one value per feature position of the normalised axes, and
-    starts at zero. The batch statistics are taken over every axis not in `axis`.
+    `alpha` is learned, one value per feature position of the normalised axes,
+    and starts at zero. The batch statistics are taken over every axis not in
+    `axis`; at inference the moving averages are used.
 
-    Reference: Zhou et al., 2018, "Deep Interest Network for Click-Through Rate
-    Prediction" (https://arxiv.org/abs/1706.06978), section 4.3.
+    Reference:
+        G. Zhou et al., "Deep Interest Network for Click-Through Rate
+        Prediction", KDD 2018, https://arxiv.org/abs/1706.06978 (section 4.3).
 
     Args:
-        axis: int or list of ints, the feature axes (as in `BatchNormalization`).
-            Statistics are computed over all other axes. Default -1.
-        epsilon: small float added to the variance. Default 1e-9, as in the paper.
-        momentum: momentum of the moving averages. Default 0.99.
-        **kwargs: base `Layer` arguments such as `name` and `dtype`.
+        axis: Int or list of ints, the feature axes (as in
+            `BatchNormalization`). Statistics are computed over all other axes.
+            Default -1.
+        epsilon: Positive float added to the variance. Default 1e-9, as in the
+            reference implementation (the paper gives 1e-8).
+        momentum: Float in [0, 1), momentum of the moving averages. Default
+            0.99.
+        **kwargs: Base `Layer` arguments (`name`, `dtype`, ...).
 
-    Input shape: any tensor of rank >= 2.
-    Output shape: same as the input.
+    Input shape:
+        Any tensor of rank >= 2.
+
+    Output shape:
+        The input's shape.
 
     Example:
-        >>> x = tf.random.normal([4, 8])
-        >>> y = Dice()(x, training=True)
-        >>> y.shape  # TensorShape([4, 8])
+
+        ```python
+        x = tf.random.normal([4, 8])
+        y = Dice()(x, training=True)  # [4, 8]
+        ```
     """
 
     def __init__(
@@ -51,21 +67,15 @@ class Dice(tf_keras.layers.Layer):
             axes = list(axis)
         if not axes or not all(isinstance(a, int) for a in axes):
             raise ValueError(
-                f"`axis` must be an int or a non-empty list of ints. Received: axis={axis}"
-            )
-        if not epsilon > 0:
-            raise ValueError(f"`epsilon` must be positive. Received: epsilon={epsilon}")
-        if not 0 <= momentum < 1:
-            raise ValueError(
-                f"`momentum` must be in [0, 1). Received: momentum={momentum}"
+                f"`axis` must be an int or a non-empty list of ints. Received: axis={axis!r}"
             )
         self.axis = axes
-        self.epsilon = epsilon
-        self.momentum = momentum
+        self.epsilon = check_positive_number("epsilon", epsilon)
+        self.momentum = check_rate("momentum", momentum)
         self.batch_norm = tf_keras.layers.BatchNormalization(
             axis=axes,
-            epsilon=epsilon,
-            momentum=momentum,
+            epsilon=self.epsilon,
+            momentum=self.momentum,
             center=False,
             scale=False,
             name="batch_norm",

@@ -1,11 +1,21 @@
-"""DIN: target attention over a user behaviour sequence."""
+"""DIN: target attention over a user behaviour sequence.
+
+The math is in docs/blocks.md#din-target-attention.
+"""
 
 from collections.abc import Sequence
 
 import tensorflow as tf
 import tf_keras
 
-from easyrank.layers.mlp import MLP, build_sublayer, check_activation, check_units, clone_initializer
+from easyrank.layers.checks import (
+    check_activation,
+    check_units,
+    clone_initializer,
+    get_initializer,
+    get_regularizer,
+)
+from easyrank.layers.mlp import MLP, build_sublayer
 from easyrank.layers.sequence_pool import lengths_mask
 
 # The padding score of the reference implementation, used before the softmax.
@@ -33,9 +43,10 @@ def _unpack(inputs):
 
 @tf_keras.utils.register_keras_serializable(package="easyrank")
 class DIN(tf_keras.layers.Layer):
-    """Target attention of the Deep Interest Network (BLOCKS.md §5).
+    """Target attention of the Deep Interest Network over a behaviour sequence.
 
-    Pools a behaviour sequence with weights that depend on the target item:
+    Math: docs/blocks.md#din-target-attention. Pools a behaviour sequence with
+    weights that depend on the target item:
 
         Q    = tile(q[:, None, :], T)                   # [B, T, E]
         a    = concat([Q, K, Q - K, Q * K], axis=-1)     # [B, T, 4E]
@@ -45,39 +56,50 @@ class DIN(tf_keras.layers.Layer):
              = where(mask, s, 0)                         # normalize=False (paper)
         out  = Σ_t s_t · K_t                             # [B, E]
 
-    Padding positions get weight 0 and a row with length 0 gives a zero vector in
-    both modes (never NaN). Lengths above T are clipped to T.
+    Padding positions get weight 0 and a row with length 0 gives a zero vector
+    in both modes (never NaN). Lengths above T are clipped to T.
 
-    Reference: Zhou et al., 2018, "Deep Interest Network for Click-Through Rate
-    Prediction" (https://arxiv.org/abs/1706.06978).
+    Reference:
+        G. Zhou, X. Zhu, C. Song, Y. Fan, H. Zhu, X. Ma, Y. Yan, J. Jin, H. Li,
+        K. Gai, "Deep Interest Network for Click-Through Rate Prediction", KDD
+        2018, https://arxiv.org/abs/1706.06978.
 
     Args:
-        attention_units: non-empty list of positive ints, the hidden widths of the
-            attention MLP (the activation unit). Default [80, 40].
-        attention_activation: activation of the attention MLP: any tf_keras
+        attention_units: Non-empty list of positive ints, the hidden widths of
+            the attention MLP (the activation unit). Default [80, 40].
+        attention_activation: Activation of the attention MLP: any tf_keras
             activation name, "prelu" or "dice". Default "sigmoid" (as in the
             reference implementation).
-        normalize: whether to softmax the scores over the valid positions. Default
-            False, the paper's choice (keeps the intensity of the user's interest).
-        kernel_initializer: initializer of the dense kernels. Default
+        normalize: Whether to softmax the scores over the valid positions.
+            Default False, the paper's choice (keeps the intensity of the
+            user's interest).
+        kernel_initializer: Initializer of the dense kernels. Default
             "glorot_uniform".
-        kernel_regularizer: regularizer of the dense kernels, or None.
-        **kwargs: base `Layer` arguments such as `name` and `dtype`.
+        kernel_regularizer: Regularizer of the dense kernels, or None.
+        **kwargs: Base `Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
-        inputs: a tuple `(query, keys, lengths)`, or a dict with those three keys.
-            `query` `[B, E]` is the target item, `keys` `[B, T, E]` the padded
-            behaviour sequence (same features, same width as the query), and
-            `lengths` an int tensor `[B]` (or `[B, 1]`) with the true lengths.
+        inputs: A tuple `(query, keys, lengths)`, or a dict with those three
+            keys. `query` `[B, E]` is the target item, `keys` `[B, T, E]` the
+            padded behaviour sequence (same features, same width as the query),
+            and `lengths` an int tensor `[B]` (or `[B, 1]`) with the true
+            lengths.
         training: Python bool; matters for "dice" (batch statistics).
 
-    Input shape: `query` `[B, E]`, `keys` `[B, T, E]`, `lengths` `[B]`.
-    Output shape: `[B, E]`.
+    Input shape:
+        `query` `[batch_size, E]`, `keys` `[batch_size, T, E]`, `lengths`
+        `[batch_size]`.
+
+    Output shape:
+        2D tensor `[batch_size, E]`.
 
     Example:
-        >>> q, k, n = tf.random.normal([2, 8]), tf.random.normal([2, 5, 8]), [5, 0]
-        >>> out = DIN(attention_units=[32, 16])((q, k, tf.constant(n)))
-        >>> out.shape  # TensorShape([2, 8]); out[1] is all zeros
+
+        ```python
+        q, k = tf.random.normal([2, 8]), tf.random.normal([2, 5, 8])
+        out = DIN(attention_units=[32, 16])((q, k, tf.constant([5, 0])))
+        # out: [2, 8]; out[1] is all zeros (no history)
+        ```
     """
 
     def __init__(
@@ -95,8 +117,8 @@ class DIN(tf_keras.layers.Layer):
             "attention_activation", attention_activation
         )
         self.normalize = bool(normalize)
-        self.kernel_initializer = tf_keras.initializers.get(kernel_initializer)
-        self.kernel_regularizer = tf_keras.regularizers.get(kernel_regularizer)
+        self.kernel_initializer = get_initializer("kernel_initializer", kernel_initializer)
+        self.kernel_regularizer = get_regularizer("kernel_regularizer", kernel_regularizer)
         self.attention_mlp = MLP(
             self.attention_units,
             activation=self.attention_activation,

@@ -1,6 +1,6 @@
 """MaskNet: instance-guided masks and the MaskBlocks built on them.
 
-See BLOCKS.md section 1.
+The math is in docs/blocks.md#masknet.
 """
 
 from collections.abc import Sequence
@@ -8,23 +8,20 @@ from collections.abc import Sequence
 import tensorflow as tf
 import tf_keras
 
-from easyrank.layers.mlp import (
-    MLP,
-    build_sublayer,
+from easyrank.layers.checks import (
     check_activation,
+    check_positive_int,
+    check_positive_number,
     check_rate,
     check_units,
     clone_initializer,
+    get_initializer,
+    get_regularizer,
 )
+from easyrank.layers.mlp import MLP, build_sublayer
 
 _Initializer = str | dict | tf_keras.initializers.Initializer
 _Regularizer = str | dict | None | tf_keras.regularizers.Regularizer
-
-
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return value
 
 
 def _check_aggregation(aggregation_size, reduction_factor) -> None:
@@ -35,23 +32,17 @@ def _check_aggregation(aggregation_size, reduction_factor) -> None:
             f"reduction_factor={reduction_factor!r}"
         )
     if aggregation_size is not None:
-        _check_positive_int("aggregation_size", aggregation_size)
-    elif (
-        isinstance(reduction_factor, bool)
-        or not isinstance(reduction_factor, (int, float))
-        or reduction_factor <= 0
-    ):
-        raise ValueError(
-            "`reduction_factor` must be a positive number. "
-            f"Received: reduction_factor={reduction_factor!r}"
-        )
+        check_positive_int("aggregation_size", aggregation_size)
+    else:
+        check_positive_number("reduction_factor", reduction_factor)
 
 
 @tf_keras.utils.register_keras_serializable(package="easyrank")
 class MaskBlock(tf_keras.layers.Layer):
     """A MaskBlock: an instance-guided mask, a projection, LN and an activation.
 
-    The mask is computed from the feature embedding `V_emb` (the *mask input*):
+    Math: docs/blocks.md#masknet. The mask is computed from the feature
+    embedding `V_emb` (the *mask input*):
 
         V_mask = W_d2 · ReLU(W_d1 · P(V_emb) + β_d1) + β_d2
         V_out  = act(LN(W_i · (V_mask ⊙ N(V_net))))
@@ -69,14 +60,6 @@ class MaskBlock(tf_keras.layers.Layer):
         Z. Wang, Q. She, J. Zhang, "MaskNet: Introducing Feature-Wise
         Multiplication to CTR Ranking Models by Instance-Guided Mask", DLP-KDD
         2021, https://arxiv.org/abs/2102.07619.
-
-    Example:
-
-        ```python
-        emb = tf_keras.Input(shape=(64,))
-        x = MaskBlock(output_size=32, reduction_factor=2.0)(emb)
-        y = MaskBlock(output_size=32, aggregation_size=128)([emb, x])
-        ```
 
     Args:
         output_size: Width of the output, a positive integer.
@@ -100,6 +83,14 @@ class MaskBlock(tf_keras.layers.Layer):
 
     Output shape:
         2D tensor `[batch_size, output_size]`.
+
+    Example:
+
+        ```python
+        emb = tf_keras.Input(shape=(64,))
+        x = MaskBlock(output_size=32, reduction_factor=2.0)(emb)
+        y = MaskBlock(output_size=32, aggregation_size=128)([emb, x])
+        ```
     """
 
     def __init__(
@@ -116,20 +107,22 @@ class MaskBlock(tf_keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.output_size = _check_positive_int("output_size", output_size)
+        self.output_size = check_positive_int("output_size", output_size)
         _check_aggregation(aggregation_size, reduction_factor)
         self.aggregation_size = aggregation_size
         self.reduction_factor = None if reduction_factor is None else float(reduction_factor)
-        if projection_dim is not None:
-            _check_positive_int("projection_dim", projection_dim)
-        self.projection_dim = projection_dim
+        self.projection_dim = check_positive_int(
+            "projection_dim", projection_dim, allow_none=True
+        )
         self.input_layer_norm = bool(input_layer_norm)
         self.activation = check_activation(
-            "activation", "linear" if activation is None else activation
+            "activation", "linear" if activation is None else activation, allow_layers=False
         )
-        self.kernel_initializer = tf_keras.initializers.get(kernel_initializer)
-        self.aggregation_initializer = tf_keras.initializers.get(aggregation_initializer)
-        self.kernel_regularizer = tf_keras.regularizers.get(kernel_regularizer)
+        self.kernel_initializer = get_initializer("kernel_initializer", kernel_initializer)
+        self.aggregation_initializer = get_initializer(
+            "aggregation_initializer", aggregation_initializer
+        )
+        self.kernel_regularizer = get_regularizer("kernel_regularizer", kernel_regularizer)
 
     def _dense(self, units, name, use_bias=True, activation=None, initializer=None):
         return tf_keras.layers.Dense(
@@ -238,26 +231,19 @@ def _split_shapes(input_shape):
 class MaskNet(tf_keras.layers.Layer):
     """MaskNet: serial or parallel MaskBlocks, optionally followed by an MLP.
 
-    *Serial*: block 1 masks the embedding, block `k` masks block `k-1`'s output;
-    the output is the last block's. *Parallel*: `num_blocks` blocks, each on the
-    embedding with its own weights; the output is their concatenation. Every
-    block computes its mask from the input embedding `V_emb` (BLOCKS.md 1) and
-    has its own mask weights. All blocks share the hyper-parameters below; see
-    `MaskBlock` for them. When `hidden_units` is not empty, an `MLP` with that
-    many layers follows (`mlp_activation`, dropout after each layer).
+    Math: docs/blocks.md#masknet. *Serial*: block 1 masks the embedding, block
+    `k` masks block `k-1`'s output; the output is the last block's. *Parallel*:
+    `num_blocks` blocks, each on the embedding with its own weights; the output
+    is their concatenation. Every block computes its mask from the input
+    embedding `V_emb` and has its own mask weights. All blocks share the
+    hyper-parameters below; see `MaskBlock` for them. When `hidden_units` is not
+    empty, an `MLP` with that many layers follows (`mlp_activation`, dropout
+    after each layer).
 
     Reference:
         Z. Wang, Q. She, J. Zhang, "MaskNet: Introducing Feature-Wise
         Multiplication to CTR Ranking Models by Instance-Guided Mask", DLP-KDD
         2021, https://arxiv.org/abs/2102.07619.
-
-    Example:
-
-        ```python
-        emb = tf_keras.Input(shape=(64,))
-        x = MaskNet(num_blocks=3, output_size=32, reduction_factor=2.0, parallel=True)(emb)
-        logits = tf_keras.layers.Dense(1)(x)
-        ```
 
     Args:
         num_blocks: Number of MaskBlocks, a positive integer.
@@ -285,6 +271,14 @@ class MaskNet(tf_keras.layers.Layer):
         `[batch_size, hidden_units[-1]]` with an MLP; else `[batch_size,
         output_size]` (serial) or `[batch_size, num_blocks * output_size]`
         (parallel).
+
+    Example:
+
+        ```python
+        emb = tf_keras.Input(shape=(64,))
+        x = MaskNet(num_blocks=3, output_size=32, reduction_factor=2.0, parallel=True)(emb)
+        logits = tf_keras.layers.Dense(1)(x)
+        ```
     """
 
     def __init__(
@@ -306,7 +300,7 @@ class MaskNet(tf_keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_blocks = _check_positive_int("num_blocks", num_blocks)
+        self.num_blocks = check_positive_int("num_blocks", num_blocks)
         self.parallel = bool(parallel)
         self.hidden_units = check_units("hidden_units", hidden_units, allow_empty=True)
         self.dropout_rate = check_rate("dropout_rate", dropout_rate)

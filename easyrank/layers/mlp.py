@@ -1,36 +1,22 @@
-"""MLP: the stack of dense layers that most blocks are made of."""
+"""MLP: the stack of dense layers that most blocks are made of.
+
+The math is in docs/blocks.md#mlp.
+"""
 
 from collections.abc import Sequence
 
 import tensorflow as tf
 import tf_keras
 
+from easyrank.layers.checks import (
+    check_activation,
+    check_rate,
+    check_units,
+    clone_initializer,
+    get_initializer,
+    get_regularizer,
+)
 from easyrank.layers.dice import Dice
-
-# Activation names that are layers with weights rather than plain functions.
-_LAYER_ACTIVATIONS = ("prelu", "dice")
-
-
-def check_activation(arg_name: str, value) -> str:
-    """Validates an activation name and returns it.
-
-    Accepts any `tf_keras.activations` name, plus "prelu" and "dice".
-
-    Raises:
-        ValueError: the name is not a string or is unknown.
-    """
-    if isinstance(value, str):
-        if value in _LAYER_ACTIVATIONS:
-            return value
-        try:
-            tf_keras.activations.get(value)
-            return value
-        except (ValueError, TypeError):
-            pass
-    raise ValueError(
-        f"`{arg_name}` must be the name of a tf_keras activation, 'prelu' or "
-        f"'dice'. Received: {arg_name}={value!r}"
-    )
 
 
 def make_activation(
@@ -51,84 +37,57 @@ def make_activation(
     return tf_keras.layers.Activation(activation, name=name)
 
 
-def check_units(arg_name: str, value, allow_empty: bool = False) -> list[int]:
-    """Validates a list of layer widths and returns it as a list of ints."""
-    ok = isinstance(value, Sequence) and not isinstance(value, str)
-    if ok:
-        units = list(value)
-        ok = (allow_empty or units) and all(
-            isinstance(u, int) and not isinstance(u, bool) and u > 0 for u in units
-        )
-    if not ok:
-        what = "a list" if allow_empty else "a non-empty list"
-        raise ValueError(
-            f"`{arg_name}` must be {what} of positive integers. "
-            f"Received: {arg_name}={value!r}"
-        )
-    return units
-
-
-def clone_initializer(initializer):
-    """Returns a fresh initializer instance with the same config.
-
-    An unseeded tf_keras initializer instance returns the same values each time it
-    is called, so every weight gets its own instance.
-    """
-    return tf_keras.initializers.get(tf_keras.initializers.serialize(initializer))
-
-
 def build_sublayer(layer: tf_keras.layers.Layer, input_shape) -> None:
     """Builds `layer` under its own name scope, so weight names are unique."""
     with tf.name_scope(layer.name):
         layer.build(input_shape)
 
 
-def check_rate(arg_name: str, value) -> float:
-    """Validates a rate in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"`{arg_name}` must be a float in [0, 1). Received: {arg_name}={value!r}")
-    return float(value)
-
-
 @tf_keras.utils.register_keras_serializable(package="easyrank")
 class MLP(tf_keras.layers.Layer):
-    """A multi-layer perceptron.
+    """A multi-layer perceptron, the stack of dense layers most blocks are made of.
 
-    Each layer `l` computes, in this order:
+    Math: docs/blocks.md#mlp. Each layer `l` computes, in this order,
 
         h_l = Dropout(act_l(Norm(W_l · h_{l-1} + b_l)))
 
     where `Norm` is batch normalisation, layer normalisation or nothing, and
     `act_l` is `activation`, except for the last layer which uses
-    `output_activation` when it is set. Dropout follows every layer (including the
-    last) and, as batch normalisation and Dice, is active only when `training`.
-
-    Used by the backbone `mlp` block, task towers, the DIN attention network and the
-    MMoE experts.
+    `output_activation` when it is set. Dropout follows every layer (including
+    the last) and, as batch normalisation and Dice, is active only when
+    `training`. Used by the backbone `mlp` block, task towers, the DIN attention
+    network, the POSO gates and the MaskNet head.
 
     Args:
-        hidden_units: non-empty list of positive ints, the width of each layer.
-        activation: hidden-layer activation: any `tf_keras.activations` name, or
-            "prelu" (learned slope per unit) or "dice" (see `Dice`). Default "relu".
-        dropout_rate: float in [0, 1), dropout after each layer. Default 0.
-        use_batch_norm: apply batch normalisation before each activation.
-        use_layer_norm: apply layer normalisation before each activation. At most
-            one of `use_batch_norm` and `use_layer_norm` may be set.
-        use_bias: whether the dense layers have a bias. Default True.
-        kernel_initializer: initializer of the dense kernels (name, config dict or
-            instance). Default "glorot_uniform".
-        kernel_regularizer: regularizer of the dense kernels, or None.
-        output_activation: activation of the last layer. None (default) uses
+        hidden_units: Non-empty list of positive ints, the width of each layer.
+        activation: Hidden-layer activation: any `tf_keras.activations` name, or
+            "prelu" (learned slope per unit) or "dice" (see `Dice`). Default
+            "relu".
+        dropout_rate: Float in [0, 1), dropout after each layer. Default 0.
+        use_batch_norm: Apply batch normalisation before each activation.
+        use_layer_norm: Apply layer normalisation before each activation. At
+            most one of `use_batch_norm` and `use_layer_norm` may be set.
+        use_bias: Whether the dense layers have a bias. Default True.
+        kernel_initializer: Initializer of the dense kernels (name, config dict
+            or instance). Default "glorot_uniform".
+        kernel_regularizer: Regularizer of the dense kernels, or None.
+        output_activation: Activation of the last layer. None (default) uses
             `activation`; "linear" makes the last layer linear.
-        **kwargs: base `Layer` arguments such as `name` and `dtype`.
+        **kwargs: Base `Layer` arguments (`name`, `dtype`, ...).
 
-    Input shape: `[B, ..., M]`, rank >= 2; the dense layers act on the last axis.
-    Output shape: `[B, ..., hidden_units[-1]]`.
+    Input shape:
+        Tensor `[batch_size, ..., M]` of rank >= 2; the dense layers act on the
+        last axis.
+
+    Output shape:
+        Tensor `[batch_size, ..., hidden_units[-1]]`.
 
     Example:
-        >>> mlp = MLP(hidden_units=[256, 128], activation="relu", dropout_rate=0.1)
-        >>> y = mlp(tf.random.normal([32, 64]), training=True)
-        >>> y.shape  # TensorShape([32, 128])
+
+        ```python
+        mlp = MLP(hidden_units=[256, 128], activation="relu", dropout_rate=0.1)
+        y = mlp(tf.random.normal([32, 64]), training=True)  # [32, 128]
+        ```
     """
 
     def __init__(
@@ -160,8 +119,8 @@ class MLP(tf_keras.layers.Layer):
         self.use_batch_norm = bool(use_batch_norm)
         self.use_layer_norm = bool(use_layer_norm)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = tf_keras.initializers.get(kernel_initializer)
-        self.kernel_regularizer = tf_keras.regularizers.get(kernel_regularizer)
+        self.kernel_initializer = get_initializer("kernel_initializer", kernel_initializer)
+        self.kernel_regularizer = get_regularizer("kernel_regularizer", kernel_regularizer)
 
         self._dense_layers = [
             tf_keras.layers.Dense(

@@ -1,26 +1,23 @@
-"""MMoE: multi-gate mixture of experts, and the parallel MLP bank it runs on."""
+"""MMoE: multi-gate mixture of experts, and the parallel MLP bank it runs on.
+
+The math is in docs/blocks.md#mmoe.
+"""
 
 from collections.abc import Sequence
 
 import tensorflow as tf
 import tf_keras
 
-from easyrank.layers.mlp import (
-    build_sublayer,
+from easyrank.layers.checks import (
     check_activation,
+    check_positive_int,
     check_rate,
     check_units,
     clone_initializer,
-    make_activation,
+    get_initializer,
+    get_regularizer,
 )
-
-
-def _check_positive_int(arg_name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"`{arg_name}` must be a positive integer. Received: {arg_name}={value!r}"
-        )
-    return value
+from easyrank.layers.mlp import build_sublayer, make_activation
 
 
 def is_nested_shape(shape) -> bool:
@@ -45,30 +42,37 @@ def _per_slice_initializer(initializer):
 class ParallelMLP(tf_keras.layers.Layer):
     """`num_parallel` independent MLPs computed together with batched kernels.
 
-    Equivalent to `num_parallel` copies of `MLP(hidden_units, activation,
-    dropout_rate, output_activation=...)` with their own weights, but each layer is
-    one einsum over a stacked kernel `[n, in, out]` instead of n small matmuls.
+    Math: docs/blocks.md#mmoe (the experts and the gates). Equivalent to
+    `num_parallel` copies of `MLP(hidden_units, activation, dropout_rate,
+    output_activation=...)` with their own weights, but each layer is one
+    einsum over a stacked kernel `[n, in, out]` instead of n small matmuls.
 
     Args:
-        num_parallel: positive int n, the number of MLPs.
-        hidden_units: non-empty list of positive ints, the widths of each MLP.
-        activation: hidden activation (tf_keras name, "prelu" or "dice"); learned
-            activations have separate parameters per MLP. Default "relu".
-        dropout_rate: float in [0, 1), dropout after each layer. Default 0.
-        output_activation: activation of the last layer; None uses `activation`.
-        use_bias: whether the layers have biases. Default True.
-        kernel_initializer: initializer applied to each MLP's kernel as in `Dense`.
-        kernel_regularizer: regularizer of the stacked kernels, or None.
-        **kwargs: base `Layer` arguments.
+        num_parallel: Positive int n, the number of MLPs.
+        hidden_units: Non-empty list of positive ints, the widths of each MLP.
+        activation: Hidden activation (tf_keras name, "prelu" or "dice");
+            learned activations have separate parameters per MLP. Default "relu".
+        dropout_rate: Float in [0, 1), dropout after each layer. Default 0.
+        output_activation: Activation of the last layer; None uses `activation`.
+        use_bias: Whether the layers have biases. Default True.
+        kernel_initializer: Initializer applied to each MLP's kernel as in
+            `Dense`.
+        kernel_regularizer: Regularizer of the stacked kernels, or None.
+        **kwargs: Base `Layer` arguments (`name`, `dtype`, ...).
 
-    Input shape: `[B, M]` (one input shared by all MLPs) or `[B, n, M]` (one input
-        per MLP).
-    Output shape: `[B, n, hidden_units[-1]]`.
+    Input shape:
+        `[batch_size, M]` (one input shared by all MLPs) or
+        `[batch_size, n, M]` (one input per MLP).
+
+    Output shape:
+        3D tensor `[batch_size, n, hidden_units[-1]]`.
 
     Example:
-        >>> experts = ParallelMLP(num_parallel=4, hidden_units=[64, 32])
-        >>> y = experts(tf.random.normal([8, 16]))
-        >>> y.shape  # TensorShape([8, 4, 32])
+
+        ```python
+        experts = ParallelMLP(num_parallel=4, hidden_units=[64, 32])
+        y = experts(tf.random.normal([8, 16]))  # [8, 4, 32]
+        ```
     """
 
     def __init__(
@@ -84,7 +88,7 @@ class ParallelMLP(tf_keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_parallel = _check_positive_int("num_parallel", num_parallel)
+        self.num_parallel = check_positive_int("num_parallel", num_parallel)
         self.hidden_units = check_units("hidden_units", hidden_units)
         self.activation = check_activation("activation", activation)
         if output_activation is not None:
@@ -92,8 +96,8 @@ class ParallelMLP(tf_keras.layers.Layer):
         self.output_activation = output_activation
         self.dropout_rate = check_rate("dropout_rate", dropout_rate)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = tf_keras.initializers.get(kernel_initializer)
-        self.kernel_regularizer = tf_keras.regularizers.get(kernel_regularizer)
+        self.kernel_initializer = get_initializer("kernel_initializer", kernel_initializer)
+        self.kernel_regularizer = get_regularizer("kernel_regularizer", kernel_regularizer)
         self._activation_layers = []
         self._dropout = tf_keras.layers.Dropout(self.dropout_rate, name="dropout")
 
@@ -173,39 +177,44 @@ class ParallelMLP(tf_keras.layers.Layer):
 
 @tf_keras.utils.register_keras_serializable(package="easyrank")
 class MMoE(tf_keras.layers.Layer):
-    """Multi-gate mixture of experts (BLOCKS.md §2).
+    """Multi-gate mixture of experts: K task outputs from n shared experts.
 
-    `n` expert MLPs share one input; each of the K tasks mixes them with its own
-    softmax gate:
+    Math: docs/blocks.md#mmoe. `n` expert MLPs share one input; each of the K
+    tasks mixes them with its own softmax gate:
 
         f_i(x)  = Expert_i(x)                          # stacked: [B, n, d]
         g^k(x)  = softmax(Gate_k(x)) ∈ R^n             # stacked: [B, K, n]
         out_k   = Σ_i g^k_i(x) · f_i(x)                # K tensors [B, d]
 
-    `Gate_k` is a linear map to n logits, or an MLP (`gate_units`) followed by that
-    linear map. The experts are `ParallelMLP`s: each is
+    `Gate_k` is a linear map to n logits, or an MLP (`gate_units`) followed by
+    that linear map. The experts are `ParallelMLP`s: each is
     `MLP(expert_units, expert_activation, dropout_rate)` with its own weights.
 
     Shared-bottom is MMoE with `num_experts=1`: no gate weights are created, the
     gates are identically 1 and every task receives the single expert's output.
 
-    Reference: Ma et al., 2018, "Modeling Task Relationships in Multi-task Learning
-    with Multi-gate Mixture-of-Experts" (https://doi.org/10.1145/3219819.3220007).
+    Reference:
+        J. Ma, Z. Zhao, X. Yi, J. Chen, L. Hong, E. H. Chi, "Modeling Task
+        Relationships in Multi-task Learning with Multi-gate
+        Mixture-of-Experts", KDD 2018, https://doi.org/10.1145/3219819.3220007.
 
     Args:
-        num_experts: positive int n, the number of experts.
-        expert_units: non-empty list of positive ints, the widths of each expert
-            MLP; d = expert_units[-1].
-        num_tasks: positive int K, the number of gates and outputs.
-        gate_units: list of positive ints, hidden widths of an MLP inside each gate
-            before the final linear layer; empty (default) = linear gate.
-        expert_activation: activation of the experts (tf_keras name, "prelu" or
+        num_experts: Positive int n, the number of experts.
+        expert_units: Non-empty list of positive ints, the widths of each
+            expert MLP; d = expert_units[-1].
+        num_tasks: Positive int K, the number of gates and outputs.
+        gate_units: List of positive ints, hidden widths of an MLP inside each
+            gate before the final linear layer; empty (default) = linear gate.
+        expert_activation: Activation of the experts (tf_keras name, "prelu" or
             "dice"). Default "relu".
-        gate_activation: activation of the gate MLP's hidden layers. Default "relu".
-        dropout_rate: float in [0, 1), dropout after each expert layer. Default 0.
-        kernel_initializer: initializer of all kernels. Default "glorot_uniform".
-        kernel_regularizer: regularizer of all kernels, or None.
-        **kwargs: base `Layer` arguments.
+        gate_activation: Activation of the gate MLP's hidden layers. Default
+            "relu".
+        dropout_rate: Float in [0, 1), dropout after each expert layer.
+            Default 0.
+        kernel_initializer: Initializer of all kernels. Default
+            "glorot_uniform".
+        kernel_regularizer: Regularizer of all kernels, or None.
+        **kwargs: Base `Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
         inputs: `x` `[B, M]`, fed to experts and gates, or a tuple
@@ -213,13 +222,19 @@ class MMoE(tf_keras.layers.Layer):
             should see a different input.
         training: Python bool, for dropout (and "dice").
 
-    Input shape: `[B, M]`, or `([B, M], [B, M_g])`.
-    Output shape: a list of K tensors `[B, d]`; output k feeds the tower of task k.
+    Input shape:
+        `[batch_size, M]`, or `([batch_size, M], [batch_size, M_g])`.
+
+    Output shape:
+        A list of K tensors `[batch_size, d]`; output k feeds the tower of
+        task k.
 
     Example:
-        >>> mmoe = MMoE(num_experts=4, expert_units=[64, 32], num_tasks=2)
-        >>> ctr, cvr = mmoe(tf.random.normal([8, 16]))
-        >>> ctr.shape  # TensorShape([8, 32])
+
+        ```python
+        mmoe = MMoE(num_experts=4, expert_units=[64, 32], num_tasks=2)
+        ctr, cvr = mmoe(tf.random.normal([8, 16]))  # each [8, 32]
+        ```
     """
 
     def __init__(
@@ -236,15 +251,15 @@ class MMoE(tf_keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_experts = _check_positive_int("num_experts", num_experts)
+        self.num_experts = check_positive_int("num_experts", num_experts)
         self.expert_units = check_units("expert_units", expert_units)
-        self.num_tasks = _check_positive_int("num_tasks", num_tasks)
+        self.num_tasks = check_positive_int("num_tasks", num_tasks)
         self.gate_units = check_units("gate_units", gate_units, allow_empty=True)
         self.expert_activation = check_activation("expert_activation", expert_activation)
         self.gate_activation = check_activation("gate_activation", gate_activation)
         self.dropout_rate = check_rate("dropout_rate", dropout_rate)
-        self.kernel_initializer = tf_keras.initializers.get(kernel_initializer)
-        self.kernel_regularizer = tf_keras.regularizers.get(kernel_regularizer)
+        self.kernel_initializer = get_initializer("kernel_initializer", kernel_initializer)
+        self.kernel_regularizer = get_regularizer("kernel_regularizer", kernel_regularizer)
         self.experts = ParallelMLP(
             self.num_experts,
             self.expert_units,

@@ -1,4 +1,4 @@
-"""PLE: progressive layered extraction (CGC is its one-level form)."""
+"""PLE: progressive layered extraction (CGC is its one-level form). Math: docs/blocks.md#ple."""
 
 from collections.abc import Sequence
 
@@ -19,33 +19,49 @@ def _positive(name, value, minimum=1):
 class PLE(tf_keras.layers.Layer):
     """Progressive layered extraction: task-specific and shared experts, level by level.
 
-    At each level l, every task k has `num_task_experts` experts of its own and all
-    tasks share `num_shared_experts` more. Task k's experts read task k's input,
-    the shared experts read the shared input (at level 1 all inputs are `x`):
+    Math: docs/blocks.md#ple. At each level l, every task k has
+    `num_task_experts` experts of its own and all tasks share
+    `num_shared_experts` more. Task k's experts read task k's input, the shared
+    experts read the shared input (at level 1 all inputs are `x`):
 
-        E_k = experts of task k,  E_s = shared experts       (each [B, d_l])
-        out_k  = Σ_{e ∈ E_k ∪ E_s} softmax(W_k in_k)_e · e      (task gate, no bias)
-        out_s  = Σ_{e ∈ all experts} softmax(W_s in_s)_e · e   (shared gate, not at the last level)
+        E_k = experts of task k,  E_s = shared experts       (each [B, d])
+        out_k = Σ_{e ∈ E_k ∪ E_s} softmax(W_k in_k)_e · e     (task gate, no bias)
+        out_s = Σ_{e ∈ all experts} softmax(W_s in_s)_e · e   (shared gate, not at the last level)
 
-    The next level's inputs are (out_1, ..., out_K, out_s); the last level returns
-    (out_1, ..., out_K). With `num_levels=1` this is CGC (customized gate control).
+    The next level's inputs are (out_1, ..., out_K, out_s); the last level
+    returns (out_1, ..., out_K). With `num_levels=1` this is CGC (customized
+    gate control).
 
-    Reference: Tang et al., 2020, "Progressive Layered Extraction (PLE): A Novel
-    Multi-Task Learning (MTL) Model for Personalized Recommendations", RecSys
-    (https://doi.org/10.1145/3383313.3412236).
+    Reference:
+        H. Tang, J. Liu, M. Zhao, X. Gong, "Progressive Layered Extraction
+        (PLE): A Novel Multi-Task Learning (MTL) Model for Personalized
+        Recommendations", RecSys 2020, https://doi.org/10.1145/3383313.3412236.
 
     Args:
-        num_tasks: K >= 1, the number of task outputs.
-        expert_units: widths of each expert MLP, per level the same; d = expert_units[-1].
-        num_levels: extraction levels >= 1.
-        num_task_experts: experts per task and level, >= 1.
-        num_shared_experts: shared experts per level, >= 1.
-        expert_activation: activation of the experts (tf_keras name, "prelu" or "dice").
-        dropout_rate: dropout after every expert layer, in [0, 1).
-        **kwargs: base `Layer` arguments.
+        num_tasks: Positive int K, the number of task outputs.
+        expert_units: Non-empty list of positive ints, the widths of each
+            expert MLP (every level alike); d = expert_units[-1].
+        num_levels: Positive int, the extraction levels (1 = CGC).
+        num_task_experts: Positive int, experts per task and level.
+        num_shared_experts: Positive int, shared experts per level.
+        expert_activation: Activation of the experts (tf_keras name, "prelu"
+            or "dice"). Default "relu".
+        dropout_rate: Float in [0, 1), dropout after every expert layer.
+        kernel_initializer: Initializer of every kernel (cloned per gate).
+        **kwargs: Base `Layer` arguments.
 
-    Input shape: `[B, M]`.
-    Output shape: a list of K tensors `[B, d]`; output k feeds the tower of task k.
+    Input shape:
+        `[B, M]`.
+
+    Output shape:
+        A list of K tensors `[B, d]`; output k feeds the tower of task k.
+
+    Example:
+
+    ```python
+    ple = PLE(num_tasks=2, expert_units=[64, 32], num_levels=2)
+    ctr, cvr = ple(tf.random.normal([8, 16]))
+    ```
     """
 
     def __init__(

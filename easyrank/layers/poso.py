@@ -1,28 +1,24 @@
-"""POSO: personalised cold-start gating of an MLP and of MMoE experts."""
+"""POSO: personalised cold-start gating of an MLP and of MMoE experts.
+
+The math is in docs/blocks.md#poso.
+"""
 
 from collections.abc import Sequence
 
 import tensorflow as tf
 import tf_keras
 
-from easyrank.layers.mlp import (
-    MLP,
-    build_sublayer,
+from easyrank.layers.checks import (
     check_activation,
+    check_positive_number,
     check_rate,
     check_units,
     clone_initializer,
-    make_activation,
+    get_initializer,
+    get_regularizer,
 )
+from easyrank.layers.mlp import MLP, build_sublayer, make_activation
 from easyrank.layers.mmoe import MMoE, ParallelMLP
-
-
-def _check_gate_scale(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(
-            f"`gate_scale` must be a positive number. Received: gate_scale={value!r}"
-        )
-    return float(value)
 
 
 def _unpack_pair(inputs, layer_name):
@@ -33,9 +29,10 @@ def _unpack_pair(inputs, layer_name):
 
 @tf_keras.utils.register_keras_serializable(package="easyrank")
 class POSOMLP(tf_keras.layers.Layer):
-    """An MLP whose every layer is gated by a personalisation input (BLOCKS.md §6).
+    """An MLP whose every layer is gated by a personalisation input (POSO MLP).
 
-    For each layer l, with its own gate network `MLP_l` of output width `units_l`:
+    Math: docs/blocks.md#poso-mlp. For each layer l, with its own gate network
+    `MLP_l` of output width `units_l`:
 
         g_l = C · sigmoid(MLP_l(x_pc))               # [B, units_l]
         h_l = Dropout(act(W_l · h_{l-1} + b_l) ⊙ g_l)
@@ -43,37 +40,47 @@ class POSOMLP(tf_keras.layers.Layer):
     With C = 2, a gate whose network outputs 0 is exactly 1, so the layer starts
     close to the ungated MLP (`MLP(hidden_units, activation, dropout_rate)`).
 
-    Reference: Dai et al., 2021, "POSO: Personalized Cold Start Modules for
-    Large-scale Recommender Systems" (https://arxiv.org/abs/2108.04690).
+    Reference:
+        S. Dai, H. Lin, Z. Zhao, J. Lin, H. Wu, Z. Wang, S. Yang, J. Liu, "POSO:
+        Personalized Cold Start Modules for Large-scale Recommender Systems",
+        arXiv 2021, https://arxiv.org/abs/2108.04690.
 
     Args:
-        hidden_units: non-empty list of positive ints, the widths of the gated MLP.
-        activation: activation of every gated layer (tf_keras name, "prelu" or
+        hidden_units: Non-empty list of positive ints, the widths of the gated
+            MLP.
+        activation: Activation of every gated layer (tf_keras name, "prelu" or
             "dice"). Default "relu".
-        dropout_rate: float in [0, 1), dropout after each gated layer. Default 0.
-        gate_units: list of positive ints, hidden widths of each gate network
-            before its final linear layer of width `units_l`. Default [32]; empty
-            makes each gate linear in `x_pc`.
-        gate_activation: activation of the gate networks' hidden layers. Default
-            "relu".
-        gate_scale: positive float C, the gates' range is (0, C). Default 2.0.
-        use_bias: whether the gated layers have biases. Default True.
-        kernel_initializer: initializer of all kernels. Default "glorot_uniform".
-        kernel_regularizer: regularizer of all kernels, or None.
-        **kwargs: base `Layer` arguments.
+        dropout_rate: Float in [0, 1), dropout after each gated layer. Default 0.
+        gate_units: List of positive ints, hidden widths of each gate network
+            before its final linear layer of width `units_l`. Default [32];
+            empty makes each gate linear in `x_pc`.
+        gate_activation: Activation of the gate networks' hidden layers.
+            Default "relu".
+        gate_scale: Positive float C, the gates' range is (0, C). Default 2.0.
+        use_bias: Whether the gated layers have biases. Default True.
+        kernel_initializer: Initializer of all kernels. Default
+            "glorot_uniform".
+        kernel_regularizer: Regularizer of all kernels, or None.
+        **kwargs: Base `Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
-        inputs: a tuple `(x, x_pc)`: `x` `[B, M]` the main input, `x_pc` `[B, P]` the
-            personalisation features (user activity level, new-user flag, ...).
+        inputs: A tuple `(x, x_pc)`: `x` `[B, M]` the main input, `x_pc`
+            `[B, P]` the personalisation features (user activity level,
+            new-user flag, ...).
         training: Python bool, for dropout (and "dice").
 
-    Input shape: `([B, M], [B, P])`.
-    Output shape: `[B, hidden_units[-1]]`.
+    Input shape:
+        `([batch_size, M], [batch_size, P])`.
+
+    Output shape:
+        2D tensor `[batch_size, hidden_units[-1]]`.
 
     Example:
-        >>> poso = POSOMLP(hidden_units=[256, 128], gate_units=[16])
-        >>> y = poso((tf.random.normal([8, 64]), tf.random.normal([8, 4])))
-        >>> y.shape  # TensorShape([8, 128])
+
+        ```python
+        poso = POSOMLP(hidden_units=[256, 128], gate_units=[16])
+        y = poso((tf.random.normal([8, 64]), tf.random.normal([8, 4])))  # [8, 128]
+        ```
     """
 
     def __init__(
@@ -95,10 +102,10 @@ class POSOMLP(tf_keras.layers.Layer):
         self.dropout_rate = check_rate("dropout_rate", dropout_rate)
         self.gate_units = check_units("gate_units", gate_units, allow_empty=True)
         self.gate_activation = check_activation("gate_activation", gate_activation)
-        self.gate_scale = _check_gate_scale(gate_scale)
+        self.gate_scale = check_positive_number("gate_scale", gate_scale)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = tf_keras.initializers.get(kernel_initializer)
-        self.kernel_regularizer = tf_keras.regularizers.get(kernel_regularizer)
+        self.kernel_initializer = get_initializer("kernel_initializer", kernel_initializer)
+        self.kernel_regularizer = get_regularizer("kernel_regularizer", kernel_regularizer)
         self._dense_layers = [
             tf_keras.layers.Dense(
                 units,
@@ -177,42 +184,53 @@ class POSOMLP(tf_keras.layers.Layer):
 class POSOMMoE(MMoE):
     """MMoE whose expert outputs are gated by a personalisation input (POSO-MMoE).
 
-    As `MMoE`, except that each expert's output is scaled per unit before the
-    task gates mix them, by a gate network of its own on `x_pc`:
+    Math: docs/blocks.md#poso-mmoe. As `MMoE`, except that each expert's output
+    is scaled per unit before the task gates mix them, by a gate network of its
+    own on `x_pc`:
 
         f_i(x)  = Expert_i(x) ⊙ C · sigmoid(PosoGate_i(x_pc))     # [B, d] each
         out_k   = Σ_i softmax(Gate_k(gate_input))_i · f_i(x)
 
-    A POSO gate whose network outputs 0 is exactly 1 (C = 2), leaving plain MMoE.
+    A POSO gate whose network outputs 0 is exactly 1 (C = 2), leaving plain
+    MMoE.
 
-    Reference: Dai et al., 2021, "POSO: Personalized Cold Start Modules for
-    Large-scale Recommender Systems" (https://arxiv.org/abs/2108.04690), and Ma et
-    al., 2018 for MMoE.
+    Reference:
+        S. Dai, H. Lin, Z. Zhao, J. Lin, H. Wu, Z. Wang, S. Yang, J. Liu, "POSO:
+        Personalized Cold Start Modules for Large-scale Recommender Systems",
+        arXiv 2021, https://arxiv.org/abs/2108.04690.
+        and Ma et al., KDD 2018, for MMoE (see `MMoE`).
 
     Args:
         num_experts, expert_units, num_tasks, gate_units, expert_activation,
-        gate_activation, dropout_rate, kernel_initializer, kernel_regularizer: as
+        gate_activation, dropout_rate, kernel_initializer, kernel_regularizer: As
             in `MMoE` (`gate_units` are the task gates' hidden widths).
-        poso_gate_units: list of positive ints, hidden widths of each expert's
+        poso_gate_units: List of positive ints, hidden widths of each expert's
             POSO gate network before its final linear layer of width d. Default
             [32]; empty makes the POSO gates linear in `x_pc`.
-        poso_gate_activation: activation of those hidden layers. Default "relu".
-        gate_scale: positive float C, the POSO gates' range is (0, C). Default 2.0.
-        **kwargs: base `Layer` arguments.
+        poso_gate_activation: Activation of those hidden layers. Default "relu".
+        gate_scale: Positive float C, the POSO gates' range is (0, C). Default
+            2.0.
+        **kwargs: Base `Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
-        inputs: a tuple `(x, x_pc)`, or `(expert_input, gate_input, x_pc)` when the
-            task gates should see a different input. `x_pc` `[B, P]` holds the
-            personalisation features.
+        inputs: A tuple `(x, x_pc)`, or `(expert_input, gate_input, x_pc)` when
+            the task gates should see a different input. `x_pc` `[B, P]` holds
+            the personalisation features.
         training: Python bool, for dropout.
 
-    Input shape: `([B, M], [B, P])` or `([B, M], [B, M_g], [B, P])`.
-    Output shape: a list of K tensors `[B, d]`.
+    Input shape:
+        `([batch_size, M], [batch_size, P])` or
+        `([batch_size, M], [batch_size, M_g], [batch_size, P])`.
+
+    Output shape:
+        A list of K tensors `[batch_size, d]`.
 
     Example:
-        >>> moe = POSOMMoE(num_experts=4, expert_units=[32], num_tasks=2)
-        >>> ctr, cvr = moe((tf.random.normal([8, 16]), tf.random.normal([8, 3])))
-        >>> ctr.shape  # TensorShape([8, 32])
+
+        ```python
+        moe = POSOMMoE(num_experts=4, expert_units=[32], num_tasks=2)
+        ctr, cvr = moe((tf.random.normal([8, 16]), tf.random.normal([8, 3])))  # [8, 32] each
+        ```
     """
 
     def __init__(
@@ -230,7 +248,7 @@ class POSOMMoE(MMoE):
         self.poso_gate_activation = check_activation(
             "poso_gate_activation", poso_gate_activation
         )
-        self.gate_scale = _check_gate_scale(gate_scale)
+        self.gate_scale = check_positive_number("gate_scale", gate_scale)
         self.poso_gates = ParallelMLP(
             self.num_experts,
             self.poso_gate_units + [self.expert_units[-1]],

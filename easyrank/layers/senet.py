@@ -1,11 +1,18 @@
 """SENet: squeeze-and-excitation re-weighting of feature fields.
 
-See BLOCKS.md section 4.
+The math is in docs/blocks.md#senet.
 """
-
 
 import tensorflow as tf
 import tf_keras
+
+from easyrank.layers.checks import (
+    check_one_of,
+    check_positive_int,
+    clone_initializer,
+    get_initializer,
+    get_regularizer,
+)
 
 _Initializer = str | dict | tf_keras.initializers.Initializer
 _Regularizer = str | dict | None | tf_keras.regularizers.Regularizer
@@ -18,7 +25,8 @@ _WEIGHT_AXES = ("field", "embedding")
 class SENet(tf_keras.layers.Layer):
     """Squeeze-and-excitation over the fields of a stacked embedding.
 
-    With `weight_axis="field"` (default), for `E` of shape `[B, F, D]`:
+    Math: docs/blocks.md#senet. With `weight_axis="field"` (default), for `E` of
+    shape `[B, F, D]`:
 
         z   = squeeze(E)                  # [B, F]: mean (or max) over D
         A   = sigmoid(W_2 ReLU(W_1 z))    # W_1: F -> max(1, F // r), W_2: -> F
@@ -38,14 +46,6 @@ class SENet(tf_keras.layers.Layer):
         Interaction for Click-Through Rate Prediction", RecSys 2019,
         https://arxiv.org/abs/1905.09433.
 
-    Example:
-
-        ```python
-        fields = tf_keras.Input(shape=(10, 16))  # 10 fields of width 16
-        weighted = SENet(reduction_ratio=3)(fields)  # [B, 10, 16]
-        flat = tf_keras.layers.Flatten()(weighted)
-        ```
-
     Args:
         reduction_ratio: The reduction ratio `r`, a positive integer. Default 3.
         squeeze: How to squeeze: "mean" (default) or "max".
@@ -60,6 +60,14 @@ class SENet(tf_keras.layers.Layer):
 
     Output shape:
         3D tensor `[batch_size, F, D]`.
+
+    Example:
+
+        ```python
+        fields = tf_keras.Input(shape=(10, 16))  # 10 fields of width 16
+        weighted = SENet(reduction_ratio=3)(fields)  # [B, 10, 16]
+        flat = tf_keras.layers.Flatten()(weighted)
+        ```
     """
 
     def __init__(
@@ -72,29 +80,11 @@ class SENet(tf_keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if (
-            isinstance(reduction_ratio, bool)
-            or not isinstance(reduction_ratio, int)
-            or reduction_ratio < 1
-        ):
-            raise ValueError(
-                "`reduction_ratio` must be a positive integer. "
-                f"Received: reduction_ratio={reduction_ratio!r}"
-            )
-        if squeeze not in _SQUEEZE:
-            raise ValueError(
-                f"`squeeze` must be one of {sorted(_SQUEEZE)}. Received: squeeze={squeeze!r}"
-            )
-        if weight_axis not in _WEIGHT_AXES:
-            raise ValueError(
-                f"`weight_axis` must be one of {list(_WEIGHT_AXES)}. "
-                f"Received: weight_axis={weight_axis!r}"
-            )
-        self.reduction_ratio = reduction_ratio
-        self.squeeze = squeeze
-        self.weight_axis = weight_axis
-        self.kernel_initializer = tf_keras.initializers.get(kernel_initializer)
-        self.kernel_regularizer = tf_keras.regularizers.get(kernel_regularizer)
+        self.reduction_ratio = check_positive_int("reduction_ratio", reduction_ratio)
+        self.squeeze = check_one_of("squeeze", squeeze, sorted(_SQUEEZE))
+        self.weight_axis = check_one_of("weight_axis", weight_axis, _WEIGHT_AXES)
+        self.kernel_initializer = get_initializer("kernel_initializer", kernel_initializer)
+        self.kernel_regularizer = get_regularizer("kernel_regularizer", kernel_regularizer)
 
     def build(self, input_shape):
         input_shape = tf.TensorShape(input_shape)
@@ -109,13 +99,13 @@ class SENet(tf_keras.layers.Layer):
         self.kernel_1 = self.add_weight(
             name="kernel_1",
             shape=(size, reduced),
-            initializer=_clone(self.kernel_initializer),
+            initializer=clone_initializer(self.kernel_initializer),
             regularizer=self.kernel_regularizer,
         )
         self.kernel_2 = self.add_weight(
             name="kernel_2",
             shape=(reduced, size),
-            initializer=_clone(self.kernel_initializer),
+            initializer=clone_initializer(self.kernel_initializer),
             regularizer=self.kernel_regularizer,
         )
         super().build(input_shape)
@@ -146,7 +136,3 @@ class SENet(tf_keras.layers.Layer):
         )
         return config
 
-
-def _clone(initializer):
-    """A fresh copy, so that an unseeded initializer draws new values per weight."""
-    return initializer.__class__.from_config(initializer.get_config())

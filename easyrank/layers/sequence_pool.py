@@ -1,7 +1,12 @@
-"""SequencePool: masked sum, mean or max pooling of a padded sequence."""
+"""SequencePool: masked sum, mean or max pooling of a padded sequence.
+
+The math is in docs/blocks.md#sequence-pooling.
+"""
 
 import tensorflow as tf
 import tf_keras
+
+from easyrank.layers.checks import check_one_of
 
 _POOLINGS = ("sum", "mean", "max")
 
@@ -22,43 +27,47 @@ def lengths_mask(lengths, maxlen) -> tf.Tensor:
 class SequencePool(tf_keras.layers.Layer):
     """Masked pooling of a padded sequence over its time axis.
 
-    Positions `t >= lengths[b]` are padding and ignored:
+    Math: docs/blocks.md#sequence-pooling. Positions `t >= lengths[b]` are
+    padding and ignored:
 
         sum:  out_b = Σ_{t < len_b} x_{b,t}
         mean: out_b = sum / max(min(len_b, T), 1)
         max:  out_b = max_{t < len_b} x_{b,t}
 
-    A row with length 0 gives a zero vector for every pooling (never NaN or -inf).
-    Lengths above T are clipped to T.
+    A row with length 0 gives a zero vector for every pooling (never NaN or
+    -inf). Lengths above T are clipped to T.
 
-    Reference: the sum/average pooling baseline of Zhou et al., 2018, "Deep
-    Interest Network for Click-Through Rate Prediction" (arXiv:1706.06978).
+    Reference:
+        The sum/average pooling baseline of G. Zhou et al., "Deep Interest
+        Network for Click-Through Rate Prediction", KDD 2018,
+        https://arxiv.org/abs/1706.06978.
 
     Args:
-        pooling: one of "sum", "mean" (default) or "max".
-        **kwargs: base `Layer` arguments such as `name` and `dtype`.
+        pooling: One of "sum", "mean" (default) or "max".
+        **kwargs: Base `Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
-        inputs: a tuple `(sequence, lengths)` or a dict with keys "sequence" and
-            "lengths"; `sequence` is `[B, T, E]` and `lengths` is an int tensor `[B]`
-            (or `[B, 1]`). A bare `sequence` tensor pools every position.
+        inputs: A tuple `(sequence, lengths)` or a dict with keys "sequence" and
+            "lengths"; `sequence` is `[B, T, E]` and `lengths` is an int tensor
+            `[B]` (or `[B, 1]`). A bare `sequence` tensor pools every position.
 
-    Input shape: `sequence` `[B, T, E]`, `lengths` `[B]`.
-    Output shape: `[B, E]`.
+    Input shape:
+        `sequence` `[batch_size, T, E]`, `lengths` `[batch_size]`.
+
+    Output shape:
+        2D tensor `[batch_size, E]`.
 
     Example:
-        >>> seq, lengths = tf.random.normal([2, 5, 8]), tf.constant([3, 0])
-        >>> out = SequencePool(pooling="max")((seq, lengths))
-        >>> out.shape  # TensorShape([2, 8]); out[1] is all zeros
+
+        ```python
+        seq, lengths = tf.random.normal([2, 5, 8]), tf.constant([3, 0])
+        out = SequencePool(pooling="max")((seq, lengths))  # [2, 8]; out[1] is zeros
+        ```
     """
 
     def __init__(self, pooling: str = "mean", **kwargs):
         super().__init__(**kwargs)
-        if pooling not in _POOLINGS:
-            raise ValueError(
-                f"`pooling` must be one of {_POOLINGS}. Received: pooling={pooling!r}"
-            )
-        self.pooling = pooling
+        self.pooling = check_one_of("pooling", pooling, _POOLINGS)
 
     @staticmethod
     def _unpack(inputs):

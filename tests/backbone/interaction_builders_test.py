@@ -36,7 +36,7 @@ class InteractionBuildersTest(tf.test.TestCase, parameterized.TestCase):
         layer = build("dcn_mix {}")
         self.assertIsInstance(layer, DCNMix)
         config = layer.get_config()
-        self.assertEqual((config["num_layers"], config["num_experts"], config["low_rank"]),
+        self.assertEqual((config["num_layers"], config["num_experts"], config["projection_dim"]),
                          (2, 4, 32))
         self.assertFalse(config["use_low_rank_mixing"])
         self.assertIsNone(config["activation"])
@@ -45,7 +45,7 @@ class InteractionBuildersTest(tf.test.TestCase, parameterized.TestCase):
     def test_dcn_mix_non_defaults(self):
         config = build('dcn_mix { num_layers: 3 num_experts: 2 projection_dim: 8 '
                        'use_low_rank_mixing: true activation: "tanh" }').get_config()
-        self.assertEqual((config["num_layers"], config["num_experts"], config["low_rank"]),
+        self.assertEqual((config["num_layers"], config["num_experts"], config["projection_dim"]),
                          (3, 2, 8))
         self.assertTrue(config["use_low_rank_mixing"])
         self.assertEqual(config["activation"], "tanh")
@@ -97,7 +97,8 @@ class InteractionBuildersTest(tf.test.TestCase, parameterized.TestCase):
         self.assertFalse(layer.get_config()["flatten"])
 
     @parameterized.named_parameters(
-        ("dcn_mix_rank", "dcn_mix { projection_dim: 0 }", ".dcn_mix.projection_dim", "low_rank"),
+        ("dcn_mix_rank", "dcn_mix { projection_dim: 0 }", ".dcn_mix.projection_dim",
+         "projection_dim=0"),
         ("dcn_mix_layers", "dcn_mix { num_layers: 0 }", ".dcn_mix.num_layers", "num_layers"),
         ("cross_layers", "cross { num_layers: -1 }", ".cross.num_layers", "num_layers"),
         ("cross_diag", "cross { diag_scale: -1 }", ".cross.diag_scale", "diag_scale"),

@@ -1,4 +1,4 @@
-"""Tests for easyrank.layers.bilinear (FiBiNET, BLOCKS.md section 4)."""
+"""Tests for easyrank.layers.bilinear (docs/blocks.md#bilinear-fibinet)."""
 
 import itertools
 import os

@@ -1,4 +1,4 @@
-"""Tests for easyrank.layers.cross (BLOCKS.md section 3, DCN-V2)."""
+"""Tests for easyrank.layers.cross (docs/blocks.md#dcn-v2-cross)."""
 
 import os
 
@@ -83,9 +83,10 @@ class CrossTest(tf.test.TestCase, parameterized.TestCase):
         dict(testcase_name="num_layers", kwargs={"num_layers": 0},
              match=r"`num_layers` must be a positive integer. Received: num_layers=0"),
         dict(testcase_name="projection_dim", kwargs={"projection_dim": 0},
-             match=r"`projection_dim` must be a positive integer. Received: projection_dim=0"),
+             match=r"`projection_dim` must be a positive integer or None. Received: "
+                   r"projection_dim=0"),
         dict(testcase_name="diag_scale", kwargs={"diag_scale": -1.0},
-             match=r"`diag_scale` must be a non-negative float. Received: diag_scale=-1.0"),
+             match=r"`diag_scale` must be a non-negative number. Received: diag_scale=-1.0"),
     )
     def test_bad_arguments(self, kwargs, match):
         with self.assertRaisesRegex(ValueError, match):

@@ -1,4 +1,4 @@
-"""Tests for easyrank.layers.dcn_mix (BLOCKS.md section 3)."""
+"""Tests for easyrank.layers.dcn_mix (docs/blocks.md#dcn-mix)."""
 
 import os
 
@@ -16,7 +16,7 @@ from easyrank.layers.dcn_mix import DCNMix
 
 
 def _numpy_dcn_mix(x0, layers, g):
-    """Re-statement of BLOCKS.md 3 with explicit loops over layers and experts.
+    """Re-statement of docs/blocks.md#dcn-mix with explicit loops over layers and experts.
 
     `layers` holds one dict per cross layer with per-expert lists `u`, `v`, `c`
     (or None), `b`, and the gate matrix `w_g` of shape [K, M].
@@ -81,7 +81,7 @@ class DCNMixTest(tf.test.TestCase, parameterized.TestCase):
         layer = DCNMix(
             num_layers=2,
             num_experts=3,
-            low_rank=2,
+            projection_dim=2,
             use_low_rank_mixing=use_low_rank_mixing,
             activation=activation,
         )
@@ -95,7 +95,7 @@ class DCNMixTest(tf.test.TestCase, parameterized.TestCase):
         # K=1: the gate is 1, so DCN-Mix is tfrs' low-rank Cross with the same U, V.
         rng = np.random.default_rng(1)
         x0 = rng.normal(size=(4, 6)).astype(np.float32)
-        layer = DCNMix(num_layers=1, num_experts=1, low_rank=2, bias_initializer="ones")
+        layer = DCNMix(num_layers=1, num_experts=1, projection_dim=2, bias_initializer="ones")
         cross = tfrs.layers.dcn.Cross(projection_dim=2, bias_initializer="ones")
         layer(x0)
         cross(x0)
@@ -112,7 +112,7 @@ class DCNMixTest(tf.test.TestCase, parameterized.TestCase):
         layer = DCNMix(
             num_layers=depth,
             num_experts=k,
-            low_rank=r,
+            projection_dim=r,
             use_low_rank_mixing=use_low_rank_mixing,
         )
         layer(tf.zeros((2, m)))
@@ -129,6 +129,17 @@ class DCNMixTest(tf.test.TestCase, parameterized.TestCase):
         # 3 * (8192 + 256 + 256) = 26112 without C; 29184 with C.
         self.assertEqual(29184 if use_low_rank_mixing else 26112, layer.count_params())
 
+    def test_weight_names_are_stable(self):
+        # Checkpoints key on these names; renaming `low_rank` to `projection_dim`
+        # (issue 12) must not change them.
+        layer = DCNMix(num_layers=1, num_experts=2, projection_dim=2,
+                       use_low_rank_mixing=True, name="cross")
+        layer(tf.zeros((1, 4)))
+        self.assertEqual(
+            ["cross/v_kernel_0:0", "cross/c_kernel_0:0", "cross/u_kernel_0:0",
+             "cross/bias_0:0", "cross/gate_kernel_0:0"],
+            [w.name for w in layer.weights])
+
     @parameterized.named_parameters(
         # K * 2R > M: the mixture has more parameters than DCN-V2 (12480).
         dict(testcase_name="m64_more", m=64, r=16, k=4, expected_mix=26112),
@@ -137,7 +148,7 @@ class DCNMixTest(tf.test.TestCase, parameterized.TestCase):
     )
     def test_parameter_count_against_dcn_v2(self, m, r, k, expected_mix):
         depth = 3
-        layer = DCNMix(num_layers=depth, num_experts=k, low_rank=r)
+        layer = DCNMix(num_layers=depth, num_experts=k, projection_dim=r)
         layer(tf.zeros((2, m)))
         dcn_v2 = [tfrs.layers.dcn.Cross() for _ in range(depth)]
         for cross in dcn_v2:
@@ -150,8 +161,8 @@ class DCNMixTest(tf.test.TestCase, parameterized.TestCase):
     @parameterized.named_parameters(
         dict(testcase_name="num_layers", kwargs={"num_layers": 0}, match="num_layers=0"),
         dict(testcase_name="num_experts", kwargs={"num_experts": 0}, match="num_experts=0"),
-        dict(testcase_name="low_rank", kwargs={"low_rank": -2}, match="low_rank=-2"),
-        dict(testcase_name="float", kwargs={"low_rank": 2.5}, match="low_rank=2.5"),
+        dict(testcase_name="projection_dim", kwargs={"projection_dim": -2}, match="projection_dim=-2"),
+        dict(testcase_name="float", kwargs={"projection_dim": 2.5}, match="projection_dim=2.5"),
     )
     def test_bad_arguments(self, kwargs, match):
         with self.assertRaisesRegex(ValueError, f"must be a positive integer.*{match}"):
@@ -165,7 +176,7 @@ class DCNMixTest(tf.test.TestCase, parameterized.TestCase):
         layer = DCNMix(
             num_layers=2,
             num_experts=3,
-            low_rank=4,
+            projection_dim=4,
             use_low_rank_mixing=True,
             activation="tanh",
             kernel_regularizer="l2",
@@ -186,7 +197,7 @@ class DCNMixTest(tf.test.TestCase, parameterized.TestCase):
     def test_functional_model_trains_and_saves(self):
         inputs = tf_keras.Input(shape=(12,))
         outputs = tf_keras.layers.Dense(1)(
-            DCNMix(num_layers=2, num_experts=2, low_rank=3, activation="relu")(inputs)
+            DCNMix(num_layers=2, num_experts=2, projection_dim=3, activation="relu")(inputs)
         )
         model = tf_keras.Model(inputs, outputs)
         rng = np.random.default_rng(3)
@@ -204,13 +215,13 @@ class DCNMixTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllClose(expected, reloaded(x), rtol=1e-5, atol=1e-5)
 
     def test_batch_of_one_and_dtype(self):
-        layer = DCNMix(num_layers=1, num_experts=2, low_rank=1)
+        layer = DCNMix(num_layers=1, num_experts=2, projection_dim=1)
         y = layer(tf.ones((1, 3)))
         self.assertEqual((1, 3), tuple(y.shape))
         self.assertEqual(tf.float32, y.dtype)
 
     def test_gradients_reach_every_weight(self):
-        layer = DCNMix(num_layers=2, num_experts=2, low_rank=2, use_low_rank_mixing=True)
+        layer = DCNMix(num_layers=2, num_experts=2, projection_dim=2, use_low_rank_mixing=True)
         x = tf.random.stateless_normal((4, 5), seed=(1, 2))
         with tf.GradientTape() as tape:
             loss = tf.reduce_sum(layer(x) ** 2)
@@ -218,7 +229,7 @@ class DCNMixTest(tf.test.TestCase, parameterized.TestCase):
         self.assertTrue(all(g is not None for g in grads))
 
     def test_regularizer_losses(self):
-        layer = DCNMix(num_layers=2, num_experts=2, low_rank=2, kernel_regularizer="l2")
+        layer = DCNMix(num_layers=2, num_experts=2, projection_dim=2, kernel_regularizer="l2")
         layer(tf.ones((2, 4)))
         # V, U and the gate per layer.
         self.assertLen(layer.losses, 2 * 3)

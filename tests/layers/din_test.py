@@ -23,7 +23,7 @@ def _set_weights_by_name(layer, values):
 
 
 def _np_din(q, k, lengths, weights, activation, normalize):
-    """NumPy re-statement of BLOCKS.md §5."""
+    """NumPy re-statement of docs/blocks.md#din-target-attention."""
     Q = np.repeat(q[:, None, :], k.shape[1], axis=1)
     h = np.concatenate([Q, k, Q - k, Q * k], axis=-1)
     for i in range(len(UNITS)):

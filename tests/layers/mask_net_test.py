@@ -1,4 +1,4 @@
-"""Tests for easyrank.layers.mask_net (BLOCKS.md section 1)."""
+"""Tests for easyrank.layers.mask_net (docs/blocks.md#masknet)."""
 
 import os
 
@@ -143,7 +143,8 @@ class MaskBlockTest(tf.test.TestCase, parameterized.TestCase):
              match=r"`output_size` must be a positive integer. Received: output_size=0"),
         dict(testcase_name="projection_dim",
              kwargs={"projection_dim": -1, "aggregation_size": 4},
-             match=r"`projection_dim` must be a positive integer. Received: projection_dim=-1"),
+             match=r"`projection_dim` must be a positive integer or None. Received: "
+                   r"projection_dim=-1"),
         dict(testcase_name="activation", kwargs={"activation": "nope", "aggregation_size": 4},
              match=r"`activation` must be the name of a tf_keras activation"),
     )

@@ -201,8 +201,10 @@ class DiceTest(tf.test.TestCase, parameterized.TestCase):
 
     @parameterized.named_parameters(
         ("axis", {"axis": []}, "`axis` must be an int or a non-empty list"),
-        ("epsilon", {"epsilon": 0.0}, "`epsilon` must be positive. Received: epsilon=0.0"),
-        ("momentum", {"momentum": 1.0}, r"`momentum` must be in \[0, 1\)"),
+        ("epsilon", {"epsilon": 0.0},
+         "`epsilon` must be a positive number. Received: epsilon=0.0"),
+        ("momentum", {"momentum": 1.0},
+         r"`momentum` must be a float in \[0, 1\). Received: momentum=1.0"),
     )
     def test_bad_args(self, kwargs, message):
         with self.assertRaisesRegex(ValueError, message):

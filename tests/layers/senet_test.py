@@ -1,4 +1,4 @@
-"""Tests for easyrank.layers.senet (BLOCKS.md section 4)."""
+"""Tests for easyrank.layers.senet (docs/blocks.md#senet)."""
 
 import os
 
