@@ -42,7 +42,8 @@ class IdColumn(Column):
 
 
 class TagColumn(Column):
-    """Separator-joined values -> pooled embedding (sum or mean; empty -> zeros)."""
+    """Separator-joined values, or a [B, N] list padded with "" -> pooled embedding (sum or
+    mean; empty -> zeros)."""
 
     def __init__(self, name, input_name, index, embedding_name, embedding_dim, separator, mean):
         super().__init__(name, input_name, embedding_dim)
@@ -56,6 +57,8 @@ class TagColumn(Column):
 
     def __call__(self, features, tables):
         values = tf.strings.split(features[self.input_name], self.separator)
+        if values.ragged_rank > 1:  # a [B, N] list (is_list input): its elements, split too
+            values = values.merge_dims(1, 2)
         values = tf.ragged.boolean_mask(values, values != "")
         ids = tf.ragged.map_flat_values(self.index, values)
         vectors = tf.ragged.map_flat_values(tf.nn.embedding_lookup, tables[self.embedding_name], ids)
