@@ -2,16 +2,21 @@
 
 The unit of reading is a row group: only the columns of data_config.input_fields
 are read, row group by row group, and handed to tf.data batch by batch through
-one generator (tf.data.Dataset.from_generator) that yields one NumPy array per
-column (numbers without a copy; list columns as flat values and row lengths,
-made a [B, N] string tensor padded with "" in the graph, as tf.Example lists are).
+one generator (tf.data.Dataset.from_generator) that yields chunks of about
+16k rows as NumPy arrays per column: numbers without a copy; strings as Arrow
+holds them, one bytes object of their characters and int32 offsets, cut into
+a string tensor by tf.strings.substr in the graph (no Python object per value);
+list columns as such strings and row lengths, made a [B, N] string tensor
+padded with "" in the graph, as tf.Example lists are. tf.data.Dataset.rebatch
+cuts the chunks into batches in C++. The Python work is thus per chunk and per
+column, not per row or batch.
 
 Training shuffles in two stages, both in Arrow (C++): the order of the row
 groups of all files, drawn each epoch from (seed, epoch), then rows in a buffer
 of shuffle_buffer_size rows (when the buffer is full, a random permutation of
 it is taken, its first part is emitted and the rest stays in the buffer). The
-same seed gives the same batches, so resuming with skip_batches (skipped
-without converting them) lands on the same rows. As in the other inputs,
+same seed gives the same batches, so resuming with skip_batches (rows skipped
+in Arrow, without converting them) lands on the same rows. As in the other inputs,
 batches run across epoch boundaries.
 
 Schemas are checked against the config when the reader is made (a missing
@@ -34,6 +39,7 @@ from easyrank.errors import DataError
 from easyrank.protos import data_pb2
 
 BAD_ROW_MARKER = "Malformed Parquet row"
+_CHUNK_ROWS = 16384  # rows per generator element (a multiple of the batch size)
 _STRINGS = (pa.types.is_string, pa.types.is_large_string)
 _LISTS = (pa.types.is_list, pa.types.is_large_list)
 
@@ -131,28 +137,31 @@ class ParquetReader:
         """tf.data.Dataset of (features, targets) batches; num_epochs < 0 repeats forever."""
         signature = []
         for field in self._fields:
-            if field.is_list:  # flat values, row lengths
-                signature += [tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.int64)]
+            if field.is_list or self._is_string(field):  # characters, starts, lengths (, row lengths)
+                signature += [tf.TensorSpec([], tf.string), tf.TensorSpec([None], tf.int32),
+                              tf.TensorSpec([None], tf.int32)]
+                if field.is_list:
+                    signature.append(tf.TensorSpec([None], tf.int64))
             elif field.name in self._targets:
                 signature.append(tf.TensorSpec([None], tf.float32))
-            elif field.type == data_pb2.InputField.STRING:  # dictionary, indices
-                signature += [tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.int32)]
             else:
                 signature.append(tf.TensorSpec([None], fields_lib.field_dtype(field)))
+        chunk = batch_size * max(1, _CHUNK_ROWS // batch_size)
         arrays = tf.data.Dataset.from_generator(
-            lambda: self._batches(batch_size, num_epochs, shuffle, seed or 0, skip_batches),
+            lambda: self._chunks(chunk, num_epochs, shuffle, seed or 0, skip_batches * batch_size),
             output_signature=tuple(signature))
-        return arrays.map(self._to_tensors, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        tensors = arrays.map(self._to_tensors, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return tensors.rebatch(batch_size) if chunk != batch_size else tensors
 
     def _to_tensors(self, *arrays):
         features, targets = {}, {}
         arrays = iter(arrays)
         for field in self._fields:
             value = next(arrays)
+            if field.is_list or self._is_string(field):
+                value = tf.strings.substr(value, next(arrays), next(arrays))
             if field.is_list:
                 value = tf.RaggedTensor.from_row_lengths(value, next(arrays)).to_tensor(default_value="")
-            elif self._is_string(field):
-                value = tf.gather(value, next(arrays))
             (targets if field.name in self._targets else features)[field.name] = value
         return features, targets
 
@@ -160,23 +169,24 @@ class ParquetReader:
     # Arrow: row groups -> shuffled tables -> batches of column arrays
     # ------------------------------------------------------------------ #
 
-    def _batches(self, batch_size, num_epochs, shuffle, seed, skip_batches):
-        """Yields tuples of column arrays of batch_size rows (the last may be smaller)."""
-        pending, pending_rows, emitted = [], 0, 0
+    def _chunks(self, chunk_rows, num_epochs, shuffle, seed, skip_rows):
+        """Yields tuples of column arrays of chunk_rows rows (the last may be smaller)."""
+        pending, pending_rows = [], 0
         for table in self._tables(num_epochs, shuffle, seed):
+            if skip_rows:
+                skipped = min(skip_rows, table.num_rows)
+                table, skip_rows = table.slice(skipped), skip_rows - skipped
             pending.append(table)
             pending_rows += table.num_rows
-            if pending_rows < batch_size:
+            if pending_rows < chunk_rows:
                 continue
             combined = pa.concat_tables(pending)
             start = 0
-            while pending_rows - start >= batch_size:
-                if emitted >= skip_batches:
-                    yield self._arrays(combined.slice(start, batch_size))
-                emitted += 1
-                start += batch_size
+            while pending_rows - start >= chunk_rows:
+                yield self._arrays(combined.slice(start, chunk_rows))
+                start += chunk_rows
             pending, pending_rows = [combined.slice(start)], pending_rows - start
-        if pending_rows and emitted >= skip_batches:
+        if pending_rows:
             yield self._arrays(pa.concat_tables(pending))
 
     def _tables(self, num_epochs, shuffle, seed):
@@ -211,8 +221,7 @@ class ParquetReader:
         path = self._files[index]
         try:
             if index not in handles:
-                handles[index] = pq.ParquetFile(path, read_dictionary=[
-                    f.name for f in self._fields if self._is_string(f)])
+                handles[index] = pq.ParquetFile(path)
             table = handles[index].read_row_group(group, columns=self._columns)
         except (OSError, pa.ArrowException) as e:
             raise ValueError(f"{BAD_ROW_MARKER} group {group} in {path}: cannot read it ({e}).") from None
@@ -247,8 +256,6 @@ class ParquetReader:
                     else:
                         bad_column = np.where(nulls & ~bad, field.name, bad_column)
                         bad = bad | nulls
-            if self._is_string(field):  # one dictionary type for every row group and file
-                column = pc.dictionary_encode(column)
             columns.append(column)
         table = pa.table(columns, names=self._columns)
         if bad is None or not bad.any():
@@ -272,31 +279,35 @@ class ParquetReader:
         elif field.type == data_pb2.InputField.STRING:
             dtype = pa.string()
             if pa.types.is_dictionary(column.type):
-                if column.type.value_type == dtype and column.type.index_type == pa.int32():
-                    return column
                 column = column.cast(column.type.value_type)
         else:
             dtype = pa.int64() if field.type == data_pb2.InputField.INT64 else pa.float32()
         return column if column.type == dtype else pc.cast(column, dtype, safe=False)
 
     def _arrays(self, table):
-        """NumPy arrays of a batch: one per number column; dictionary and indices per
-        string column; flat values and row lengths per list column."""
+        """NumPy arrays of a chunk: one per number column; characters, starts and lengths
+        per string column; those of the values, then row lengths, per list column."""
         arrays = []
         for field, column in zip(self._fields, table.columns):
             column = column.combine_chunks()
             if field.is_list:
-                values = pc.fill_null(column.flatten(), "")
-                arrays.append(values.to_numpy(zero_copy_only=False))
+                arrays += _string_buffers(pc.fill_null(column.flatten(), ""))
                 arrays.append(column.value_lengths().to_numpy(zero_copy_only=False).astype(np.int64))
             elif self._is_string(field):
-                if len(column.dictionary) > len(column):  # a large dictionary: keep the used values
-                    column = pc.dictionary_encode(column.dictionary.take(column.indices))
-                arrays.append(column.dictionary.to_numpy(zero_copy_only=False))
-                arrays.append(column.indices.to_numpy(zero_copy_only=False))
+                arrays += _string_buffers(column)
             else:
                 arrays.append(column.to_numpy(zero_copy_only=False))
         return tuple(arrays)
+
+
+def _string_buffers(strings):
+    """(characters as bytes, int32 starts, int32 lengths) of a pa.string array without nulls."""
+    _, offsets, data = strings.buffers()
+    offsets = np.frombuffer(offsets, np.int32)[strings.offset:strings.offset + len(strings) + 1]
+    first = int(offsets[0]) if len(offsets) else 0
+    last = int(offsets[-1]) if len(offsets) else 0
+    characters = np.frombuffer(data, np.uint8)[first:last].tobytes() if data is not None else b""
+    return characters, offsets[:-1] - first, np.diff(offsets)
 
 
 def count_rows(files):
