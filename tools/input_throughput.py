@@ -10,12 +10,16 @@ cardinalities, a label) and the model a DCN-Mix like the census sample's.
 
 `one_epoch`: one training epoch over generated Criteo-shaped rows as `python -m easyrank.train`
 feeds it (build_dataset, model.fit): wall time from the start of the pipeline to the end of the
-epoch, peak RSS, rows/s.
+epoch, peak RSS, rows/s. `deepctr_spec` writes the settings of tools/benchmark_deepctr.py for
+the same rows and model (DeepCTR's DCNMix; pandas read and LabelEncoder included in its time).
 
     python tools/input_throughput.py ratio --config samples/configs/census_dcn_mix.config
     python tools/input_throughput.py ratio --criteo_rows 1000000 --work_dir /tmp/easyrank_criteo
     python tools/input_throughput.py one_epoch --criteo_rows 10000000 --format PARQUET \\
         --work_dir /tmp/easyrank_criteo
+    python tools/input_throughput.py deepctr_spec --criteo_rows 1000000 --work_dir /tmp/easyrank_criteo \\
+        --output /tmp/criteo_spec.json
+    PEER_PYTHON tools/benchmark_deepctr.py --spec /tmp/criteo_spec.json --work_dir /tmp/dc --skip_export
 
 Machine noise: rates are only compared within one run (the machine may be shared).
 """
@@ -79,10 +83,11 @@ def criteo_chunk(rng, rows):
 
 
 def generate_criteo(work_dir, rows, chunk=1_000_000, seed=0):
-    """work_dir/criteo_<rows>.csv and .parquet (row groups of 100,000); reused when present."""
+    """work_dir/criteo_<rows>[_<seed>].csv and .parquet (row groups of 100,000); reused when present."""
     os.makedirs(work_dir, exist_ok=True)
-    csv_path = os.path.join(work_dir, f"criteo_{rows}.csv")
-    parquet_path = os.path.join(work_dir, f"criteo_{rows}.parquet")
+    name = f"criteo_{rows}" + (f"_{seed}" if seed else "")
+    csv_path = os.path.join(work_dir, f"{name}.csv")
+    parquet_path = os.path.join(work_dir, f"{name}.parquet")
     if os.path.exists(parquet_path) and os.path.exists(csv_path):
         return csv_path, parquet_path
     rng = np.random.default_rng(seed)
@@ -222,6 +227,17 @@ def one_epoch(args):
     print(json.dumps(result))
 
 
+def deepctr_spec(args):
+    """The spec of tools/benchmark_deepctr.py for the same rows, model and settings."""
+    from benchmark import peer_spec
+    csv_path, _ = generate_criteo(args.work_dir, args.criteo_rows)
+    test_path, _ = generate_criteo(args.work_dir, 100_000, seed=1)
+    spec = peer_spec(criteo_config(csv_path, "CSV"), test_path)
+    with open(args.output, "w", encoding="utf-8") as f:
+        json.dump(spec, f, indent=1)
+    print(args.output)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -236,10 +252,14 @@ def main():
     o.add_argument("--criteo_rows", type=int, default=10_000_000)
     o.add_argument("--format", choices=["CSV", "PARQUET"], default="PARQUET")
     o.add_argument("--work_dir", default="/tmp/easyrank_input_throughput")
+    d = sub.add_parser("deepctr_spec")
+    d.add_argument("--criteo_rows", type=int, default=1_000_000)
+    d.add_argument("--work_dir", default="/tmp/easyrank_input_throughput")
+    d.add_argument("--output", required=True)
     args = parser.parse_args()
     if args.command == "ratio" and not (args.config or args.criteo_rows):
         parser.error("ratio needs --config or --criteo_rows")
-    (ratio if args.command == "ratio" else one_epoch)(args)
+    {"ratio": ratio, "one_epoch": one_epoch, "deepctr_spec": deepctr_spec}[args.command](args)
 
 
 if __name__ == "__main__":
