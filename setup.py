@@ -41,6 +41,7 @@ setup(
     include_package_data=False,
     package_data={"easyrank.serving": ["load_saved_model.cc"]},  # check_export's C++ loader check
     install_requires=[
+        "pyarrow>=14",
         "tensorflow==2.21.*",
         "tf-keras==2.21.*",
         "tensorflow-recommenders>=0.7.3",

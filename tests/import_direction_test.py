@@ -13,7 +13,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.join(ROOT, "easyrank")
 CLIS = {"easyrank.train", "easyrank.evaluate", "easyrank.export", "easyrank.predict",
-        "easyrank.check_export", "easyrank.launch"}
+        "easyrank.check_export", "easyrank.launch", "easyrank.stats"}
 BASE = {"easyrank", "easyrank.errors", "easyrank.protos"}
 
 # What each part may import from easyrank besides itself (and BASE, except for layers).
@@ -30,10 +30,11 @@ ALLOWED = {
     "easyrank.serving": {"easyrank.models", "easyrank.data"},
     "easyrank.training": {"easyrank.models", "easyrank.data", "easyrank.evaluation", "easyrank.serving"},
     "easyrank.console": {"easyrank.config"},
+    "easyrank.statistics": {"easyrank.data", "easyrank.config"},
 }
 for _cli in CLIS:
     ALLOWED[_cli] = {"easyrank.console", "easyrank.config", "easyrank.training", "easyrank.evaluation",
-                     "easyrank.serving"}
+                     "easyrank.serving", "easyrank.statistics"}
 
 
 def modules():

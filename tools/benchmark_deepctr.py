@@ -62,7 +62,8 @@ def load(spec):
     test = pd.read_csv(spec["test_input_path"], usecols=usecols, dtype=dtypes, keep_default_na=False)
     data = pd.concat([train, test], ignore_index=True)
     for f in spec["dense"]:
-        x = data[f["name"]].astype("float32").to_numpy()
+        # Empty cells -> 0 (DeepCTR's Criteo recipe fills missing numbers with 0, as easyrank's default).
+        x = pd.to_numeric(data[f["name"]], errors="coerce").fillna(0).astype("float32").to_numpy()
         if f["log1p"]:
             x = np.log1p(np.maximum(x, 0.0))
         data[f["name"]] = (x - f["mean"]) / f["std"]

@@ -19,8 +19,8 @@ from easyrank.config.validation import validate
 from easyrank.errors import ConfigError
 from easyrank.protos import pipeline_pb2
 
-__all__ = ["ConfigError", "load_config", "parse_config", "apply_edits", "locate_line", "validate",
-           "attach_location"]
+__all__ = ["ConfigError", "load_config", "parse_config", "apply_edits", "locate_line", "locate_span",
+           "validate", "attach_location"]
 
 # Fields renamed on purpose: (full message name, old field name) -> (new name, why).
 # An old config gets an error that names the new field, never a silent change.
@@ -33,8 +33,11 @@ RENAMED_FIELDS = types.MappingProxyType({
 _UNKNOWN_FIELD = re.compile(r'Message type "([\w.]+)" has no field named "(\w+)"')
 
 
-def load_config(path, edit_config_json=None):
-    """Reads, overrides and validates the config at `path`."""
+def load_config(path, edit_config_json=None, allow_unfilled=False):
+    """Reads, overrides and validates the config at `path`.
+
+    allow_unfilled: accept what is left to `python -m easyrank.stats` (validate()).
+    """
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -44,7 +47,7 @@ def load_config(path, edit_config_json=None):
     if edit_config_json:
         apply_edits(config, edit_config_json)
     try:
-        validate(config)
+        validate(config, allow_unfilled=allow_unfilled)
     except ConfigError as e:
         e.file = e.file or path
         if e.line is None:
@@ -192,21 +195,34 @@ def locate_line(text, path):
     return None
 
 
+def locate_span(text, path):
+    """(start, end) character offsets of message field `path` in `text`, from its name
+    to its closing brace, or None when the text does not hold it as one `name { ... }`."""
+    return _scan(text)[1].get(path)
+
+
 def _field_lines(text):
     """Maps every field path present in `text` to its line (a tolerant scan)."""
+    return _scan(text)[0]
+
+
+def _scan(text):
+    """({field path: line}, {message field path: (start, end) offsets}) of `text`."""
     tokens = []
     for match in _TOKEN.finditer(text):
         tok = match.group(0)
         if not tok.isspace() and not tok.startswith("#"):
-            tokens.append((tok, text.count("\n", 0, match.start()) + 1))
-    result = {}
-    stack = [("", {}, pipeline_pb2.PipelineConfig.DESCRIPTOR)]
+            tokens.append((tok, text.count("\n", 0, match.start()) + 1, match.start(), match.end()))
+    result, spans = {}, {}
+    stack = [("", {}, pipeline_pb2.PipelineConfig.DESCRIPTOR, 0)]
     i = 0
     while i < len(tokens):
-        tok, line = tokens[i]
-        prefix, counters, desc = stack[-1]
+        tok, line, offset, _ = tokens[i]
+        prefix, counters, desc, _ = stack[-1]
         if tok in ("}", ">"):
             if len(stack) > 1:
+                path, start = stack[-1][0][:-1], stack[-1][3]
+                spans.setdefault(path, (start, tokens[i][3]))
                 stack.pop()
             i += 1
             continue
@@ -229,7 +245,7 @@ def _field_lines(text):
         if value in ("{", "<"):
             path = next_path()
             result.setdefault(path, line)
-            stack.append((path + ".", {}, field.message_type))
+            stack.append((path + ".", {}, field.message_type, offset))
             i += 1
         elif value == "[":
             i += 1
@@ -244,7 +260,7 @@ def _field_lines(text):
             if repeated:
                 result.setdefault(f"{prefix}{tok}", line)
             i += 1
-    return result
+    return result, spans
 
 
 def attach_location(error, config_path):

@@ -9,11 +9,19 @@ import re
 from easyrank.errors import ConfigError
 from easyrank.protos import data_pb2, export_pb2, model_pb2
 
+_RUN_STATS = ("is left to the data: run `python -m easyrank.stats --pipeline_config_path CONFIG "
+              "--output_config NEW` and train with NEW")
 
-def validate(config):
-    """Raises ConfigError for the first broken rule in `config`."""
+
+def validate(config, allow_unfilled=False):
+    """Raises ConfigError for the first broken rule in `config`.
+
+    allow_unfilled: accept statistics left to the data (vocab_from_data,
+    compute_from_data, boundaries_from_quantiles without values), as
+    `python -m easyrank.stats` does; training needs them filled.
+    """
     fields = _validate_data(config.data_config)
-    features = _validate_features(config.feature_configs, fields, config.data_config)
+    features = _validate_features(config.feature_configs, fields, config.data_config, allow_unfilled)
     groups = _validate_groups(config.model_config.feature_groups, features)
     blocks = _validate_backbone(config.model_config.backbone, groups)
     _validate_tasks(config.model_config.tasks, config.data_config, fields, groups, blocks)
@@ -68,7 +76,7 @@ def _validate_data(data):
     return fields
 
 
-def _validate_features(feature_configs, fields, data):
+def _validate_features(feature_configs, fields, data, allow_unfilled=False):
     """Returns {feature name: (config, path)}."""
     features = {}
     labels = set(data.label_fields) | {data.sample_weight_field}
@@ -98,7 +106,7 @@ def _validate_features(feature_configs, fields, data):
             if input_name in labels:
                 raise ConfigError(f"{input_name!r} is a label or sample weight and cannot be a feature.",
                                   path=path)
-            _validate_feature(kind, feature, fields[input_name], path)
+            _validate_feature(kind, feature, fields[input_name], path, allow_unfilled)
             weights = getattr(feature, "weight_input", "")
             if weights and (weights not in fields or weights in labels
                             or fields[weights].type != data_pb2.InputField.STRING):
@@ -113,10 +121,18 @@ def _validate_features(feature_configs, fields, data):
     return features
 
 
-def _validate_feature(kind, feature, field, path):
+def _validate_feature(kind, feature, field, path, allow_unfilled):
     if kind in ("id_feature", "tag_feature", "sequence_feature"):
         choices = ["hash_bucket_size", "vocab_list", "vocab_file"] + (["num_buckets"] if kind == "id_feature" else [])
         chosen = [c for c in choices if (len(getattr(feature, c)) if c == "vocab_list" else feature.HasField(c))]
+        if feature.HasField("vocab_from_data"):
+            if feature.vocab_from_data.min_count < 1 or feature.vocab_from_data.max_size < 0:
+                raise ConfigError("min_count must be >= 1 and max_size >= 0.", path=path + ".vocab_from_data")
+            if allow_unfilled:
+                chosen = ["vocab_from_data"]  # the statistics replace any other choice
+            elif not chosen:
+                raise ConfigError(f"vocab_from_data {_RUN_STATS} (or set one of {', '.join(choices)}).",
+                                  path=path + ".vocab_from_data")
         if len(chosen) != 1:
             raise ConfigError(f"set exactly one of {', '.join(choices)}. Received: {chosen or 'none'}.", path=path)
         if feature.embedding_dim <= 0:
@@ -154,6 +170,20 @@ def _validate_feature(kind, feature, field, path):
             raise ConfigError(f"input field {field.name!r} is STRING; a raw feature needs FLOAT or INT64.",
                               path=path)
         norm = feature.normalizer
+        if feature.HasField("boundaries_from_quantiles"):
+            if feature.boundaries_from_quantiles < 2:
+                raise ConfigError(f"must be >= 2 buckets. Received: {feature.boundaries_from_quantiles}.",
+                                  path=path + ".boundaries_from_quantiles")
+            if feature.embedding_dim <= 0:
+                raise ConfigError("bucketized features need embedding_dim > 0.", path=path + ".embedding_dim")
+            if not feature.boundaries and not allow_unfilled:
+                raise ConfigError(f"boundaries_from_quantiles {_RUN_STATS}.", path=path + ".boundaries_from_quantiles")
+        if norm.compute_from_data:
+            if allow_unfilled:
+                return
+            if not (norm.HasField("std") or norm.HasField("min")):
+                raise ConfigError(f"normalizer.compute_from_data {_RUN_STATS}.",
+                                  path=path + ".normalizer.compute_from_data")
         if norm.HasField("mean") != norm.HasField("std"):
             raise ConfigError("z-score needs both mean and std.", path=path + ".normalizer")
         if norm.HasField("std") and norm.std <= 0:

@@ -69,7 +69,7 @@ def data_error_message(error):
                               tf.errors.DataLossError)):
         return None
     text = getattr(error, "message", str(error))
-    match = re.search(r"(Malformed CSV row.*?)\]?\s*(\[\[|$)", text, re.S)
+    match = re.search(r"(Malformed (?:CSV|Parquet) row.*?)\]?\s*(\[\[|\n|$)", text, re.S)
     if match:
         return match.group(1).replace('\\"', "").strip().rstrip("]")
     first = text.strip().splitlines()[0] if text.strip() else type(error).__name__

@@ -2,7 +2,8 @@
 
 Rows are batched first and each batch is parsed by one vectorised function
 (csv_reader.parse_csv_batch or tfrecord_reader.parse_example_batch), so the
-per-row work is only reading lines or records.
+per-row work is only reading lines or records. Parquet input is read and
+shuffled by row groups and whole columns in parquet_reader.ParquetReader.
 """
 
 import glob
@@ -10,7 +11,7 @@ import os
 
 import tensorflow as tf
 
-from easyrank.data import csv_reader, tfrecord_reader
+from easyrank.data import csv_reader, parquet_reader, tfrecord_reader
 from easyrank.errors import DataError
 from easyrank.protos import data_pb2
 
@@ -52,11 +53,20 @@ def build_dataset(data_config, patterns, *, training, num_epochs=1, batch_size=N
     shard_files = num_shards > 1 and len(files) >= num_shards
     if shard_files:
         files = files[shard::num_shards]
+    shuffle = training and data_config.shuffle
+    if data_config.format == data_pb2.DataConfig.PARQUET:
+        reader = parquet_reader.ParquetReader(data_config, files, *((1, 0) if shard_files else (num_shards, shard)))
+        if training and data_config.cache:
+            batches = reader.dataset(_ALL_ROWS).flat_map(lambda features, targets: _epochs_in_memory(
+                features, targets, batch_size, num_epochs, shuffle, seed or 0)).skip(skip_batches)
+        else:
+            batches = reader.dataset(batch_size, num_epochs=num_epochs if training else 1, shuffle=shuffle,
+                                     seed=seed, skip_batches=skip_batches)
+        return _finish(batches, data_config, input_context)
     if data_config.format == data_pb2.DataConfig.TFRECORD:
         reader = tfrecord_reader.TFRecordReader(data_config, files)
     else:
         reader = csv_reader.CsvReader(data_config, files)
-    shuffle = training and data_config.shuffle
     names = tf.data.Dataset.from_tensor_slices(files)
     if shuffle and len(files) > 1:
         names = names.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
@@ -79,6 +89,11 @@ def build_dataset(data_config, patterns, *, training, num_epochs=1, batch_size=N
             rows = rows.repeat(num_epochs)
         batches = rows.batch(batch_size).skip(skip_batches)
         batches = batches.map(reader.parse_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return _finish(batches, data_config, input_context)
+
+
+def _finish(batches, data_config, input_context):
+    """Drops batches emptied by skip_bad_rows; sets the options; prefetches."""
     batches = batches.filter(lambda features, targets: tf.size(next(iter(targets.values()))) > 0) \
         if data_config.skip_bad_rows and data_config.label_fields else batches
     options = tf.data.Options()
@@ -109,8 +124,10 @@ def _epochs_in_memory(features, targets, batch_size, num_epochs, shuffle, seed):
 
 
 def count_rows(data_config, patterns):
-    """Number of data rows (CSV lines without headers, or TFRecord records) in the files."""
+    """Number of data rows (CSV lines without headers, TFRecord records, Parquet rows) in the files."""
     files = list_files(patterns)
+    if data_config.format == data_pb2.DataConfig.PARQUET:
+        return parquet_reader.count_rows(files)
     if data_config.format == data_pb2.DataConfig.TFRECORD:
         compression = "GZIP" if any(f.endswith(".gz") for f in files) else ""
         records = tf.data.TFRecordDataset(files, compression_type=compression)

@@ -182,7 +182,8 @@ class VectorColumn(Column):
 
 
 class TagColumn(Column):
-    """Separator-joined values -> pooled embedding (sum or mean; empty -> zeros).
+    """Separator-joined values, or a [B, N] list padded with "" -> pooled embedding (sum or mean;
+    empty -> zeros).
 
     Weighted tags: `kv_separator` reads "a:0.3|b:0.7", `weight_input` a parallel field
     "0.3|0.7"; pooling is then sum(w e) or sum(w e) / sum(w). A value without a weight weighs 1.
@@ -202,6 +203,8 @@ class TagColumn(Column):
 
     def __call__(self, features, tables):
         values = tf.strings.split(features[self.input_name], self.separator)
+        if values.ragged_rank > 1:  # a [B, N] list (is_list input): its elements, split too
+            values = values.merge_dims(1, 2)
         keep = values != ""
         values = tf.ragged.boolean_mask(values, keep)
         weights = None
@@ -211,7 +214,10 @@ class TagColumn(Column):
             weights = values.with_flat_values(_weights(pairs[:, 1], self.name))
             values = values.with_flat_values(pairs[:, 0])
         elif self.weight_input:
-            parts = tf.ragged.boolean_mask(tf.strings.split(features[self.weight_input], self.separator), keep)
+            parts = tf.strings.split(features[self.weight_input], self.separator)
+            if parts.ragged_rank > 1:
+                parts = parts.merge_dims(1, 2)
+            parts = tf.ragged.boolean_mask(parts, keep)
             tf.debugging.assert_equal(parts.row_lengths(), values.row_lengths(), message=(
                 f"tag feature {self.name!r}: {self.weight_input!r} has another number of weights than values"))
             weights = parts.with_flat_values(_weights(parts.flat_values, self.name))

@@ -30,6 +30,8 @@ import sys
 import tempfile
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
@@ -51,6 +53,11 @@ def read_rows_file(config, path, num_rows, out_dir):
         with tf.io.TFRecordWriter(out) as writer:
             for record in tf.data.TFRecordDataset(path, compression_type=compression).take(num_rows):
                 writer.write(record.numpy())
+        return out
+    if config.data_config.format == data_pb2.DataConfig.PARQUET:
+        out = os.path.join(out_dir, "rows.parquet")
+        first = next(pq.ParquetFile(path).iter_batches(batch_size=num_rows))
+        pq.write_table(pa.Table.from_batches([first]), out)
         return out
     out = os.path.join(out_dir, "rows.csv")
     opener = gzip.open if path.endswith(".gz") else open

@@ -1,4 +1,4 @@
-"""Scores CSV or TFRecord files with an exported SavedModel (behind `python -m easyrank.predict`).
+"""Scores CSV, TFRecord or Parquet files with an exported SavedModel (behind `python -m easyrank.predict`).
 
 The input is parsed as described by the pipeline.config saved with the model;
 label columns may be absent. Output: a CSV with one column per model output.
@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from easyrank.data import build_dataset, list_files
 from easyrank.data.csv_reader import open_text
+from easyrank.data.parquet_reader import open_parquet
 from easyrank.protos import data_pb2
 from easyrank.serving.saved_model import read_pipeline_config
 
@@ -57,10 +58,13 @@ def _column_names(keys, result):
 
 def _drop_absent_labels(data, files):
     """Allows scoring files without label columns."""
-    if not data.csv_header:
+    if data.format == data_pb2.DataConfig.PARQUET:
+        header = open_parquet(files[0]).schema_arrow.names
+    elif not data.csv_header:
         return
-    with open_text(files[0]) as f:
-        header = f.readline().rstrip("\r\n").split(data.csv_delimiter)
+    else:
+        with open_text(files[0]) as f:
+            header = f.readline().rstrip("\r\n").split(data.csv_delimiter)
     targets = set(data.label_fields) | {data.sample_weight_field}
     keep = [f for f in data.input_fields if f.name in header or f.name not in targets]
     del data.input_fields[:]

@@ -97,6 +97,14 @@ def test_tag_feature_pools_and_empty_gives_zeros(combiner):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
 
 
+def test_tag_feature_reads_a_padded_list_like_the_joined_string():
+    layer = make_layer(['tag_feature { name: "genres" vocab_list: ["a", "b", "c"] embedding_dim: 3 }'],
+                       ['name: "g" feature_names: "genres"'])
+    joined = layer({"genres": tf.constant(["a|b", "", "c|zz|c"])})["g"].concat.numpy()
+    listed = layer({"genres": tf.constant([["a", "b", ""], ["", "", ""], ["c", "zz", "c"]])})["g"].concat
+    np.testing.assert_allclose(listed.numpy(), joined, rtol=1e-6)
+
+
 def test_shared_embedding_by_name_and_mismatch_error():
     layer = make_layer([
         'id_feature { name: "movie" hash_bucket_size: 20 embedding_dim: 4 embedding_name: "items" }',

@@ -1,0 +1,315 @@
+"""Parquet input read with pyarrow: whole column arrays per batch, no per-row Python.
+
+The unit of reading is a row group: only the columns of data_config.input_fields
+are read, row group by row group, and handed to tf.data batch by batch through
+one generator (tf.data.Dataset.from_generator) that yields chunks of about
+16k rows as NumPy arrays per column: numbers without a copy; strings as Arrow
+holds them, one bytes object of their characters and int32 offsets, cut into
+a string tensor by tf.strings.substr in the graph (no Python object per value);
+list columns as such strings and row lengths, made a [B, N] string tensor
+padded with "" in the graph, as tf.Example lists are. tf.data.Dataset.rebatch
+cuts the chunks into batches in C++. The Python work is thus per chunk and per
+column, not per row or batch.
+
+Training shuffles in two stages, both in Arrow (C++): the order of the row
+groups of all files, drawn each epoch from (seed, epoch), then rows in a buffer
+of shuffle_buffer_size rows (when the buffer is full, a random permutation of
+it is taken, its first part is emitted and the rest stays in the buffer). The
+same seed gives the same batches, so resuming with skip_batches (rows skipped
+in Arrow, without converting them) lands on the same rows. As in the other inputs,
+batches run across epoch boundaries.
+
+Schemas are checked against the config when the reader is made (a missing
+column, a column of another kind, a corrupt or empty file raise DataError
+naming the file and column). Nulls take the field's default_value when it sets
+one; otherwise the row is bad: an error naming file, row and column, or with
+skip_bad_rows dropped and reported on stderr.
+"""
+
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import tensorflow as tf
+
+from easyrank.data import fields as fields_lib
+from easyrank.errors import DataError
+from easyrank.protos import data_pb2
+
+BAD_ROW_MARKER = "Malformed Parquet row"
+_CHUNK_ROWS = 16384  # rows per generator element (a multiple of the batch size)
+_STRINGS = (pa.types.is_string, pa.types.is_large_string)
+_LISTS = (pa.types.is_list, pa.types.is_large_list)
+
+
+def _is(kinds, arrow_type):
+    return any(kind(arrow_type) for kind in kinds)
+
+
+def _type_problem(field, arrow_type, is_target):
+    """Why a column of `arrow_type` cannot feed `field` (None when it can)."""
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    integer, floating = pa.types.is_integer(arrow_type), pa.types.is_floating(arrow_type)
+    if is_target:
+        return None if integer or floating or pa.types.is_boolean(arrow_type) else (
+            "labels and sample weights need a number or bool column")
+    if field.is_list:
+        if not _is(_LISTS, arrow_type):
+            return "the field sets is_list, which needs a list column"
+        value_type = arrow_type.value_type
+        return None if _is(_STRINGS, value_type) or pa.types.is_integer(value_type) else (
+            "a list field needs a list of strings or integers")
+    if _is(_LISTS, arrow_type):
+        return "the column is a list: set is_list: true on the (STRING) field"
+    if field.type == data_pb2.InputField.STRING:
+        return None if _is(_STRINGS, arrow_type) else (
+            "the field is STRING (declare it INT64 or FLOAT for a numeric column)")
+    if field.type == data_pb2.InputField.INT64:
+        return None if integer else "the field is INT64 and needs an integer column"
+    return None if integer or floating else "the field is FLOAT and needs a number column"
+
+
+def open_parquet(path):
+    """pq.ParquetFile of `path`; raises DataError for a missing, empty or corrupt file."""
+    try:
+        return pq.ParquetFile(path)
+    except (OSError, pa.ArrowException) as e:
+        raise DataError(f"{path}: cannot read it as a Parquet file ({e}). Check that the file is "
+                        "complete and is Parquet (data_config.format: PARQUET).") from None
+
+
+class ParquetReader:
+    """Reads the Parquet files of one input as batches of (features, targets).
+
+    Args:
+      data_config: a DataConfig message.
+      files: file names (globs already expanded).
+      num_shards, shard: this worker's share of the row groups (or, when there
+        are fewer row groups than shards, of the rows of each row group).
+    """
+
+    def __init__(self, data_config, files, num_shards=1, shard=0):
+        self._config = data_config
+        self._files = list(files)
+        self._fields = list(data_config.input_fields)
+        self._targets = {n for n in list(data_config.label_fields) + [data_config.sample_weight_field] if n}
+        self._columns = [f.name for f in self._fields]
+        units = []
+        for index, path in enumerate(self._files):
+            parquet = open_parquet(path)
+            self._check_schema(path, parquet.schema_arrow)
+            offset = 0
+            for group in range(parquet.metadata.num_row_groups):
+                rows = parquet.metadata.row_group(group).num_rows
+                if rows:
+                    units.append((index, group, offset, rows))
+                offset += rows
+        if not units:
+            raise DataError(f"The Parquet input has no rows: {', '.join(self._files)}.")
+        self.num_rows = sum(unit[3] for unit in units)
+        self._row_shards = None
+        if num_shards > 1 and len(units) >= num_shards:
+            units = units[shard::num_shards]
+        elif num_shards > 1:
+            self._row_shards = (num_shards, shard)
+        self._units = units
+
+    def _check_schema(self, path, schema):
+        for field in self._fields:
+            index = schema.get_field_index(field.name)
+            if index < 0:
+                raise DataError(f"{path}: the Parquet schema has no column {field.name!r} (declared in "
+                                f"data_config.input_fields). Columns: {', '.join(schema.names[:50])}.")
+            arrow_type = schema.field(index).type
+            problem = _type_problem(field, arrow_type, field.name in self._targets)
+            if problem:
+                raise DataError(f"{path}: column {field.name!r} has Parquet type {arrow_type}, but "
+                                f"{problem}.")
+
+    # ------------------------------------------------------------------ #
+    # tf.data
+    # ------------------------------------------------------------------ #
+
+    def dataset(self, batch_size, *, num_epochs=1, shuffle=False, seed=None, skip_batches=0):
+        """tf.data.Dataset of (features, targets) batches; num_epochs < 0 repeats forever."""
+        signature = []
+        for field in self._fields:
+            if field.is_list or self._is_string(field):  # characters, starts, lengths (, row lengths)
+                signature += [tf.TensorSpec([], tf.string), tf.TensorSpec([None], tf.int32),
+                              tf.TensorSpec([None], tf.int32)]
+                if field.is_list:
+                    signature.append(tf.TensorSpec([None], tf.int64))
+            elif field.name in self._targets:
+                signature.append(tf.TensorSpec([None], tf.float32))
+            else:
+                signature.append(tf.TensorSpec([None], fields_lib.field_dtype(field)))
+        chunk = batch_size * max(1, _CHUNK_ROWS // batch_size)
+        arrays = tf.data.Dataset.from_generator(
+            lambda: self._chunks(chunk, num_epochs, shuffle, seed or 0, skip_batches * batch_size),
+            output_signature=tuple(signature))
+        tensors = arrays.map(self._to_tensors, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return tensors.rebatch(batch_size) if chunk != batch_size else tensors
+
+    def _to_tensors(self, *arrays):
+        features, targets = {}, {}
+        arrays = iter(arrays)
+        for field in self._fields:
+            value = next(arrays)
+            if field.is_list or self._is_string(field):
+                value = tf.strings.substr(value, next(arrays), next(arrays))
+            if field.is_list:
+                value = tf.RaggedTensor.from_row_lengths(value, next(arrays)).to_tensor(default_value="")
+            (targets if field.name in self._targets else features)[field.name] = value
+        return features, targets
+
+    # ------------------------------------------------------------------ #
+    # Arrow: row groups -> shuffled tables -> batches of column arrays
+    # ------------------------------------------------------------------ #
+
+    def _chunks(self, chunk_rows, num_epochs, shuffle, seed, skip_rows):
+        """Yields tuples of column arrays of chunk_rows rows (the last may be smaller)."""
+        pending, pending_rows = [], 0
+        for table in self._tables(num_epochs, shuffle, seed):
+            if skip_rows:
+                skipped = min(skip_rows, table.num_rows)
+                table, skip_rows = table.slice(skipped), skip_rows - skipped
+            pending.append(table)
+            pending_rows += table.num_rows
+            if pending_rows < chunk_rows:
+                continue
+            combined = pa.concat_tables(pending)
+            start = 0
+            while pending_rows - start >= chunk_rows:
+                yield self._arrays(combined.slice(start, chunk_rows))
+                start += chunk_rows
+            pending, pending_rows = [combined.slice(start)], pending_rows - start
+        if pending_rows:
+            yield self._arrays(pa.concat_tables(pending))
+
+    def _tables(self, num_epochs, shuffle, seed):
+        """Tables of rows in reading order: row groups, shuffled through the buffer if asked."""
+        handles = {}
+        epoch = 0
+        buffer_size = max(self._config.shuffle_buffer_size, 1)
+        while num_epochs < 0 or epoch < num_epochs:
+            rng = np.random.default_rng([seed, epoch])
+            order = rng.permutation(len(self._units)) if shuffle else range(len(self._units))
+            buffer, buffered = [], 0
+            for position in order:
+                table = self._read(self._units[position], handles)
+                if not shuffle:
+                    yield table
+                    continue
+                buffer.append(table)
+                buffered += table.num_rows
+                if buffered >= buffer_size:
+                    combined = pa.concat_tables(buffer)
+                    permutation = rng.permutation(buffered)
+                    keep = buffer_size // 2
+                    yield combined.take(permutation[keep:])
+                    buffer, buffered = [combined.take(permutation[:keep])], keep
+            if buffered:
+                yield pa.concat_tables(buffer).take(rng.permutation(buffered))
+            epoch += 1
+
+    def _read(self, unit, handles):
+        """One row group: the configured columns, nulls filled or bad rows handled."""
+        index, group, offset, rows = unit
+        path = self._files[index]
+        try:
+            if index not in handles:
+                handles[index] = pq.ParquetFile(path)
+            table = handles[index].read_row_group(group, columns=self._columns)
+        except (OSError, pa.ArrowException) as e:
+            raise ValueError(f"{BAD_ROW_MARKER} group {group} in {path}: cannot read it ({e}).") from None
+        row_numbers = np.arange(offset + 1, offset + rows + 1)
+        if self._row_shards:
+            num_shards, shard = self._row_shards
+            keep = np.flatnonzero((row_numbers - 1) % num_shards == shard)
+            table, row_numbers = table.take(keep), row_numbers[keep]
+        return self._fill_nulls(table, path, row_numbers)
+
+    def _is_string(self, field):
+        return field.type == data_pb2.InputField.STRING and not field.is_list and field.name not in self._targets
+
+    def _fill_nulls(self, table, path, row_numbers):
+        """Columns cast to one type per field, nulls filled with defaults; bad rows raise or go."""
+        bad, bad_column = None, None
+        columns = []
+        for field, column in zip(self._fields, table.columns):
+            column = self._cast(field, column)
+            if column.null_count:
+                if field.is_list:
+                    column = pc.fill_null(column, pa.scalar([], type=column.type))
+                elif field.HasField("default_value"):
+                    default = fields_lib.default_value(field)
+                    if field.name in self._targets:
+                        default = float(default or 0)
+                    column = pc.fill_null(column, pa.scalar(default, type=column.type))
+                else:
+                    nulls = column.is_null().to_numpy(zero_copy_only=False)
+                    if bad is None:
+                        bad, bad_column = nulls, np.where(nulls, field.name, "")
+                    else:
+                        bad_column = np.where(nulls & ~bad, field.name, bad_column)
+                        bad = bad | nulls
+            columns.append(column)
+        table = pa.table(columns, names=self._columns)
+        if bad is None or not bad.any():
+            return table
+        where = [f"{path}:{row} (column {name})" for row, name in zip(row_numbers[bad], bad_column[bad])]
+        if not self._config.skip_bad_rows:
+            # Raised in the generator of tf.data: arrives as InvalidArgumentError.
+            raise ValueError(f"{BAD_ROW_MARKER} in {where[0]}: a null where the field has no "
+                             "default_value (set default_value on the input field, or skip_bad_rows "
+                             "to drop such rows).")
+        print(f"easyrank: skipped {len(where)} Parquet rows with nulls and no default_value: "
+              + ", ".join(where), file=sys.stderr)
+        return table.filter(pa.array(~bad))
+
+    def _cast(self, field, column):
+        """`column` as the field's Arrow type: float32, int64, string or list<string>."""
+        if field.name in self._targets:
+            dtype = pa.float32()
+        elif field.is_list:
+            dtype = pa.list_(pa.string())
+        elif field.type == data_pb2.InputField.STRING:
+            dtype = pa.string()
+            if pa.types.is_dictionary(column.type):
+                column = column.cast(column.type.value_type)
+        else:
+            dtype = pa.int64() if field.type == data_pb2.InputField.INT64 else pa.float32()
+        return column if column.type == dtype else pc.cast(column, dtype, safe=False)
+
+    def _arrays(self, table):
+        """NumPy arrays of a chunk: one per number column; characters, starts and lengths
+        per string column; those of the values, then row lengths, per list column."""
+        arrays = []
+        for field, column in zip(self._fields, table.columns):
+            column = column.combine_chunks()
+            if field.is_list:
+                arrays += _string_buffers(pc.fill_null(column.flatten(), ""))
+                arrays.append(column.value_lengths().to_numpy(zero_copy_only=False).astype(np.int64))
+            elif self._is_string(field):
+                arrays += _string_buffers(column)
+            else:
+                arrays.append(column.to_numpy(zero_copy_only=False))
+        return tuple(arrays)
+
+
+def _string_buffers(strings):
+    """(characters as bytes, int32 starts, int32 lengths) of a pa.string array without nulls."""
+    _, offsets, data = strings.buffers()
+    offsets = np.frombuffer(offsets, np.int32)[strings.offset:strings.offset + len(strings) + 1]
+    first = int(offsets[0]) if len(offsets) else 0
+    last = int(offsets[-1]) if len(offsets) else 0
+    characters = np.frombuffer(data, np.uint8)[first:last].tobytes() if data is not None else b""
+    return characters, offsets[:-1] - first, np.diff(offsets)
+
+
+def count_rows(files):
+    """Rows of the Parquet files, from their metadata."""
+    return sum(open_parquet(path).metadata.num_rows for path in files)
