@@ -1,7 +1,9 @@
 """python -m easyrank.train --pipeline_config_path CFG [--model_dir DIR] [--edit_config_json JSON]
+                           [--input_mode auto|resume|continue]
 
-Trains (resuming from model_dir's latest checkpoint), evaluates, writes
-<model_dir>/eval_result.json and exports <export_dir>/<version>/.
+Trains (resuming from model_dir's latest checkpoint, or continuing from it on
+new data), evaluates, writes <model_dir>/eval_result.json and exports
+<export_dir>/<version>/.
 """
 
 from absl import flags
@@ -11,6 +13,11 @@ from easyrank.errors import ConfigError
 
 console.define_config_flags()
 flags.DEFINE_string("model_dir", None, "Overrides the config's model_dir.")
+flags.DEFINE_enum("input_mode", "auto", ["auto", "resume", "continue"],
+                  "With a checkpoint in model_dir: resume it on the input it was trained on "
+                  "(skip the batches already trained), continue on new data (read the input "
+                  "from its first row, keep the global step), or auto: resume when the input "
+                  "files, their sizes and times and the batching match the checkpoint's.")
 FLAGS = flags.FLAGS
 
 
@@ -22,7 +29,7 @@ def main(argv):
         raise ConfigError("no model_dir: set it in the config or pass --model_dir.",
                           path="model_dir", file=FLAGS.pipeline_config_path)
     from easyrank.training import loop
-    loop.train_and_evaluate(config, model_dir)
+    loop.train_and_evaluate(config, model_dir, input_mode=FLAGS.input_mode)
     return 0
 
 

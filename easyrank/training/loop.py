@@ -3,7 +3,10 @@
 model_dir holds checkpoints (ckpt-<step>), TensorBoard summaries (train/,
 eval/), pipeline.config, eval_result.json and, by default, export/<version>/.
 A run whose model_dir has a checkpoint resumes from it, skipping the batches
-already trained on, so an interrupted run loses at most one checkpoint interval.
+already trained on, so an interrupted run loses at most one checkpoint interval;
+on new input it continues instead (training/input_state.py). A run into an
+empty model_dir may warm start from train_config.fine_tune_checkpoint
+(training/warm_start.py) and stop early (training/early_stopping.py).
 """
 
 import os
@@ -16,13 +19,15 @@ from google.protobuf import text_format
 from easyrank.data import build_dataset, count_rows
 from easyrank.evaluation import evaluator
 from easyrank.serving import exporters
-from easyrank.training import strategies
+from easyrank.training import early_stopping, input_state, strategies, warm_start
 from easyrank.training.callbacks import CheckpointSaver, EpochEndAdapter, PeriodicEvaluator, ProgressLogger, StepCounter
 from easyrank.training.model_state import create_model, global_step, restore, single_device_model
 
 
-def train_and_evaluate(config, model_dir):
-    """Trains (resuming), evaluates and exports; returns the final metrics.
+def train_and_evaluate(config, model_dir, input_mode=input_state.AUTO):
+    """Trains (resuming or continuing), evaluates and exports; returns the final metrics.
+
+    input_mode: "auto", "resume" or "continue" (training/input_state.py).
 
     In a cluster (docs/distributed.md) only the chief writes model_dir,
     evaluates and exports; other workers return None once training ends,
@@ -33,10 +38,8 @@ def train_and_evaluate(config, model_dir):
         strategies.run_server()
         return None
     chief = strategies.is_chief()
+    stopper = early_stopping.build(config)
     os.makedirs(model_dir, exist_ok=True)
-    if chief:
-        with open(os.path.join(model_dir, "pipeline.config"), "w", encoding="utf-8") as f:
-            f.write(text_format.MessageToString(config))
     tf_keras.utils.set_random_seed(train.seed)
     strategy = strategies.build_strategy(train)
     multi_worker = strategies.is_multi_worker(strategy)
@@ -49,7 +52,17 @@ def train_and_evaluate(config, model_dir):
     resumed = restore(checkpoint, model_dir)
     if resumed:
         logging.info("Resuming from %s at step %d.", resumed, global_step(model))
+    elif train.fine_tune_checkpoint:
+        warm_start.warm_start(config, checkpoint)
     step = global_step(model)
+    plan = input_state.plan(config, resumed, step, input_mode,
+                            count_batches=lambda: epochs_steps(config))
+    checkpoint.input_state = input_state.InputState()
+    input_state.record(checkpoint.input_state, config, plan.start_step)
+    if chief:  # only once the checks above passed
+        with open(os.path.join(model_dir, "pipeline.config"), "w", encoding="utf-8") as f:
+            f.write(text_format.MessageToString(config))
+        warm_start.save_vocabularies(config, model_dir)
     def eval_data():
         return evaluator.eval_dataset(config)
 
@@ -65,10 +78,12 @@ def train_and_evaluate(config, model_dir):
     def on_eval(at_step, results):
         report(at_step, results)
         exporter.after_evaluation(model, results)
+        if stopper is not None and stopper.update(at_step, results):
+            model.stop_training = True
 
-    remaining = train.num_steps - step if train.num_steps else None
+    remaining = plan.remaining
     if remaining is None or remaining > 0:
-        dataset, steps_per_epoch = _train_input(config, strategy, step, remaining)
+        dataset, steps_per_epoch = _train_input(config, strategy, step, plan.skip, remaining)
         callbacks = [
             ProgressLogger(train.log_step_count_steps, config.data_config.batch_size,
                            tf.summary.create_file_writer(os.path.join(model_dir, "train"))
@@ -111,6 +126,8 @@ def train_and_evaluate(config, model_dir):
         model = single_device_model(config, manager.latest_checkpoint)
     results = evaluator.evaluate_model(model, eval_data(), config, config.eval_config.num_eval_steps)
     results["global_step"] = step
+    if stopper is not None:
+        results.update(stopper.summary())
     report(step, results)
     evaluator.write_eval_result(model_dir, results)
     path = exporter.at_end(model, results)
@@ -136,8 +153,8 @@ def epochs_steps(config):
     return -(-rows * config.train_config.num_epochs // config.data_config.batch_size)
 
 
-def _train_input(config, strategy, step, remaining):
-    """(dataset or DatasetCreator, steps_per_epoch) for model.fit, resuming after `step`."""
+def _train_input(config, strategy, step, skip, remaining):
+    """(dataset or DatasetCreator, steps_per_epoch) for model.fit, skipping `skip` batches."""
     train = config.train_config
 
     def dataset_fn(input_context=None, num_epochs=train.num_epochs, seed=train.seed):
@@ -146,7 +163,7 @@ def _train_input(config, strategy, step, remaining):
             input_context.num_replicas_in_sync // input_context.num_input_pipelines, 1)
         dataset = build_dataset(config.data_config, config.train_input_path, training=True,
                                 num_epochs=num_epochs, seed=seed, input_context=input_context,
-                                skip_batches=step * per_pipeline)
+                                skip_batches=skip * per_pipeline)
         return dataset.take(remaining * per_pipeline) if remaining else dataset
 
     if isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy):
@@ -159,7 +176,7 @@ def _train_input(config, strategy, step, remaining):
         # One machine: fit splits each global batch over the local replicas.
         if remaining is None and train.steps_per_execution > 1:
             # fit needs the step count to run several steps per call: count the rows.
-            remaining = max(epochs_steps(config) - step, 1)
+            remaining = max(epochs_steps(config) - skip, 1)
         return dataset_fn(), remaining
     # Several workers: each reads its own shard (files, or rows when files are few).
     return strategy.distribute_datasets_from_function(dataset_fn), remaining

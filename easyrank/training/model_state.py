@@ -59,7 +59,8 @@ def restore(checkpoint, path_or_dir):
     else:  # a checkpoint prefix such as model_dir/ckpt-469; a missing one restores nothing
         path = path_or_dir if tf.io.gfile.exists(path_or_dir + ".index") else None
     if path:
-        checkpoint.restore(path).assert_existing_objects_matched()
+        # Values the objects do not use (a training run's input_state) are expected.
+        checkpoint.restore(path).assert_existing_objects_matched().expect_partial()
     return path
 
 
