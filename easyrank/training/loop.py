@@ -63,6 +63,7 @@ def train_and_evaluate(config, model_dir, input_mode=input_state.AUTO):
         with open(os.path.join(model_dir, "pipeline.config"), "w", encoding="utf-8") as f:
             f.write(text_format.MessageToString(config))
         warm_start.save_vocabularies(config, model_dir)
+
     def eval_data():
         return evaluator.eval_dataset(config)
 
@@ -126,9 +127,9 @@ def train_and_evaluate(config, model_dir, input_mode=input_state.AUTO):
         model = single_device_model(config, manager.latest_checkpoint)
     results = evaluator.evaluate_model(model, eval_data(), config, config.eval_config.num_eval_steps)
     results["global_step"] = step
+    report(step, results)
     if stopper is not None:
         results.update(stopper.summary())
-    report(step, results)
     evaluator.write_eval_result(model_dir, results)
     path = exporter.at_end(model, results)
     if path:

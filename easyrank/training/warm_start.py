@@ -66,7 +66,7 @@ def variable_keys(root):
                 continue
             seen.add(id(child))
             child_path = path + (name.replace(".", "..").replace("/", ".S"),)
-            if isinstance(child, tf.Variable) or hasattr(child, "_distribute_strategy"):
+            if isinstance(child, tf.Variable):  # MirroredVariable too
                 keys["/".join(child_path) + _SUFFIX] = child
             else:
                 queue.append((child, child_path))
