@@ -55,8 +55,10 @@ def train_and_evaluate(config, model_dir, input_mode=input_state.AUTO):
     elif train.fine_tune_checkpoint:
         warm_start.warm_start(config, checkpoint)
     step = global_step(model)
+    # A parameter-server run reads its input without end: no batches to count.
+    parameter_server = isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy)
     plan = input_state.plan(config, resumed, step, input_mode,
-                            count_batches=lambda: epochs_steps(config))
+                            count_batches=None if parameter_server else lambda: epochs_steps(config))
     checkpoint.input_state = input_state.InputState()
     input_state.record(checkpoint.input_state, config, plan.start_step)
     if chief:  # only once the checks above passed
@@ -101,7 +103,7 @@ def train_and_evaluate(config, model_dir, input_mode=input_state.AUTO):
                 lambda: evaluator.evaluate_model(model, eval_data(), config,
                                                   config.eval_config.num_eval_steps),
                 on_eval))
-        if isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy):
+        if parameter_server:
             _fit_in_chunks(model, dataset, steps_per_epoch, callbacks, min(
                 train.save_checkpoints_steps, train.log_step_count_steps, steps_per_epoch))
         else:
