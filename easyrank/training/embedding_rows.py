@@ -148,3 +148,28 @@ def _by_key(new_meaning, old_meaning, old_value, fresh, old_model_dir, describe)
     if np.array_equal(old_value, value):
         return old_value, None
     return value, note
+
+
+def check_vocabularies(config, old, model_dir):
+    """ConfigError when a vocabulary changed since `old` (the config model_dir was trained with).
+
+    Same-size vocabularies with other keys restore without a shape error but give
+    keys other keys' rows; a changed vocabulary needs a warm start, which matches
+    rows by key.
+    """
+    old_meanings = table_meanings(old) if old is not None else {}
+    for name, meaning in table_meanings(config).items():
+        before = old_meanings.get(name)
+        if meaning.kind != VOCAB or before is None or before.kind != VOCAB:
+            continue
+        old_keys, keys = vocabulary(before, model_dir), vocabulary(meaning)
+        if old_keys is None or keys is None or old_keys == keys:
+            continue
+        field = "vocab_list" if meaning.feature.vocab_list else "vocab_file"
+        raise ConfigError(
+            f"the vocabulary of feature {meaning.name!r} changed since the checkpoint in "
+            f"{model_dir} was trained ({len(old_keys)} keys then, {len(keys)} now, "
+            f"{sum(a != b for a, b in zip(old_keys, keys))} rows moved): continuing would give "
+            "keys the rows of other keys. Train into a new model_dir with "
+            "train_config.fine_tune_checkpoint pointing at this one; it matches rows by key.",
+            path=f"{meaning.path}.{field}")

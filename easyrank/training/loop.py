@@ -52,6 +52,7 @@ def train_and_evaluate(config, model_dir, input_mode=input_state.AUTO):
     resumed = restore(checkpoint, model_dir)
     if resumed:
         logging.info("Resuming from %s at step %d.", resumed, global_step(model))
+        warm_start.check_vocabularies(config, model_dir)
     elif train.fine_tune_checkpoint:
         warm_start.warm_start(config, checkpoint)
     step = global_step(model)
@@ -86,7 +87,7 @@ def train_and_evaluate(config, model_dir, input_mode=input_state.AUTO):
 
     remaining = plan.remaining
     if remaining is None or remaining > 0:
-        dataset, steps_per_epoch = _train_input(config, strategy, step, plan.skip, remaining)
+        dataset, steps_per_epoch = _train_input(config, strategy, step, remaining, skip=plan.skip)
         callbacks = [
             ProgressLogger(train.log_step_count_steps, config.data_config.batch_size,
                            tf.summary.create_file_writer(os.path.join(model_dir, "train"))
@@ -156,8 +157,10 @@ def epochs_steps(config):
     return -(-rows * config.train_config.num_epochs // config.data_config.batch_size)
 
 
-def _train_input(config, strategy, step, skip, remaining):
-    """(dataset or DatasetCreator, steps_per_epoch) for model.fit, skipping `skip` batches."""
+def _train_input(config, strategy, step, remaining, skip=None):
+    """(dataset or DatasetCreator, steps_per_epoch) for model.fit, skipping `skip` batches
+    of the input (default: `step`, a run on one input)."""
+    skip = step if skip is None else skip
     train = config.train_config
 
     def dataset_fn(input_context=None, num_epochs=train.num_epochs, seed=train.seed):

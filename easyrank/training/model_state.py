@@ -59,9 +59,21 @@ def restore(checkpoint, path_or_dir):
     else:  # a checkpoint prefix such as model_dir/ckpt-469; a missing one restores nothing
         path = path_or_dir if tf.io.gfile.exists(path_or_dir + ".index") else None
     if path:
-        # Values the objects do not use (a training run's input_state) are expected.
-        checkpoint.restore(path).assert_existing_objects_matched().expect_partial()
+        try:
+            # Values the objects do not use (a training run's input_state) are expected.
+            checkpoint.restore(path).assert_existing_objects_matched().expect_partial()
+        except (ValueError, AssertionError) as e:
+            raise ConfigError(
+                f"the checkpoint {path} does not fit the model of this config ({_first_line(e)}). "
+                "A model whose variables changed (a grown vocabulary, another block) needs a new "
+                "model_dir with train_config.fine_tune_checkpoint pointing at the old one "
+                "(docs/daily_training.md).", path="model_dir") from None
     return path
+
+
+def _first_line(error):
+    text = str(error).strip()
+    return text.splitlines()[0][:300] if text else type(error).__name__
 
 
 def restore_model(config, checkpoint_path, config_file=None):

@@ -56,6 +56,11 @@ def old_config(checkpoint_path):
     return config
 
 
+def check_vocabularies(config, model_dir):
+    """Before continuing in model_dir: ConfigError if a vocabulary changed since its checkpoint."""
+    embedding_rows.check_vocabularies(config, old_config(os.path.join(model_dir, "ckpt")), model_dir)
+
+
 def variable_keys(root):
     """{checkpoint key: variable} of everything `root` (a tf.train.Checkpoint) saves."""
     keys, seen, queue = {}, {id(root)}, [(root, ())]
@@ -83,10 +88,7 @@ def warm_start(config, checkpoint):
     model_keys = {k: v for k, v in new_vars.items()
                   if k.startswith("model/") and "/loss_tracker/" not in k}
     renames = _renames(train, model_keys, old_shapes)
-    tables = {id(v): name for name, v in checkpoint.model.feature_groups.tables.items()}
-    new_meanings = embedding_rows.table_meanings(config)
-    old = old_config(path)
-    old_meanings = embedding_rows.table_meanings(old) if old is not None else {}
+    tables = _Tables(config, checkpoint, path, renames)
     assignments, unchanged = [], set()
     summary = {"restored": [], "resized": [], "new": [], "unused": []}
     for key, variable in sorted(model_keys.items()):
@@ -94,33 +96,30 @@ def warm_start(config, checkpoint):
         if any(part in key for part in train.fine_tune_exclude) or old_key not in old_shapes:
             summary["new"].append(_short(key))
             continue
-        value, fresh, note = reader.get_tensor(old_key), variable.numpy(), None
-        name = tables.get(id(variable))
-        if name is not None:
-            describe = f"{_short(key)} {list(fresh.shape)} from {_short(old_key)} {list(value.shape)}"
-            value, note = embedding_rows.carry_rows(
-                new_meanings[name], old_meanings.get(renames.get(name, name)), value, fresh,
-                os.path.dirname(path), describe)
-        elif tuple(value.shape) != tuple(fresh.shape):
-            raise ConfigError(f"cannot warm start {_short(key)} of shape {list(fresh.shape)} from "
-                              f"{_short(old_key)} of shape {list(value.shape)} in {path}; exclude it "
-                              "with fine_tune_exclude or rename it.", path=_PATH)
-        if value is None:
-            logging.warning("Warm start: embedding %r %s.", name, note)
-            summary["new"].append(f"{_short(key)} ({note})")
-            continue
+        value = note = None  # value: None reads the checkpoint's value when assigning
+        if tables.name(variable) is not None:
+            value, note = tables.carry(variable, reader.get_tensor(old_key), key, old_key)
+            if value is None:
+                logging.warning("Warm start: embedding %r %s.", tables.name(variable), note)
+                summary["new"].append(f"{_short(key)} ({note})")
+                continue
+        elif tuple(old_shapes[old_key]) != tuple(variable.shape):
+            raise ConfigError(f"cannot warm start {_short(key)} of shape {list(variable.shape)} from "
+                              f"{_short(old_key)} of shape {list(old_shapes[old_key])} in {path}; "
+                              "exclude it with fine_tune_exclude or rename it.", path=_PATH)
         summary["resized" if note else "restored"].append(
             f"{_short(key)} ({note})" if note else _short(key))
         if not note:
             unchanged.add(old_key)
+            value = None
         assignments.append((variable, value, old_key))
     if not assignments:
         raise ConfigError(f"no variable of {path} matches this model: it comes from another "
                           "model (checkpoint keys such as "
                           f"{', '.join(sorted(_short(k) for k in old_shapes)[:3])}); use "
                           "fine_tune_renames for renamed blocks or features.", path=_PATH)
-    for variable, value, _ in assignments:
-        variable.assign(value)
+    for variable, value, old_key in assignments:  # only once every check passed
+        variable.assign(value if value is not None else reader.get_tensor(old_key))
     if train.fine_tune_optimizer_state:
         summary["optimizer_slots"] = _restore_optimizer(reader, new_vars, model_keys, renames,
                                                         unchanged, old_shapes)
@@ -130,6 +129,28 @@ def warm_start(config, checkpoint):
                                and "/loss_tracker/" not in k)
     _log_summary(path, summary)
     return summary
+
+
+class _Tables:
+    """The embedding tables of the new model, and what their rows meant in the checkpoint's."""
+
+    def __init__(self, config, checkpoint, path, renames):
+        self._names = {id(v): name for name, v in checkpoint.model.feature_groups.tables.items()}
+        self._meanings = embedding_rows.table_meanings(config)
+        old = old_config(path)
+        self._old_meanings = embedding_rows.table_meanings(old) if old is not None else {}
+        self._old_dir, self._renames = os.path.dirname(path), renames
+
+    def name(self, variable):
+        return self._names.get(id(variable))
+
+    def carry(self, variable, old_value, key, old_key):
+        """(value or None to keep the fresh rows, note) for a table (embedding_rows.carry_rows)."""
+        name, fresh = self.name(variable), variable.numpy()
+        describe = f"{_short(key)} {list(fresh.shape)} from {_short(old_key)} {list(old_value.shape)}"
+        return embedding_rows.carry_rows(
+            self._meanings[name], self._old_meanings.get(self._renames.get(name, name)),
+            old_value, fresh, self._old_dir, describe)
 
 
 def _renames(train, model_keys, old_shapes):

@@ -1,6 +1,7 @@
 """Warm start from another model: matching variables, resized tables by meaning, bad input."""
 
 import os
+import shutil
 
 import easyrank  # noqa: F401
 
@@ -191,3 +192,22 @@ def test_shape_changes_it_cannot_reconcile_name_both_variables(trained):
     _, checkpoint = build(config)
     with pytest.raises(ConfigError, match=r"embedding.Srow_id \[151, 3\] from \S+row_id \[151, 2\]"):
         warm_start.warm_start(config, checkpoint)
+
+
+def test_a_changed_model_in_the_same_model_dir_points_to_warm_start(trained, tmp_path):
+    data_dir, model_dir, _ = trained
+    copy = tmp_path / "copy"
+    shutil.copytree(model_dir, copy)
+    config = load(data_dir, "grown_same_dir", buckets=300)
+    with pytest.raises(ConfigError, match="needs a new model_dir with train_config.fine_tune_checkpoint"):
+        loop.train_and_evaluate(config, str(copy))
+
+
+def test_a_same_size_vocabulary_with_other_keys_is_not_continued(trained, tmp_path):
+    data_dir, model_dir, _ = trained
+    shutil.copytree(model_dir, tmp_path / "copy")
+    # The old model's vocab_file was [red, green, blue, black]: same size, other order.
+    config = load(data_dir, "reordered", color='vocab_list: ["black", "red", "green", "blue"]')
+    with pytest.raises(ConfigError, match=r"vocabulary of feature 'color' changed .* 4 rows moved") as error:
+        loop.train_and_evaluate(config, str(tmp_path / "copy"))
+    assert error.value.path == "feature_configs[2].id_feature.vocab_list"
