@@ -84,7 +84,7 @@ def plan(config, checkpoint_path, step, mode=AUTO, count_batches=None):
     """
     if mode not in MODES:
         raise ConfigError(f"input mode {mode!r} is not one of {', '.join(MODES)}.",
-                          path="--input_mode")
+                          path="--input_mode", file="")
     current = signature(config)
     files = _describe(current)
     if checkpoint_path is None:
@@ -113,7 +113,7 @@ def plan(config, checkpoint_path, step, mode=AUTO, count_batches=None):
                 f"input but {files} holds only {total} batches for num_epochs "
                 f"{config.train_config.num_epochs}; this looks like new data. Pass "
                 "--input_mode=continue (or auto) to train on it from its first row.",
-                path="--input_mode")
+                path="--input_mode", file="")  # a flag, not a field of the config file
         logging.info("Input: continuing at step %d on new data, %s from its first row (%s, "
                      "and it holds %d batches, fewer than the %d trained).",
                      step, files, why, total, done)

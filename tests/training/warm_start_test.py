@@ -1,7 +1,10 @@
 """Warm start from another model: matching variables, resized tables by meaning, bad input."""
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 
 import easyrank  # noqa: F401
 
@@ -41,6 +44,7 @@ train_config {{ num_epochs: 2 {train} }}
 export_config {{ num_warmup_rows: 0 }}
 """
 COLORS = ["red", "green", "blue", "black"]
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KEY = "model/feature_groups/embedding.S{}/.ATTRIBUTES/VARIABLE_VALUE"
 DENSE = "model/backbone/block_layers/{}/_dense_layers/0/kernel/.ATTRIBUTES/VARIABLE_VALUE"
 
@@ -211,3 +215,17 @@ def test_a_same_size_vocabulary_with_other_keys_is_not_continued(trained, tmp_pa
     with pytest.raises(ConfigError, match=r"vocabulary of feature 'color' changed .* 4 rows moved") as error:
         loop.train_and_evaluate(config, str(tmp_path / "copy"))
     assert error.value.path == "feature_configs[2].id_feature.vocab_list"
+
+
+def test_cli_reports_a_missing_fine_tune_checkpoint_in_one_paragraph(tmp_path):
+    model_dir = tmp_path / "model"
+    out = subprocess.run(
+        [sys.executable, "-m", "easyrank.train", "--pipeline_config_path",
+         os.path.join(ROOT, "tests", "configs", "base.config"), "--model_dir", str(model_dir),
+         "--edit_config_json", json.dumps({"train_config.fine_tune_checkpoint": str(tmp_path / "no")})],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2, out.stderr[-2000:]
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("Config error: ") and "train_config.fine_tune_checkpoint: " in last
+    assert "Traceback" not in out.stderr
+    assert not model_dir.exists() or os.listdir(model_dir) == []
