@@ -32,8 +32,14 @@ def table_meanings(config):
             if not feature.boundaries and not feature.embedding_dim:
                 continue
             meaning = BUCKETS if feature.boundaries else LINEAR
-        elif feature.HasField("hash_bucket_size"):
+        elif kind == "vector_feature":  # a projection matrix, [dimension, embedding_dim]
+            if not feature.embedding_dim:
+                continue
+            meaning = LINEAR
+        elif _has(feature, "hash_bucket_size"):  # id, tag, sequence, cross, lookup features
             meaning = HASH
+        elif kind == "lookup_feature" or kind == "cross_feature":
+            continue  # a dense lookup value: no table
         elif getattr(feature, "num_buckets", 0):
             meaning = IDENTITY
         else:
@@ -41,6 +47,10 @@ def table_meanings(config):
         name = feature.embedding_name or feature.name
         meanings.setdefault(name, TableMeaning(meaning, feature, path, feature.name))
     return meanings
+
+
+def _has(feature, field):
+    return field in feature.DESCRIPTOR.fields_by_name and feature.HasField(field)
 
 
 def vocabulary(meaning, model_dir=None):
