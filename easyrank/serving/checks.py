@@ -35,7 +35,6 @@ import pyarrow.parquet as pq
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
-from easyrank.config.modules import import_modules
 from easyrank.data import list_files
 from easyrank.models import build_model
 from easyrank.models.heads import prediction_key
@@ -103,7 +102,6 @@ def check(export_path, input_path=None, num_rows=64, tolerance=1e-5, cc_check=Fa
     """Runs every check; returns (problems, report lines)."""
     version_dir = resolve_version_dir(export_path)
     config = read_pipeline_config(version_dir)
-    import_modules(config.import_modules)  # the layers of custom blocks, for model_in_memory
     path = list_files([input_path] if input_path else
                       list(config.eval_input_path) or list(config.train_input_path))[0]
     work = tempfile.mkdtemp(prefix="easyrank_check_")
