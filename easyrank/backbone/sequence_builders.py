@@ -48,8 +48,8 @@ def check_query(context, kind="din"):
         return
     query, keys = context.input_shapes[0].query, context.input_shapes[0].keys
     if query is None:
-        raise ConfigError(f"block {context.name!r}: {kind} needs a query: add the target item's features (e.g. movie_id) "
-                          "to the sequence group, in the order of its sequence features.",
+        raise ConfigError(f"block {context.name!r}: {kind} needs a query: add the target item's "
+                          "features (e.g. movie_id) to the sequence group, in the order of its sequence features.",
                           path=context.path + ".inputs[0]")
     if query[-1] != keys[-1]:
         raise ConfigError(

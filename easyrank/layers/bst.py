@@ -3,25 +3,24 @@
 import tensorflow as tf
 import tf_keras
 
-from easyrank.layers.mlp import build_sublayer, check_activation, check_rate
+from easyrank.layers.checks import (
+    check_activation,
+    check_one_of,
+    check_positive_int,
+    check_positive_number,
+    check_rate,
+)
+from easyrank.layers.mlp import build_sublayer
 from easyrank.layers.sequence_pool import lengths_mask
 
 _POOLINGS = ("flatten", "target", "mean")
-
-
-def _check_positive(arg_name, value, allow_none=False):
-    if allow_none and value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{arg_name}` must be a positive integer. Received: {arg_name}={value!r}")
-    return value
 
 
 @tf_keras.utils.register_keras_serializable(package="easyrank")
 class BST(tf_keras.layers.Layer):
     """Behaviour Sequence Transformer: self-attention over [target, history].
 
-    The target item `q` is put before the history `K` (same features, same
+    Math: docs/blocks.md#bst. The target item `q` is put before the history `K` (same features, same
     width E), each position gets a learned position embedding, and `num_layers`
     post-norm transformer layers run over the `T + 1` positions with padding
     masked out of the keys:
@@ -56,17 +55,24 @@ class BST(tf_keras.layers.Layer):
         **kwargs: base `Layer` arguments such as `name` and `dtype`.
 
     Call arguments:
-        inputs: `(query, keys, lengths)`: `query` `[B, E]` the target item,
-            `keys` `[B, T, E]` the padded history (valid positions first, most
-            recent last) and `lengths` `[B]` its true lengths.
+        inputs: `(query, keys, lengths)`: `query` the target item, `keys` the
+            padded history (valid positions first, most recent last) and
+            `lengths` its true lengths.
         training: Python bool, for dropout.
 
-    Output shape: `[B, (T+1)·E]` ("flatten") or `[B, E]`.
+    Input shape:
+        `query` `[batch_size, E]`, `keys` `[batch_size, T, E]`, `lengths`
+        `[batch_size]`.
+
+    Output shape:
+        `[batch_size, (T+1)·E]` ("flatten") or `[batch_size, E]`.
 
     Example:
-        >>> q, k = tf.random.normal([2, 8]), tf.random.normal([2, 5, 8])
-        >>> BST(num_heads=2, pooling="target")((q, k, tf.constant([3, 0]))).shape
-        TensorShape([2, 8])
+
+        ```python
+        q, k = tf.random.normal([2, 8]), tf.random.normal([2, 5, 8])
+        BST(num_heads=2, pooling="target")((q, k, tf.constant([3, 0])))  # [2, 8]
+        ```
     """
 
     def __init__(self, num_layers: int = 1, num_heads: int = 8, intermediate_dim: int | None = None,
@@ -74,19 +80,14 @@ class BST(tf_keras.layers.Layer):
                  pooling: str = "flatten", use_position: bool = True,
                  layer_norm_epsilon: float = 1e-6, **kwargs):
         super().__init__(**kwargs)
-        self.num_layers = _check_positive("num_layers", num_layers)
-        self.num_heads = _check_positive("num_heads", num_heads)
-        self.intermediate_dim = _check_positive("intermediate_dim", intermediate_dim, allow_none=True)
-        self.activation = check_activation("activation", activation)
+        self.num_layers = check_positive_int("num_layers", num_layers)
+        self.num_heads = check_positive_int("num_heads", num_heads)
+        self.intermediate_dim = check_positive_int("intermediate_dim", intermediate_dim, allow_none=True)
+        self.activation = check_activation("activation", activation, allow_layers=False)
         self.dropout_rate = check_rate("dropout_rate", dropout_rate)
-        if pooling not in _POOLINGS:
-            raise ValueError(f"`pooling` must be one of {_POOLINGS}. Received: pooling={pooling!r}")
-        self.pooling = pooling
+        self.pooling = check_one_of("pooling", pooling, _POOLINGS)
         self.use_position = bool(use_position)
-        if not isinstance(layer_norm_epsilon, (int, float)) or not layer_norm_epsilon > 0:
-            raise ValueError("`layer_norm_epsilon` must be a positive number. "
-                             f"Received: layer_norm_epsilon={layer_norm_epsilon!r}")
-        self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.layer_norm_epsilon = check_positive_number("layer_norm_epsilon", layer_norm_epsilon)
 
     def build(self, input_shape):
         query_shape, keys_shape = tf.TensorShape(input_shape[0]), tf.TensorShape(input_shape[1])

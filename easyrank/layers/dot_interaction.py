@@ -9,7 +9,8 @@ import tf_keras
 class DotInteraction(tf_keras.layers.Layer):
     """All pairwise dot products of F feature vectors of one width D.
 
-    With the vectors stacked as `X ∈ [B, F, D]` (the bottom MLP's output and the
+    Math: docs/blocks.md#dot-interaction-dlrm. With the vectors stacked as
+    `X ∈ [B, F, D]` (the bottom MLP's output and the
     sparse features' embeddings, in DLRM):
 
         Z   = X Xᵀ                                  # [B, F, F]
@@ -27,14 +28,20 @@ class DotInteraction(tf_keras.layers.Layer):
         self_interaction: also keep the squared norms Z_ii. Default False.
         **kwargs: base `Layer` arguments such as `name` and `dtype`.
 
-    Input shape: `[B, F, D]`, or a list of `[B, D]` and `[B, F_k, D]` tensors of
-        one width D (F = the number of vectors in all, at least 2).
-    Output shape: `[B, F(F−1)/2]`, or `[B, F(F+1)/2]` with self-interaction.
+    Input shape:
+        `[batch_size, F, D]`, or a list of `[batch_size, D]` and
+        `[batch_size, F_k, D]` tensors of one width D (F = the number of
+        vectors in all, at least 2).
+
+    Output shape:
+        `[batch_size, F(F−1)/2]`, or `[batch_size, F(F+1)/2]` with
+        self-interaction.
 
     Example:
-        >>> dot = DotInteraction()
-        >>> dot([tf.random.normal([2, 8]), tf.random.normal([2, 4, 8])]).shape
-        TensorShape([2, 10])
+
+        ```python
+        DotInteraction()([tf.random.normal([2, 8]), tf.random.normal([2, 4, 8])])  # [2, 10]
+        ```
     """
 
     def __init__(self, self_interaction: bool = False, **kwargs):

@@ -8,7 +8,7 @@ import tf_keras
 class FM(tf_keras.layers.Layer):
     """Pairwise interactions of field embeddings, FM's second-order term.
 
-    For stacked field embeddings `v ∈ [B, F, D]` (Rendle's identity, O(F·D)):
+    Math: docs/blocks.md#fm. For stacked field embeddings `v ∈ [B, F, D]` (Rendle's identity, O(F·D)):
 
         Σ_{i<j} v_i ⊙ v_j = 0.5 · ((Σ_i v_i)² − Σ_i v_i²)     # [B, D]
         out = Σ_d of that                                     # reduce_sum=True: [B, 1]
@@ -28,12 +28,17 @@ class FM(tf_keras.layers.Layer):
             dimension.
         **kwargs: base `Layer` arguments such as `name` and `dtype`.
 
-    Input shape: `[B, F, D]`, F fields of one width D.
-    Output shape: `[B, 1]` (reduce_sum) or `[B, D]`.
+    Input shape:
+        3D tensor `[batch_size, F, D]`, F fields of one width D.
+
+    Output shape:
+        `[batch_size, 1]` (reduce_sum) or `[batch_size, D]`.
 
     Example:
-        >>> fm = FM()
-        >>> fm(tf.random.normal([2, 5, 8])).shape  # TensorShape([2, 1])
+
+        ```python
+        FM()(tf.random.normal([2, 5, 8]))  # [2, 1]
+        ```
     """
 
     def __init__(self, reduce_sum: bool = True, **kwargs):

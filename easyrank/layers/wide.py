@@ -8,7 +8,7 @@ import tf_keras
 class Wide(tf_keras.layers.Layer):
     """A linear model over one-dimensional feature embeddings.
 
-    Each field's one-dimensional embedding is its weight `w_i(x_i)` (a row of a
+    Math: docs/blocks.md#wide. Each field's one-dimensional embedding is its weight `w_i(x_i)` (a row of a
     `[vocabulary, 1]` table for an id, `x·w` for a number with embedding_dim 1):
 
         out = Σ_i w_i(x_i) + b                                  # [B, 1]
@@ -24,12 +24,17 @@ class Wide(tf_keras.layers.Layer):
         use_bias: add the learned bias b. Default True.
         **kwargs: base `Layer` arguments such as `name` and `dtype`.
 
-    Input shape: `[B, F, 1]` (F one-dimensional fields) or `[B, F]`.
-    Output shape: `[B, 1]`.
+    Input shape:
+        `[batch_size, F, 1]` (F one-dimensional fields) or `[batch_size, F]`.
+
+    Output shape:
+        2D tensor `[batch_size, 1]`.
 
     Example:
-        >>> wide = Wide()
-        >>> wide(tf.random.normal([2, 5, 1])).shape  # TensorShape([2, 1])
+
+        ```python
+        Wide()(tf.random.normal([2, 5, 1]))  # [2, 1]
+        ```
     """
 
     def __init__(self, use_bias: bool = True, **kwargs):

@@ -10,10 +10,10 @@ import tensorflow as tf
 from google.protobuf import text_format
 
 from easyrank.backbone import registry
-from easyrank.backbone.graph import Backbone
+from easyrank.backbone.compiler import compile_backbone
 from easyrank.config.modules import import_modules
 from easyrank.errors import ConfigError
-from easyrank.features.groups import GroupOutput, SequenceInput
+from easyrank.features.groups import GroupOutput, SequenceInput, shapes_of
 from easyrank.layers.bst import BST
 from easyrank.layers.dot_interaction import DotInteraction
 from easyrank.layers.fm import FM
@@ -33,7 +33,7 @@ def build(text):
 
 
 def run_backbone(text, groups):
-    backbone = Backbone(text_format.Parse(text, block_pb2.Backbone()))
+    backbone, _ = compile_backbone(text_format.Parse(text, block_pb2.Backbone()), shapes_of(groups))
     return backbone, backbone(groups)
 
 
@@ -102,15 +102,26 @@ def test_deepfm_and_dlrm_backbones_compute_their_formulas():
 
 
 def test_fm_on_a_group_of_mixed_widths_names_the_block():
-    with pytest.raises(ConfigError, match=r"block 'b' \(fm\): feature group 'g' has no stacked form") \
-            as info:
+    with pytest.raises(ConfigError, match=r"block 'b': feature group 'g' has no stacked form") as info:
         run_backbone('blocks { name: "b" inputs { feature_group: "g" } fm {} }',
                      {"g": dense_group([D, D + 1])})
     assert info.value.path == PATH + ".inputs[0]"
 
 
+def test_wide_and_dot_interaction_check_widths_when_compiled():
+    with pytest.raises(ConfigError, match=r"block 'b': wide reads one-dimensional features, but "
+                       r"this group's are 6 wide") as info:
+        run_backbone('blocks { name: "b" inputs { feature_group: "g" } wide {} }',
+                     {"g": dense_group([D, D])})
+    assert info.value.path == PATH + ".inputs[0]"
+    with pytest.raises(ConfigError, match="dot_interaction needs vectors of one width") as info:
+        run_backbone('blocks { name: "b" inputs { feature_group: "g" } inputs { feature_group: "h" } '
+                     'dot_interaction {} }', {"g": dense_group([D, D]), "h": dense_group([2, 2])})
+    assert info.value.path == PATH + ".inputs[1]"
+
+
 def test_bst_on_a_non_sequence_group_names_the_block():
-    with pytest.raises(ConfigError, match=r"block 'b' \(bst\): feature group 'g' has no sequence form"):
+    with pytest.raises(ConfigError, match=r"block 'b': feature group 'g' has no sequence form"):
         run_backbone('blocks { name: "b" inputs { feature_group: "g" } bst {} }',
                      {"g": dense_group([D, D])})
 
