@@ -22,7 +22,10 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) != 2:
         raise SystemExit("usage: python -m easyrank.check_export DIR [--input_path X] [--num_rows N]")
-    from easyrank.serving import checks
+    from easyrank.config.modules import import_modules
+    from easyrank.serving import checks, saved_model
+    # The layers of custom blocks, for the model rebuilt in memory (serving needs none of them).
+    import_modules(saved_model.read_pipeline_config(saved_model.resolve_version_dir(argv[1])).import_modules)
     problems, lines = checks.check(argv[1], FLAGS.input_path, FLAGS.num_rows, FLAGS.tolerance,
                                    FLAGS.cc_check)
     print("\n".join(lines))

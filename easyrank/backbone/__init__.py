@@ -1,7 +1,10 @@
 """The backbone: block registry, builders, the compiler and the block graph."""
 
 from easyrank.backbone import (
+    bst_builders,  # noqa: F401
     builders,  # noqa: F401  (registers the blocks)
+    ctr_builders,  # noqa: F401
+    custom_builders,  # noqa: F401
     interaction_builders,  # noqa: F401
     multitask_builders,  # noqa: F401
     sequence_builders,  # noqa: F401

@@ -103,9 +103,9 @@ def compile_input(source, group_shapes, outputs, form="concat", path="", reader=
         shape = getattr(group_shapes[name], form)
         if shape is None:
             raise ConfigError(
-                f"feature group {name!r} has no {form} form (a stacked group needs features of one "
-                "width; a sequence group needs sequence features and is read only by sequence "
-                "blocks such as din and sequence_pool).", path=path)
+                f"{reader}: feature group {name!r} has no {form} form (a stacked group needs features "
+                "of one width; a sequence group needs sequence features and is read only by sequence "
+                "blocks such as din, bst and sequence_pool).", path=path)
         produced = BlockOutputs()
     else:
         shape, produced = None, outputs[name]

@@ -75,7 +75,8 @@ def build_mask_net(message, context):
                  projection_dim=_positive_or_none(message, "projection_dim"),
                  input_layer_norm=message.input_layer_norm, parallel=message.parallel,
                  activation=message.activation, hidden_units=list(message.hidden_units),
-                 dropout_rate=message.dropout_rate, mlp_activation=message.mlp_activation)
+                 dropout_rate=message.dropout_rate, mlp_activation=message.mlp_activation,
+                 layer_norm_epsilon=message.layer_norm_epsilon)
 
 
 def _enum_choice(message, field, enum, prefix, path):

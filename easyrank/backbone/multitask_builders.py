@@ -42,7 +42,8 @@ def _mmoe_kwargs(message, path):
     return dict(num_experts=message.num_experts, expert_units=list(message.expert_units),
                 num_tasks=_num_tasks(message, path), gate_units=list(message.gate_units),
                 expert_activation=message.expert_activation,
-                gate_activation=message.gate_activation, dropout_rate=message.dropout_rate)
+                gate_activation=message.gate_activation, dropout_rate=message.dropout_rate,
+                gate_use_bias=message.gate_use_bias)
 
 
 def _build(layer_class, kwargs, context, field):

@@ -41,18 +41,19 @@ class OnSequenceGroup(tf_keras.layers.Layer):
         return self.layer((sequence.query, sequence.keys, sequence.lengths), training=training)
 
 
-def _check_query(context):
-    """DIN's query (the group's non-sequence features) exists and is as wide as its keys."""
+def check_query(context, kind="din"):
+    """The query (the group's non-sequence features) of a `kind` block exists and is as wide
+    as its keys."""
     if not context.input_shapes:  # built outside a compiled backbone
         return
     query, keys = context.input_shapes[0].query, context.input_shapes[0].keys
     if query is None:
-        raise ConfigError("din needs a query: add the target item's features (e.g. movie_id) "
-                          "to the sequence group, in the order of its sequence features.",
+        raise ConfigError(f"block {context.name!r}: {kind} needs a query: add the target item's "
+                          "features (e.g. movie_id) to the sequence group, in the order of its sequence features.",
                           path=context.path + ".inputs[0]")
     if query[-1] != keys[-1]:
         raise ConfigError(
-            f"the query (the group's non-sequence features, width {query[-1]}) and the "
+            f"block {context.name!r}: the query (the group's non-sequence features, width {query[-1]}) and the "
             f"keys (its sequence features, width {keys[-1]}) must have the same width; "
             "list the same item features on both sides, sharing tables by embedding_name.",
             path=context.path + ".inputs[0]")
@@ -70,7 +71,7 @@ def build_din(message, context):
                     normalize=message.normalize, name="din")
     except ValueError as e:
         raise ConfigError(str(e), path=path) from None
-    _check_query(context)
+    check_query(context)
     return OnSequenceGroup(layer, use_query=True, name=context.name)
 
 

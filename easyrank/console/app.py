@@ -24,12 +24,21 @@ def define_config_flags():
     flags.DEFINE_string("pipeline_config_path", None, "Path to the text-format .config file.")
     flags.DEFINE_string("edit_config_json", None,
                         'Overrides as JSON, e.g. \'{"train_config.num_epochs": 1}\'.')
+    flags.DEFINE_list("import_modules", [],
+                      "Modules to import before building the model, e.g. my_pkg.layers: they "
+                      "register the layer classes of custom blocks (docs/custom_layers.md). "
+                      "Added to the config's import_modules.")
     flags.mark_flag_as_required("pipeline_config_path")
 
 
 def load_pipeline_config():
+    """The validated config, with --import_modules added to import_modules and all imported."""
     from easyrank.config import load_config
-    return load_config(flags.FLAGS.pipeline_config_path, flags.FLAGS.edit_config_json)
+    from easyrank.config.modules import import_modules, merge_import_modules
+    config = load_config(flags.FLAGS.pipeline_config_path, flags.FLAGS.edit_config_json)
+    merge_import_modules(config, flags.FLAGS.import_modules)
+    import_modules(config.import_modules)
+    return config
 
 
 def run(main):

@@ -71,6 +71,10 @@ class MaskBlock(tf_keras.layers.Layer):
         input_layer_norm: Whether to layer-normalise the masked tensor.
         activation: Output activation, any `tf_keras` activation name; "linear"
             (or None) drops it, as in Twitter's variant. Default "relu".
+        layer_norm_epsilon: The layer normalisations' epsilon. Default 1e-6: the
+            pre-norm variance of a block can be ~1e-3 or less, which tf_keras'
+            default 1e-3 would rescale instead of normalise (1e-3 was easyrank's
+            value before issue 17).
         kernel_initializer: Initializer of the kernels other than `W_d1`.
         aggregation_initializer: Initializer of `W_d1`. Biases start at zero.
         kernel_regularizer: Regularizer of all kernels.
@@ -104,9 +108,11 @@ class MaskBlock(tf_keras.layers.Layer):
         kernel_initializer: _Initializer = "glorot_uniform",
         aggregation_initializer: _Initializer = "he_uniform",
         kernel_regularizer: _Regularizer = None,
+        layer_norm_epsilon: float = 1e-6,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.layer_norm_epsilon = check_positive_number("layer_norm_epsilon", layer_norm_epsilon)
         self.output_size = check_positive_int("output_size", output_size)
         _check_aggregation(aggregation_size, reduction_factor)
         self.aggregation_size = aggregation_size
@@ -164,11 +170,15 @@ class MaskBlock(tf_keras.layers.Layer):
         build_sublayer(self.mask, [None, aggregation_size])
         self.input_norm = None
         if self.input_layer_norm:
-            self.input_norm = tf_keras.layers.LayerNormalization(name="input_layer_norm")
+            self.input_norm = tf_keras.layers.LayerNormalization(
+                epsilon=self.layer_norm_epsilon, name="input_layer_norm"
+            )
             build_sublayer(self.input_norm, [None, net_dim])
         self.hidden = self._dense(self.output_size, "hidden", use_bias=False)
         build_sublayer(self.hidden, [None, net_dim])
-        self.output_norm = tf_keras.layers.LayerNormalization(name="output_layer_norm")
+        self.output_norm = tf_keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, name="output_layer_norm"
+        )
         build_sublayer(self.output_norm, [None, self.output_size])
         self._activation_fn = tf_keras.activations.get(self.activation)
         super().build(input_shape)
@@ -198,6 +208,7 @@ class MaskBlock(tf_keras.layers.Layer):
                 "projection_dim": self.projection_dim,
                 "input_layer_norm": self.input_layer_norm,
                 "activation": self.activation,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
                 "kernel_initializer": tf_keras.initializers.serialize(
                     self.kernel_initializer
                 ),
@@ -252,7 +263,10 @@ class MaskNet(tf_keras.layers.Layer):
         reduction_factor: Or that width as a multiple of the input width;
             exactly one of the two must be set.
         projection_dim: Optional low-rank projection of the mask input.
-        input_layer_norm: Whether each block layer-normalises its masked tensor.
+        input_layer_norm: Whether to layer-normalise the feature embedding before
+            masking it: in every block of the parallel form, in the first block
+            of the serial form (the paper's LN_EMB; later serial blocks mask the
+            previous block's output, already normalised).
         parallel: Parallel (True) or serial (False, default) blocks.
         activation: Output activation of each block. Default "relu".
         hidden_units: Widths of the MLP after the blocks; empty (default) for none.
@@ -262,6 +276,7 @@ class MaskNet(tf_keras.layers.Layer):
             aggregation layers' (and of the MLP's).
         aggregation_initializer: Initializer of the aggregation layers.
         kernel_regularizer: Regularizer of all kernels.
+        layer_norm_epsilon: The layer normalisations' epsilon (see `MaskBlock`).
         **kwargs: Base `Layer` arguments (`name`, `dtype`, ...).
 
     Input shape:
@@ -297,9 +312,11 @@ class MaskNet(tf_keras.layers.Layer):
         kernel_initializer: _Initializer = "glorot_uniform",
         aggregation_initializer: _Initializer = "he_uniform",
         kernel_regularizer: _Regularizer = None,
+        layer_norm_epsilon: float = 1e-6,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.input_layer_norm = bool(input_layer_norm)
         self.num_blocks = check_positive_int("num_blocks", num_blocks)
         self.parallel = bool(parallel)
         self.hidden_units = check_units("hidden_units", hidden_units, allow_empty=True)
@@ -316,11 +333,12 @@ class MaskNet(tf_keras.layers.Layer):
                 aggregation_size=aggregation_size,
                 reduction_factor=reduction_factor,
                 projection_dim=projection_dim,
-                input_layer_norm=input_layer_norm,
+                input_layer_norm=self.input_layer_norm and (self.parallel or i == 0),
                 activation=activation,
                 kernel_initializer=kernel_initializer,
                 aggregation_initializer=aggregation_initializer,
                 kernel_regularizer=kernel_regularizer,
+                layer_norm_epsilon=layer_norm_epsilon,
                 name=f"mask_block_{i}",
             )
             for i in range(self.num_blocks)
@@ -395,6 +413,7 @@ _BLOCK_ARGS = (
     "projection_dim",
     "input_layer_norm",
     "activation",
+    "layer_norm_epsilon",
     "kernel_initializer",
     "aggregation_initializer",
     "kernel_regularizer",

@@ -55,6 +55,8 @@ class ParallelMLP(tf_keras.layers.Layer):
         dropout_rate: Float in [0, 1), dropout after each layer. Default 0.
         output_activation: Activation of the last layer; None uses `activation`.
         use_bias: Whether the layers have biases. Default True.
+        output_use_bias: Whether the last layer has biases; None (default) =
+            `use_bias`.
         kernel_initializer: Initializer applied to each MLP's kernel as in
             `Dense`.
         kernel_regularizer: Regularizer of the stacked kernels, or None.
@@ -85,9 +87,11 @@ class ParallelMLP(tf_keras.layers.Layer):
         use_bias: bool = True,
         kernel_initializer="glorot_uniform",
         kernel_regularizer=None,
+        output_use_bias: bool | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.output_use_bias = None if output_use_bias is None else bool(output_use_bias)
         self.num_parallel = check_positive_int("num_parallel", num_parallel)
         self.hidden_units = check_units("hidden_units", hidden_units)
         self.activation = check_activation("activation", activation)
@@ -114,6 +118,9 @@ class ParallelMLP(tf_keras.layers.Layer):
                 f"Received: input_shape={input_shape}"
             )
         self.kernels, self.biases, self._activation_layers = [], [], []
+        self._has_bias = [self.use_bias] * len(self.hidden_units)
+        if self.output_use_bias is not None:
+            self._has_bias[-1] = self.output_use_bias
         width, last = input_shape[-1], len(self.hidden_units) - 1
         for i, units in enumerate(self.hidden_units):
             self.kernels.append(
@@ -124,7 +131,7 @@ class ParallelMLP(tf_keras.layers.Layer):
                     regularizer=self.kernel_regularizer,
                 )
             )
-            if self.use_bias:
+            if self._has_bias[i]:
                 self.biases.append(
                     self.add_weight(
                         name=f"bias_{i}", shape=[self.num_parallel, units], initializer="zeros"
@@ -144,8 +151,8 @@ class ParallelMLP(tf_keras.layers.Layer):
         for i, kernel in enumerate(self.kernels):
             equation = "bm,nmo->bno" if x.shape.rank == 2 else "bnm,nmo->bno"
             x = tf.einsum(equation, x, kernel)
-            if self.use_bias:
-                x = x + self.biases[i]
+            if self._has_bias[i]:
+                x = x + self.biases[sum(self._has_bias[:i])]
             x = self._activation_layers[i](x, training=training)
             if self.dropout_rate > 0:
                 x = self._dropout(x, training=training)
@@ -164,6 +171,7 @@ class ParallelMLP(tf_keras.layers.Layer):
                 "dropout_rate": self.dropout_rate,
                 "output_activation": self.output_activation,
                 "use_bias": self.use_bias,
+                "output_use_bias": self.output_use_bias,
                 "kernel_initializer": tf_keras.initializers.serialize(
                     self.kernel_initializer
                 ),
@@ -187,7 +195,8 @@ class MMoE(tf_keras.layers.Layer):
         out_k   = Σ_i g^k_i(x) · f_i(x)                # K tensors [B, d]
 
     `Gate_k` is a linear map to n logits, or an MLP (`gate_units`) followed by
-    that linear map. The experts are `ParallelMLP`s: each is
+    that linear map; as in the paper (g^k(x) = softmax(W_gk x)) the final map
+    has no bias unless `gate_use_bias`. The experts are `ParallelMLP`s: each is
     `MLP(expert_units, expert_activation, dropout_rate)` with its own weights.
 
     Shared-bottom is MMoE with `num_experts=1`: no gate weights are created, the
@@ -214,6 +223,9 @@ class MMoE(tf_keras.layers.Layer):
         kernel_initializer: Initializer of all kernels. Default
             "glorot_uniform".
         kernel_regularizer: Regularizer of all kernels, or None.
+        gate_use_bias: Give the gates' final linear map a bias, an
+            input-independent prior over the experts (easyrank before issue
+            17). Default False.
         **kwargs: Base `Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -248,9 +260,11 @@ class MMoE(tf_keras.layers.Layer):
         dropout_rate: float = 0.0,
         kernel_initializer="glorot_uniform",
         kernel_regularizer=None,
+        gate_use_bias: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.gate_use_bias = bool(gate_use_bias)
         self.num_experts = check_positive_int("num_experts", num_experts)
         self.expert_units = check_units("expert_units", expert_units)
         self.num_tasks = check_positive_int("num_tasks", num_tasks)
@@ -278,6 +292,7 @@ class MMoE(tf_keras.layers.Layer):
                 output_activation="linear",
                 kernel_initializer=self.kernel_initializer,
                 kernel_regularizer=self.kernel_regularizer,
+                output_use_bias=self.gate_use_bias,
                 name="gates",
             )
 
@@ -332,6 +347,7 @@ class MMoE(tf_keras.layers.Layer):
                 "gate_units": list(self.gate_units),
                 "expert_activation": self.expert_activation,
                 "gate_activation": self.gate_activation,
+                "gate_use_bias": self.gate_use_bias,
                 "dropout_rate": self.dropout_rate,
                 "kernel_initializer": tf_keras.initializers.serialize(
                     self.kernel_initializer

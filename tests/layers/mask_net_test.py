@@ -13,20 +13,20 @@ from absl.testing import parameterized
 
 from easyrank.layers.mask_net import MaskBlock, MaskNet
 
-_EPS = 1e-3  # tf_keras LayerNormalization's default epsilon.
+_EPS = 1e-6  # MaskNet's layer_norm_epsilon default.
 
 
 def _relu(x):
     return np.maximum(x, 0.0)
 
 
-def _layer_norm(x, gamma, beta):
+def _layer_norm(x, gamma, beta, eps=_EPS):
     mean = x.mean(axis=-1, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + _EPS) * gamma + beta
+    return (x - mean) / np.sqrt(var + eps) * gamma + beta
 
 
-def _numpy_mask_block(emb, net, w, act=_relu):
+def _numpy_mask_block(emb, net, w, act=_relu, input_norm=None):
     """V_out = act(LN(W_i (V_mask * N(V_net)))), V_mask = W_d2 ReLU(W_d1 P(V_emb) + b1) + b2.
 
     `w` maps sublayer weight names ("aggregation/kernel", ...) to arrays; Dense
@@ -35,7 +35,9 @@ def _numpy_mask_block(emb, net, w, act=_relu):
     mask_in = emb @ w["projection/kernel"] if "projection/kernel" in w else emb
     hidden = _relu(mask_in @ w["aggregation/kernel"] + w["aggregation/bias"])
     mask = hidden @ w["mask/kernel"] + w["mask/bias"]
-    if "input_layer_norm/gamma" in w:
+    if input_norm is None:
+        input_norm = "input_layer_norm/gamma" in w
+    if input_norm:  # a KeyError here: the layer lacks a normalisation the paper has
         net = _layer_norm(net, w["input_layer_norm/gamma"], w["input_layer_norm/beta"])
     out = (mask * net) @ w["hidden/kernel"]
     out = _layer_norm(out, w["output_layer_norm/gamma"], w["output_layer_norm/beta"])
@@ -173,6 +175,28 @@ class MaskBlockTest(tf.test.TestCase, parameterized.TestCase):
                          tf_keras.layers.serialize(layer)["registered_name"])
 
 
+    @parameterized.named_parameters(("default", {}, 1e-6), ("old", {"layer_norm_epsilon": 1e-3}, 1e-3))
+    def test_layer_norm_normalises_a_small_variance_input(self, kwargs, eps):
+        # Small initial embeddings give pre-norm variances of 1e-5..1e-2 (here); a
+        # LayerNorm must still normalise them (per-row std 1), which tf_keras'
+        # default epsilon 1e-3 does not (issue 17). 1e-3 stays available.
+        rng = np.random.default_rng(4)
+        emb = (rng.normal(size=(8, 6)) * 0.2).astype(np.float32)
+        layer = MaskBlock(output_size=16, aggregation_size=8, activation="linear", **kwargs)
+        out = layer(emb).numpy()
+        w = {v.name.split(":")[0].split("/", 1)[1]: v.numpy().astype(np.float64) for v in layer.weights}
+        e = emb.astype(np.float64)
+        mask = _relu(e @ w["aggregation/kernel"] + w["aggregation/bias"]) @ w["mask/kernel"] + w["mask/bias"]
+        hidden = (mask * e) @ w["hidden/kernel"]
+        self.assertTrue(np.all((hidden.var(axis=-1) > 1e-5) & (hidden.var(axis=-1) < 1e-2)))
+        expected = _layer_norm(hidden, 1.0, 0.0, eps)
+        self.assertAllClose(out, expected, rtol=1e-3, atol=1e-4)
+        std = out.std(axis=-1)
+        if eps == 1e-6:
+            self.assertAllClose(std, np.ones_like(std), atol=0.02)
+        else:
+            self.assertLess(std.min(), 0.5)  # rescaled, not normalised
+
 _NET_VARIANTS = (
     dict(testcase_name="serial", parallel=False, hidden_units=()),
     dict(testcase_name="parallel", parallel=True, hidden_units=()),
@@ -194,7 +218,10 @@ class MaskNetTest(tf.test.TestCase, parameterized.TestCase):
         outs, x = [], e
         for k in range(3):
             w = _block_weights(values, f"net/mask_block_{k}")
-            x = _numpy_mask_block(e, e if parallel else x, w)
+            # The paper normalises the feature embedding only: every parallel block's
+            # input, but in the serial form only block 1's (later ones mask block k-1).
+            self.assertEqual("input_layer_norm/gamma" in w, parallel or k == 0)
+            x = _numpy_mask_block(e, e if parallel else x, w, input_norm=parallel or k == 0)
             outs.append(x)
         x = np.concatenate(outs, axis=-1) if parallel else outs[-1]
         for i in range(len(hidden_units)):

@@ -45,13 +45,15 @@ class MMoETest(tf.test.TestCase, parameterized.TestCase):
         return values
 
     @parameterized.named_parameters(
-        ("linear_gate", [], False),
-        ("mlp_gate", [4], False),
-        ("separate_gate_input", [3], True),
+        ("linear_gate", [], False, False),
+        ("mlp_gate", [4], False, False),
+        ("separate_gate_input", [3], True, False),
+        ("linear_gate_with_bias", [], False, True),
+        ("mlp_gate_with_bias", [4], False, True),
     )
-    def test_golden(self, gate_units, separate_gate_input):
+    def test_golden(self, gate_units, separate_gate_input, gate_use_bias):
         n, units, k = 3, [5, 2], 2
-        layer = MMoE(n, units, k, gate_units=gate_units, name="mmoe")
+        layer = MMoE(n, units, k, gate_units=gate_units, gate_use_bias=gate_use_bias, name="mmoe")
         gate_x = self._random(B, 4) if separate_gate_input else self.x
         inputs = (self.x, gate_x) if separate_gate_input else self.x
         layer(inputs)
@@ -61,10 +63,14 @@ class MMoETest(tf.test.TestCase, parameterized.TestCase):
                     [v[f"mmoe/experts/bias_{j}:0"][i] for j in range(2)], "relu", "relu")
             for i in range(n)], axis=1)  # [B, n, d]
         depth = len(gate_units) + 1
+        last = f"mmoe/gates/bias_{depth - 1}:0"
+        # The paper's gate is softmax(W_gk x): no bias in the final layer unless asked for.
+        self.assertEqual(last in v, gate_use_bias)
         for t, out in enumerate(layer(inputs)):
+            biases = [v[f"mmoe/gates/bias_{j}:0"][t] for j in range(depth - 1)]
+            biases.append(v[last][t] if gate_use_bias else 0.0)
             logits = _np_mlp(gate_x, [v[f"mmoe/gates/kernel_{j}:0"][t] for j in range(depth)],
-                             [v[f"mmoe/gates/bias_{j}:0"][t] for j in range(depth)],
-                             "relu", "linear")
+                             biases, "relu", "linear")
             expected = np.einsum("bn,bnd->bd", _softmax(logits), experts)
             self.assertAllClose(out, expected, rtol=1e-4, atol=1e-5)
 
@@ -76,7 +82,7 @@ class MMoETest(tf.test.TestCase, parameterized.TestCase):
             "experts/kernel_0": (4, M, 8), "experts/bias_0": (4, 8),
             "experts/kernel_1": (4, 8, 3), "experts/bias_1": (4, 3),
             "gates/kernel_0": (2, M, 5), "gates/bias_0": (2, 5),
-            "gates/kernel_1": (2, 5, 4), "gates/bias_1": (2, 4),
+            "gates/kernel_1": (2, 5, 4),
         })
 
     def test_kernels_are_initialised_per_expert_like_dense(self):

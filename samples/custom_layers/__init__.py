@@ -1,0 +1,1 @@
+"""Example user package for custom blocks (docs/custom_layers.md)."""
