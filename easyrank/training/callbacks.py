@@ -75,7 +75,7 @@ class ProgressLogger(StepCallback):
         loss = float(_fetch(logs["loss"]))  # waits for the step: the rate below is measured
         now = time.perf_counter()
         rate = (step - self._last_step) * self.batch_size / max(now - self._last_time, 1e-9)
-        lr = optimizers.current_learning_rate(self.model.optimizer, step)
+        lr = optimizers.current_learning_rate(self.model.optimizer)
         if self.writer is not None and next_multiple(self._last_step, self.summary_every) <= step:
             with self.writer.as_default(step=step):
                 tf.summary.scalar("loss", loss)

@@ -62,9 +62,9 @@ def build_optimizer(message):
         l2_regularization_strength=config.l2_regularization_strength, **clip)
 
 
-def current_learning_rate(optimizer, step=None):
-    """The learning rate at `step` (default: the optimizer's current step), as a float."""
+def current_learning_rate(optimizer):
+    """The learning rate at the optimizer's current step, as a float."""
     lr = optimizer.learning_rate
     if isinstance(lr, tf_keras.optimizers.schedules.LearningRateSchedule):
-        return float(lr(optimizer.iterations if step is None else step))
+        return float(lr(optimizer.iterations))
     return float(tf.convert_to_tensor(lr))
