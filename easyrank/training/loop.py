@@ -88,7 +88,7 @@ def train_and_evaluate(config, model_dir):
         ]
         if config.eval_config.eval_interval_steps > 0 and multi_worker:
             logger.warning("eval_interval_steps is ignored in a multi-worker run: the chief "
-                            "evaluates once training ends.")
+                           "evaluates once training ends.")
         elif config.eval_config.eval_interval_steps > 0:
             callbacks.append(PeriodicEvaluator(
                 config.eval_config.eval_interval_steps,
