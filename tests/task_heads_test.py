@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 from google.protobuf import text_format
 
+from easyrank.layers.mlp import MLP
 from easyrank.models import heads
 from easyrank.protos import model_pb2
 
@@ -20,8 +21,10 @@ def task(text):
     return text_format.Parse(text, model_pb2.TaskConfig())
 
 
-BCE = task('name: "ctr" label: "click" loss: BINARY_CROSS_ENTROPY')
-MSE = task('name: "time" label: "watch_time" loss: MEAN_SQUARED_ERROR')
+BCE = heads.TaskSpec(name="ctr", label="click", loss="binary_cross_entropy", loss_weight=1.0,
+                     input=None)
+MSE = heads.TaskSpec(name="time", label="watch_time", loss="mean_squared_error", loss_weight=1.0,
+                     input=None)
 
 
 def bce(logits, labels):
@@ -29,8 +32,10 @@ def bce(logits, labels):
     return -(labels * np.log(p) + (1 - labels) * np.log(1 - p))
 
 
-def loss(task_config, weights=None):
-    return float(heads.task_loss(task_config, tf.constant(LOGITS), tf.constant(LABELS),
+def loss(spec, weights=None, labels=LABELS):
+    outputs = {f"{spec.name}/logits": tf.constant(LOGITS)}
+    targets = {spec.label: tf.constant(labels)}
+    return float(heads.task_loss(spec, outputs, targets, {},
                                  None if weights is None else tf.constant(weights)))
 
 
@@ -58,19 +63,19 @@ def test_all_zero_weights_give_zero_loss_not_nan():
 
 
 def test_integer_labels_are_accepted():
-    value = heads.task_loss(BCE, tf.constant(LOGITS), tf.constant(LABELS.astype(np.int64)), None)
-    assert float(value) == pytest.approx(bce(LOGITS, LABELS).mean(), rel=1e-6)
+    assert loss(BCE, labels=LABELS.astype(np.int64)) == pytest.approx(bce(LOGITS, LABELS).mean(),
+                                                                      rel=1e-6)
 
 
 def test_prediction_keys():
-    assert heads.prediction_key(BCE) == "ctr/probs"
-    assert heads.prediction_key(MSE) == "time/predictions"
+    assert heads.prediction_key(task('name: "ctr" loss: BINARY_CROSS_ENTROPY')) == "ctr/probs"
+    assert heads.prediction_key(task('name: "time" loss: MEAN_SQUARED_ERROR')) == "time/predictions"
 
 
 def test_classification_head_outputs_logits_and_their_sigmoid():
-    head = heads.TaskHead(BCE, "model_config.tasks[0]")
+    head = heads.TaskHead("ctr", classification=True)
     x = tf.random.stateless_normal([6, 5], seed=[1, 2])
-    out = head(x)
+    out, _ = head(x)
     assert sorted(out) == ["ctr/logits", "ctr/probs"]
     assert out["ctr/logits"].shape == (6,) and out["ctr/logits"].dtype == tf.float32
     kernel, bias = head.logit.kernel.numpy(), head.logit.bias.numpy()
@@ -80,16 +85,15 @@ def test_classification_head_outputs_logits_and_their_sigmoid():
 
 
 def test_regression_head_predicts_the_logit():
-    out = heads.TaskHead(MSE, "model_config.tasks[1]")(tf.ones([3, 4]))
+    out, _ = heads.TaskHead("time", classification=False)(tf.ones([3, 4]))
     assert sorted(out) == ["time/logits", "time/predictions"]
     np.testing.assert_array_equal(out["time/logits"], out["time/predictions"])
 
 
 def test_tower_shapes_and_three_dimensional_inputs():
-    config = task('name: "ctr" label: "click" tower { hidden_units: [8, 4] }')
-    head = heads.TaskHead(config, "model_config.tasks[0]")
-    out = head(tf.ones([7, 3, 5]))  # [batch, blocks, dim] is flattened to [batch, 15]
-    assert out["ctr/probs"].shape == (7,)
+    head = heads.TaskHead("ctr", classification=True, tower=MLP([8, 4], name="tower"))
+    out, hidden = head(tf.ones([7, 3, 5]))  # [batch, blocks, dim] is flattened to [batch, 15]
+    assert out["ctr/probs"].shape == (7,) and hidden.shape == (7, 4)
     assert [w.shape.as_list() for w in head.tower.trainable_weights if "kernel" in w.name] == [
         [15, 8], [8, 4]]
     assert head.logit.kernel.shape == (4, 1)
