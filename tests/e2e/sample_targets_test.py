@@ -14,6 +14,8 @@ movielens_din_test.py, movielens_ctcvr and movielens_esmm in ctcvr_test.py.
 """
 
 import os
+import subprocess
+import sys
 
 import easyrank  # noqa: F401
 
@@ -28,7 +30,7 @@ from easyrank.training import loop, model_state, strategies
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIGS = os.path.join(ROOT, "samples", "configs")
-CENSUS_TEST = os.path.join(ROOT, "samples", "data", "census", "test.csv.gz")
+CENSUS = os.path.join(ROOT, "samples", "data", "census")
 
 EVAL_STEPS = 16  # x 256 rows; 0: all of the evaluation split
 UNTRAINED_GAP = 0.04  # each threshold is at least this far above the untrained model's value
@@ -40,6 +42,7 @@ UNTRAINED_GAP = 0.04  # each threshold is at least this far above the untrained 
 FAST = {
     "census_mlp": (60, EVAL_STEPS, {"income/auc": 0.89}),  # 0.817 -> 0.913
     "census_dcn_mix": (60, EVAL_STEPS, {"income/auc": 0.88}),  # 0.660 -> 0.908
+    "census_dcn_mix_parquet": (60, EVAL_STEPS, {"income/auc": 0.88}),  # 0.660 -> 0.908
     "census_dcn_v2": (60, EVAL_STEPS, {"income/auc": 0.88}),  # 0.708 -> 0.910
     "census_masknet": (60, EVAL_STEPS, {"income/auc": 0.90}),  # 0.697 -> 0.922
     "census_fibinet": (60, EVAL_STEPS, {"income/auc": 0.89}),  # 0.683 -> 0.913
@@ -67,6 +70,7 @@ SLOW = {
     "census_fibinet": {"income/auc": 0.935},
     "census_shared_bottom": {"income/auc": 0.935, "never_married/auc": 0.985},
     "census_ple": {"income/auc": 0.935, "never_married/auc": 0.985},
+    "census_dcn_mix_parquet": {"income/auc": 0.937},  # as census_dcn_mix
     # docs/benchmarks.md, "POSO on MovieLens": 0.6736 and 0.6665 (means of 3 seeds; lowest seed 0.6554)
     "movielens_poso": {"like/auc": 0.645},
     "movielens_poso_baseline": {"like/auc": 0.645},
@@ -81,9 +85,30 @@ def test_every_sample_config_has_fast_and_full_targets():
     assert sorted(set(SLOW) | elsewhere) == names
 
 
-def slice_config(name):
+def parquet_paths(tmp_path):
+    """The census splits as Parquet (the sample config's conversion command), under tmp_path."""
+    out = tmp_path / "parquet"
+    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "convert_to_parquet.py"),
+                    "--config", os.path.join(CONFIGS, "census_dcn_mix.config"),
+                    "--output_dir", str(out), "--row_group_size", "20000"]
+                   + [arg for split in ("train", "eval", "test") for arg in (
+                       "--input", os.path.join(CENSUS, f"{split}.csv.gz"))],
+                   check=True, cwd=ROOT, capture_output=True, timeout=300)
+    return {split: str(out / f"{split}.parquet") for split in ("train", "eval", "test")}
+
+
+def load(name, tmp_path, edits=None):
+    """The sample config; the Parquet sample reads Parquet files made from the census splits."""
+    edits = dict(edits or {})
+    if name.endswith("_parquet"):
+        paths = parquet_paths(tmp_path)
+        edits.update({"train_input_path": [paths["train"]], "eval_input_path": [paths["eval"]]})
+    return config_lib.load_config(os.path.join(CONFIGS, f"{name}.config"), edit_config_json=edits)
+
+
+def slice_config(name, tmp_path):
     steps, eval_steps, _ = FAST[name]
-    return config_lib.load_config(os.path.join(CONFIGS, f"{name}.config"), edit_config_json={
+    return load(name, tmp_path, {
         "data_config.batch_size": 256, "data_config.shuffle_buffer_size": 4096,
         "train_config.num_steps": steps, "train_config.num_epochs": 1,
         "train_config.save_checkpoints_steps": steps, "train_config.log_step_count_steps": steps,
@@ -100,10 +125,10 @@ def untrained_results(config):
 
 @pytest.mark.parametrize("name", sorted(FAST))
 def test_sample_learns_on_a_slice(name, tmp_path):
-    config = slice_config(name)
+    config = slice_config(name, tmp_path)
     steps, eval_steps, thresholds = FAST[name]
     before = untrained_results(config)
-    after = loop.train_and_evaluate(config, str(tmp_path))
+    after = loop.train_and_evaluate(config, str(tmp_path / "model"))
     assert after["global_step"] == steps and before["num_examples"] == after["num_examples"]
     assert after["num_examples"] == eval_steps * 256 or not eval_steps
     print(name, {k: (round(before[k], 4), round(after[k], 4)) for k in thresholds})
@@ -115,12 +140,14 @@ def test_sample_learns_on_a_slice(name, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SLOW))
 def test_sample_reaches_its_target_on_the_test_split(name, tmp_path):
-    config = config_lib.load_config(os.path.join(CONFIGS, f"{name}.config"))
-    results = loop.train_and_evaluate(config, str(tmp_path))
+    config = load(name, tmp_path)
+    model_dir = str(tmp_path / "model")
+    results = loop.train_and_evaluate(config, model_dir)
     if name.startswith("census_"):
-        model = model_state.single_device_model(config, tf.train.latest_checkpoint(str(tmp_path)))
+        model = model_state.single_device_model(config, tf.train.latest_checkpoint(model_dir))
+        test = config.eval_input_path[0].replace("eval.", "test.")
         del config.eval_input_path[:]
-        config.eval_input_path.append(CENSUS_TEST)
+        config.eval_input_path.append(test)
         results = evaluator.evaluate_model(model, evaluator.eval_dataset(config), config)
     print(name, {k: round(results[k], 4) for k in SLOW[name]})
     for metric, target in SLOW[name].items():
