@@ -49,10 +49,12 @@ setup(
         "absl-py>=2.1",
         "tensorboard>=2.20",
         "numpy",
+        # Exports carry TF Serving warmup records (tensorflow.serving.PredictionLog).
+        "tensorflow-serving-api==2.21.*",
     ],
     extras_require={
         "test": ["pytest>=8", "ruff>=0.6"],
-        "serving": ["tensorflow-serving-api==2.21.*"],
+        "serving": [],  # kept so that `pip install -e ".[test,serving]"` still works; now core
     },
     cmdclass={"build_py": BuildPyWithProtos},
 )

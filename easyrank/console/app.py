@@ -4,20 +4,26 @@ Every CLI exits 0 on success, 2 on a bad config, 3 on bad or missing data,
 4 when a peer of a distributed run is lost (TF_CONFIG set; docs/distributed.md)
 and 1 on any other failure, printing one readable paragraph to stderr for
 the first three instead of a traceback.
+
+They print easyrank's own lines only (console/logs.py); --tf_log, or an
+explicit --verbosity, shows TensorFlow's log messages as well.
 """
 
+import logging as std_logging
 import os
 import re
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app, flags, logging
 
-from absl import app, flags, logging  # noqa: E402
-
-from easyrank.errors import ConfigError, DataError  # noqa: E402
+from easyrank.console import logs
+from easyrank.errors import ConfigError, DataError
 
 EXIT_CONFIG, EXIT_DATA, EXIT_OTHER = 2, 3, 1
 EXIT_CLUSTER = 4
+
+flags.DEFINE_boolean("tf_log", False, "Also show TensorFlow's own log messages (C++ and Python), "
+                     "which are hidden by default; an explicit --verbosity does the same.")
 
 
 def define_config_flags():
@@ -45,11 +51,16 @@ def run(main):
     """app.run(main) with user errors turned into one paragraph and an exit code."""
 
     def guarded(argv):
-        logging.set_verbosity(logging.INFO)
-        import logging as std_logging
-        std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
         logging.get_absl_handler().use_absl_log_file = False
+        verbosity = flags.FLAGS["verbosity"]
+        show_tensorflow = flags.FLAGS.tf_log or verbosity.present
+        if show_tensorflow and not verbosity.present:
+            logging.set_verbosity(logging.INFO)
+        level = std_logging.getLogger("absl").getEffectiveLevel() if verbosity.present else std_logging.INFO
+        logs.configure(level, show_tensorflow)
         try:
+            if not show_tensorflow:
+                logs.import_tensorflow_quietly()
             code = main(argv)
         except ConfigError as e:
             from easyrank.config import attach_location

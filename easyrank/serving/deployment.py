@@ -87,6 +87,15 @@ Query it:
 """
 
 
+def serve_commands(model_name, export_dir):
+    """Shell commands that serve export_dir with TF Serving: local binary, then Docker."""
+    base_path = os.path.abspath(export_dir)
+    return [f"tensorflow_model_server --port=8500 --rest_api_port=8501 "
+            f"--model_name={model_name} --model_base_path={base_path}",
+            f"docker run --rm -p 8500:8500 -p 8501:8501 -v {base_path}:/models/{model_name} "
+            f"-e MODEL_NAME={model_name} tensorflow/serving"]
+
+
 def write_deployment_files(export_dir, model_name, signature_names):
     """(Re)writes the deployment files in export_dir, each atomically."""
     base_path = os.path.abspath(export_dir)

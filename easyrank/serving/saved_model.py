@@ -5,18 +5,20 @@ only when complete; version numbers are Unix seconds and only grow. The
 signatures are described in easyrank/serving/signatures.py.
 """
 
+import logging
 import os
 import shutil
 import time
 
 import tensorflow as tf
-from absl import logging
 from google.protobuf import text_format
 
 from easyrank.errors import DataError
 from easyrank.protos import pipeline_pb2
 from easyrank.serving import deployment, warmup
 from easyrank.serving.signatures import ServingModule, set_method_names, signature_inputs
+
+logger = logging.getLogger(__name__)
 
 PIPELINE_CONFIG_ASSET = "pipeline.config"
 WARMUP_ASSET = "tf_serving_warmup_requests"
@@ -71,16 +73,10 @@ def _write_warmup(config, signature_inputs, path):
     num_rows = min(config.export_config.num_warmup_rows, warmup.MAX_ROWS)
     if num_rows <= 0:
         return
-    try:
-        import tensorflow_serving.apis.prediction_log_pb2  # noqa: F401
-    except ImportError:
-        logging.warning("tensorflow-serving-api is not installed (pip install easyrank[serving]): "
-                        "the export has no warmup records.")
-        return
     features, source = warmup.read_rows(config, num_rows)
     if source is None:
-        logging.warning("No evaluation or training data could be read: the warmup records "
-                        "hold one row of default values.")
+        logger.warning("No evaluation or training data could be read: the warmup records "
+                       "hold one row of default values.")
     logs = warmup.build_prediction_logs(config.export_config.model_name, signature_inputs, features)
     warmup.write_prediction_logs(path, logs)
 

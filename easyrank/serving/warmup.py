@@ -11,11 +11,14 @@ and compares against the model in memory.
     write_prediction_logs(path, logs)
 """
 
+import logging
+
 import numpy as np
 import tensorflow as tf
-from absl import logging
 
 from easyrank.data import build_dataset, input_signature_fields
+
+logger = logging.getLogger(__name__)
 
 MAX_ROWS = 256
 MAX_RECORDS = 1000  # TF Serving reads at most this many warmup records.
@@ -34,7 +37,7 @@ def read_rows(config, num_rows):
             dataset = build_dataset(config.data_config, path, training=False, batch_size=num_rows)
             features, _ = next(iter(dataset))
         except (tf.errors.OpError, ValueError, OSError, StopIteration) as e:
-            logging.warning("Warmup rows: cannot read %s: %s", path, e)
+            logger.warning("Warmup rows: cannot read %s: %s", path, e)
             continue
         return {k: v.numpy() for k, v in features.items()}, path
     defaults = {name: np.array([default], dtype=dtype.as_numpy_dtype if dtype != tf.string else object)

@@ -1,58 +1,121 @@
-"""Keras callbacks of the train loop: progress, checkpoints, periodic evaluation."""
+"""Keras callbacks of the train loop: progress, checkpoints, periodic evaluation.
 
+They run at every batch end but act only at their intervals, and they know the
+global step from fit's batch index (the step variable is read once, when fit
+begins), so training never waits for the device between intervals. They take
+fit's logs as tensors (`_supports_tf_logs`): tf_keras would otherwise convert
+the logs to NumPy, a device sync, at every step.
+
+In a multi-worker run every worker acts at the same steps and runs the same
+ops (loss fetch, metric reset); only the chief writes. A fetch or reset on some
+workers and not others would put the collectives out of step (issue 19.4).
+"""
+
+import logging
 import time
 
 import tensorflow as tf
 import tf_keras
-from absl import logging
 
 from easyrank.training import optimizers
 from easyrank.training.model_state import global_step
 
+logger = logging.getLogger(__name__)
 
-class ProgressLogger(tf_keras.callbacks.Callback):
-    """Logs step, examples/s, loss and learning rate every `every` steps."""
 
-    def __init__(self, every, batch_size, writer=None, summary_every=0):
+class StepCallback(tf_keras.callbacks.Callback):
+    """Base: `step(batch)` is the global step after fit's batch `batch`, without a device read."""
+
+    def __init__(self):
+        super().__init__()
+        self._supports_tf_logs = True
+        self.start = 0
+
+    def on_train_begin(self, logs=None):
+        self.start = global_step(self.model)
+
+    def step(self, batch):
+        # With steps_per_execution k, tf_keras reports the last batch index of each call.
+        return self.start + batch + 1
+
+
+def next_multiple(step, every):
+    """The first multiple of `every` after `step` (every <= 0: never)."""
+    return (step // every + 1) * every if every > 0 else float("inf")
+
+
+class ProgressLogger(StepCallback):
+    """Logs step (of total), loss, examples/s and time left every `every` steps.
+
+    With a writer it also writes loss, learning rate and examples/s summaries every
+    `summary_every` steps. The logged loss is the mean since the previous action.
+    """
+
+    def __init__(self, every, batch_size, writer=None, summary_every=0, total_steps=None):
         super().__init__()
         self.every, self.batch_size = every, batch_size
         self.writer, self.summary_every = writer, summary_every
-        self._last_step = self._last_log = self._last_time = None
+        self.total_steps = total_steps
+        self._next = self._last_step = self._last_time = None
 
     def on_train_begin(self, logs=None):
-        self._last_step = self._last_log = global_step(self.model)
-        self._last_time = time.perf_counter()
+        super().on_train_begin(logs)
+        self._last_step, self._last_time = self.start, time.perf_counter()
+        self._next = self._due_after(self.start)
+
+    def _due_after(self, step):
+        # Summaries are due on every worker, writer or not: all workers run the same ops.
+        return min(next_multiple(step, self.every), next_multiple(step, self.summary_every))
 
     def on_train_batch_end(self, batch, logs=None):
-        step = global_step(self.model)
-        if step - self._last_log < self.every and not (
-                self.writer and step - self._last_step >= self.summary_every):
+        step = self.step(batch)
+        if step < self._next:
             return
+        self._next = self._due_after(step)
+        loss = float(_fetch(logs["loss"]))  # waits for the step: the rate below is measured
         now = time.perf_counter()
         rate = (step - self._last_step) * self.batch_size / max(now - self._last_time, 1e-9)
-        loss = float(_fetch(logs["loss"]))
         lr = optimizers.current_learning_rate(self.model.optimizer)
-        if self.writer is not None:
+        if self.writer is not None and next_multiple(self._last_step, self.summary_every) <= step:
             with self.writer.as_default(step=step):
                 tf.summary.scalar("loss", loss)
                 tf.summary.scalar("learning_rate", lr)
                 tf.summary.scalar("examples_per_second", rate)
-        if step - self._last_log >= self.every:
-            logging.info("step %d: loss %.5f, %.0f examples/s, learning rate %.3g", step, loss, rate, lr)
-            self._last_log = step
+        if next_multiple(self._last_step, self.every) <= step:
+            logger.info("%s: loss %.5f, %s examples/s, learning rate %.3g%s", self._of_total(step),
+                        loss, f"{rate:,.0f}", lr, self._time_left(step, rate))
         self.model.loss_tracker.reset_state()
         self._last_step, self._last_time = step, now
 
+    def _of_total(self, step):
+        if not self.total_steps:
+            return f"step {step}"
+        return f"step {step}/{self.total_steps} ({100 * step // self.total_steps}%)"
 
-class CheckpointSaver(tf_keras.callbacks.Callback):
-    """Saves through a CheckpointManager every `checkpoint_interval` steps."""
+    def _time_left(self, step, rate):
+        if not self.total_steps or step >= self.total_steps or rate <= 0:
+            return ""
+        seconds = round((self.total_steps - step) * self.batch_size / rate)
+        return f", {seconds // 60}:{seconds % 60:02d} left"
 
-    def __init__(self, manager):
+
+class CheckpointSaver(StepCallback):
+    """Saves through a CheckpointManager at every multiple of `every` steps."""
+
+    def __init__(self, manager, every):
         super().__init__()
-        self.manager = manager
+        self.manager, self.every = manager, every
+        self._next = None
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._next = next_multiple(self.start, self.every)
 
     def on_train_batch_end(self, batch, logs=None):
-        self.manager.save(checkpoint_number=self.model.optimizer.iterations, check_interval=True)
+        step = self.step(batch)
+        if step >= self._next:
+            self._next = next_multiple(step, self.every)
+            self.manager.save(checkpoint_number=step, check_interval=False)
 
 
 class StepCounter(tf_keras.callbacks.Callback):
@@ -60,46 +123,56 @@ class StepCounter(tf_keras.callbacks.Callback):
 
     def __init__(self):
         super().__init__()
+        self._supports_tf_logs = True
         self.steps = None
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps = batch + 1
 
 
-class PeriodicEvaluator(tf_keras.callbacks.Callback):
-    """Evaluates every `every` steps and calls `on_result(step, results)`."""
+class PeriodicEvaluator(StepCallback):
+    """Evaluates at every multiple of `every` steps and calls `on_result(step, results)`."""
 
     def __init__(self, every, evaluate_fn, on_result):
         super().__init__()
         self.every, self.evaluate_fn, self.on_result = every, evaluate_fn, on_result
-        self._last = None
+        self._next = None
 
     def on_train_begin(self, logs=None):
-        self._last = global_step(self.model)
+        super().on_train_begin(logs)
+        self._next = next_multiple(self.start, self.every)
 
     def on_train_batch_end(self, batch, logs=None):
-        step = global_step(self.model)
-        if step - self._last >= self.every:
-            self._last = step
+        step = self.step(batch)
+        if step >= self._next:
+            self._next = next_multiple(step, self.every)
             self.on_result(step, self.evaluate_fn())
 
 
 class EpochEndAdapter(tf_keras.callbacks.Callback):
-    """Runs a batch-end callback at epoch ends (ParameterServerStrategy has no batch hooks)."""
+    """Runs a batch-end callback at epoch ends (ParameterServerStrategy has no batch hooks).
+
+    fit's epochs are chunks of `params["steps"]` steps; the callback is told the
+    batch index of the chunk's last step, counted from the start of this fit call.
+    """
 
     def __init__(self, callback):
         super().__init__()
+        self._supports_tf_logs = True
         self.callback = callback
+        self._done = 0
 
     def set_model(self, model):
         super().set_model(model)
         self.callback.set_model(model)
 
     def on_train_begin(self, logs=None):
+        self._done = 0
         self.callback.on_train_begin(logs)
 
     def on_epoch_end(self, epoch, logs=None):
-        self.callback.on_train_batch_end(epoch, logs)
+        self._done += self.params["steps"]
+        self.callback.on_train_batch_end(self._done - 1, logs)
 
 
 def _fetch(value):

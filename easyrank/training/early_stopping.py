@@ -6,10 +6,12 @@ without an improvement by more than `min_delta` the loop sets
 model.stop_training, logs the reason and adds it to eval_result.json.
 """
 
-from absl import logging
+import logging
 
 from easyrank.errors import ConfigError
 from easyrank.protos import model_pb2
+
+logger = logging.getLogger(__name__)
 
 _PATH = "train_config.early_stopping"
 
@@ -85,7 +87,7 @@ class EarlyStopper:
         self.reason = (f"{self.metric} did not improve by more than {self.min_delta:g} in "
                        f"{self.patience} evaluation(s) after its best value {self.best:.6g} at "
                        f"step {self.best_step}")
-        logging.info("Early stopping at step %d: %s.", step, self.reason)
+        logger.info("Early stopping at step %d: %s.", step, self.reason)
         return True
 
     def summary(self):

@@ -22,15 +22,18 @@ checkpoints written before the signature existed).
 
 import collections
 import json
+import logging
 import os
 
 import tensorflow as tf
-from absl import logging
 
 from easyrank.data.dataset import list_files
 from easyrank.errors import ConfigError
 
 AUTO, RESUME, CONTINUE = "auto", "resume", "continue"
+
+logger = logging.getLogger(__name__)
+
 MODES = (AUTO, RESUME, CONTINUE)
 _SIGNATURE_KEY = "input_state/signature/.ATTRIBUTES/VARIABLE_VALUE"
 _START_KEY = "input_state/start_step/.ATTRIBUTES/VARIABLE_VALUE"
@@ -88,7 +91,7 @@ def plan(config, checkpoint_path, step, mode=AUTO, count_batches=None):
     current = signature(config)
     files = _describe(current)
     if checkpoint_path is None:
-        logging.info("Input: training on %s from its first row (no checkpoint in model_dir).",
+        logger.info("Input: training on %s from its first row (no checkpoint in model_dir).",
                      files)
         return _plan(config, "fresh", step, 0)
     recorded, start = read(checkpoint_path)
@@ -102,7 +105,7 @@ def plan(config, checkpoint_path, step, mode=AUTO, count_batches=None):
     else:
         why = "--input_mode=" + mode
     if mode == CONTINUE:
-        logging.info("Input: continuing at step %d on new data, %s from its first row (%s).",
+        logger.info("Input: continuing at step %d on new data, %s from its first row (%s).",
                      step, files, why)
         return _plan(config, CONTINUE, step, 0)
     total = count_batches() if done > 0 and count_batches is not None else None
@@ -114,17 +117,17 @@ def plan(config, checkpoint_path, step, mode=AUTO, count_batches=None):
                 f"{config.train_config.num_epochs}; this looks like new data. Pass "
                 "--input_mode=continue (or auto) to train on it from its first row.",
                 path="--input_mode", file="")  # a flag, not a field of the config file
-        logging.info("Input: continuing at step %d on new data, %s from its first row (%s, "
+        logger.info("Input: continuing at step %d on new data, %s from its first row (%s, "
                      "and it holds %d batches, fewer than the %d trained).",
                      step, files, why, total, done)
         return _plan(config, CONTINUE, step, 0)
     result = _plan(config, RESUME, start, done, total)
     if result.remaining == 0:
-        logging.info("Input: %s is already trained (%d batches from step %d; %s); "
+        logger.info("Input: %s is already trained (%d batches from step %d; %s); "
                      "nothing left to train. Pass --input_mode=continue to train on it again.",
                      files, done, start, why)
     else:
-        logging.info("Input: resuming %s at batch %d (step %d; %s).", files, done, step, why)
+        logger.info("Input: resuming %s at batch %d (step %d; %s).", files, done, step, why)
     return result
 
 

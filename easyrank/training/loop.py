@@ -9,19 +9,25 @@ empty model_dir may warm start from train_config.fine_tune_checkpoint
 (training/warm_start.py) and stop early (training/early_stopping.py).
 """
 
+import logging
 import os
 
 import tensorflow as tf
 import tf_keras
-from absl import logging
 from google.protobuf import text_format
 
-from easyrank.data import build_dataset, count_rows
+from easyrank.data import build_dataset, count_rows, list_files
 from easyrank.evaluation import evaluator
-from easyrank.serving import exporters
+from easyrank.serving import deployment, exporters
 from easyrank.training import early_stopping, input_state, strategies, warm_start
 from easyrank.training.callbacks import CheckpointSaver, EpochEndAdapter, PeriodicEvaluator, ProgressLogger, StepCounter
 from easyrank.training.model_state import create_model, global_step, restore, single_device_model
+
+logger = logging.getLogger(__name__)
+
+# Progress shows step of total when the steps are known: num_steps, or the rows of
+# training files this small, counted before training (a few seconds at most).
+COUNT_ROWS_MAX_BYTES = 256 << 20
 
 
 def train_and_evaluate(config, model_dir, input_mode=input_state.AUTO):
@@ -51,7 +57,7 @@ def train_and_evaluate(config, model_dir, input_mode=input_state.AUTO):
         step_counter=model.optimizer.iterations, checkpoint_interval=train.save_checkpoints_steps)
     resumed = restore(checkpoint, model_dir)
     if resumed:
-        logging.info("Resuming from %s at step %d.", resumed, global_step(model))
+        logger.info("Resuming from %s at step %d.", resumed, global_step(model))
         warm_start.check_vocabularies(config, model_dir)
     elif train.fine_tune_checkpoint:
         warm_start.warm_start(config, checkpoint)
@@ -88,16 +94,20 @@ def train_and_evaluate(config, model_dir, input_mode=input_state.AUTO):
     remaining = plan.remaining
     if remaining is None or remaining > 0:
         dataset, steps_per_epoch = _train_input(config, strategy, step, remaining, skip=plan.skip)
+        total = _total_steps(config, step, steps_per_epoch)
+        logger.info("Training %s, batch size %d; checkpoints and summaries in %s",
+                    f"to step {total:,}" if total else "until the input ends",
+                    config.data_config.batch_size, model_dir)
         callbacks = [
             ProgressLogger(train.log_step_count_steps, config.data_config.batch_size,
                            tf.summary.create_file_writer(os.path.join(model_dir, "train"))
                            if chief else None,
-                           train.save_summary_steps),
-            CheckpointSaver(manager),
+                           train.save_summary_steps, total_steps=total),
+            CheckpointSaver(manager, train.save_checkpoints_steps),
         ]
         if config.eval_config.eval_interval_steps > 0 and multi_worker:
-            logging.warning("eval_interval_steps is ignored in a multi-worker run: the chief "
-                            "evaluates once training ends.")
+            logger.warning("eval_interval_steps is ignored in a multi-worker run: the chief "
+                           "evaluates once training ends.")
         elif config.eval_config.eval_interval_steps > 0:
             callbacks.append(PeriodicEvaluator(
                 config.eval_config.eval_interval_steps,
@@ -123,7 +133,7 @@ def train_and_evaluate(config, model_dir, input_mode=input_state.AUTO):
         manager.save(checkpoint_number=step, check_interval=False)
     if not chief:
         strategies.cleanup_write_dir(checkpoint_dir, model_dir)
-        logging.info("Training done at step %d; the chief evaluates and exports.", step)
+        logger.info("Training done at step %d; the chief evaluates and exports.", step)
         return None
     if multi_worker or train.mixed_precision not in ("", "float32"):
         # Evaluate and export a float32 one-device copy: no collectives, no remote variables.
@@ -136,7 +146,10 @@ def train_and_evaluate(config, model_dir, input_mode=input_state.AUTO):
     evaluator.write_eval_result(model_dir, results)
     path = exporter.at_end(model, results)
     if path:
-        logging.info("Exported the model to %s", path)
+        logger.info("Exported the model to %s", path)
+        commands = deployment.serve_commands(config.export_config.model_name, os.path.dirname(path))
+        logger.info("Serve it with TF Serving: %s", commands[0])
+        logger.info("or with Docker: %s", commands[1])
     return results
 
 
@@ -149,6 +162,18 @@ def _fit_in_chunks(model, dataset, steps, callbacks, chunk):
                   callbacks=adapted)
     if steps % chunk:
         model.fit(dataset, epochs=1, steps_per_epoch=steps % chunk, verbose=0, callbacks=adapted)
+
+
+def _total_steps(config, step, steps_per_epoch):
+    """The step training ends at, or None when it is not known without reading much data."""
+    if config.train_config.num_steps:
+        return config.train_config.num_steps
+    if steps_per_epoch is not None:
+        return step + steps_per_epoch
+    files = list_files(config.train_input_path)
+    if sum(tf.io.gfile.stat(f).length for f in files) > COUNT_ROWS_MAX_BYTES:
+        return None
+    return epochs_steps(config)
 
 
 def epochs_steps(config):
@@ -191,4 +216,4 @@ def _train_input(config, strategy, step, remaining, skip=None):
 def _log_results(step, results):
     text = ", ".join(f"{k} = {v:.5f}" if isinstance(v, float) else f"{k} = {v}"
                      for k, v in sorted(results.items()))
-    logging.info("Evaluation at step %d: %s", step, text)
+    logger.info("Evaluation at step %d: %s", step, text)

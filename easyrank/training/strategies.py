@@ -14,15 +14,17 @@ temporary directory that is deleted at the end (docs/distributed.md).
 """
 
 import json
+import logging
 import os
 import shutil
 import tempfile
 
 import tensorflow as tf
-from absl import logging
 
 from easyrank.errors import ConfigError
 from easyrank.protos import train_pb2
+
+logger = logging.getLogger(__name__)
 
 _Dist = train_pb2.DistributionConfig
 
@@ -79,7 +81,7 @@ def run_server():
     """Starts this task's tf.distribute.Server and serves until killed."""
     resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
     task_type, index = task()
-    logging.info("Starting the %s:%d server of a parameter-server run.", task_type, index)
+    logger.info("Starting the %s:%d server of a parameter-server run.", task_type, index)
     if task_type == "worker":
         os.environ.setdefault("GRPC_FAIL_FAST", "use_caller")
     server = tf.distribute.Server(resolver.cluster_spec(), job_name=task_type, task_index=index,

@@ -12,16 +12,18 @@ variables by name, for every optimizer the checkpoint tracks.
 All checks run before anything is assigned or written to model_dir.
 """
 
+import logging
 import os
 
 import tensorflow as tf
-from absl import logging
 from google.protobuf import text_format
 
 from easyrank.errors import ConfigError
 from easyrank.protos import pipeline_pb2
 from easyrank.training import embedding_rows
 from easyrank.training.embedding_rows import save_vocabularies  # noqa: F401  (loop writes them)
+
+logger = logging.getLogger(__name__)
 
 _PATH = "train_config.fine_tune_checkpoint"
 _SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
@@ -50,7 +52,7 @@ def old_config(checkpoint_path):
         with open(path, encoding="utf-8") as f:
             text_format.Parse(f.read(), config)
     except (text_format.ParseError, OSError) as e:
-        logging.warning("Warm start: cannot read %s (%s); vocabularies cannot be matched by key.",
+        logger.warning("Warm start: cannot read %s (%s); vocabularies cannot be matched by key.",
                         path, e)
         return None
     return config
@@ -100,7 +102,7 @@ def warm_start(config, checkpoint):
         if tables.name(variable) is not None:
             value, note = tables.carry(variable, reader.get_tensor(old_key), key, old_key)
             if value is None:
-                logging.warning("Warm start: embedding %r %s.", tables.name(variable), note)
+                logger.warning("Warm start: embedding %r %s.", tables.name(variable), note)
                 summary["new"].append(f"{_short(key)} ({note})")
                 continue
         elif tuple(old_shapes[old_key]) != tuple(variable.shape):
@@ -247,11 +249,11 @@ def _log_summary(path, summary):
         items = sorted(items)
         return ", ".join(items[:8]) + (f" and {len(items) - 8} more" if len(items) > 8 else "")
 
-    logging.info("Warm start from %s: %d variables restored, %d resized, %d newly initialised, "
+    logger.info("Warm start from %s: %d variables restored, %d resized, %d newly initialised, "
                  "%d in the checkpoint unused%s.", path, len(summary["restored"]),
                  len(summary["resized"]), len(summary["new"]), len(summary["unused"]),
                  f", {summary['optimizer_slots']} optimizer slots restored"
                  if "optimizer_slots" in summary else "")
     for kind in ("resized", "new", "unused"):
         if summary[kind]:
-            logging.info("Warm start %s: %s", kind, listing(summary[kind]))
+            logger.info("Warm start %s: %s", kind, listing(summary[kind]))

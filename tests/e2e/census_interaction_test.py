@@ -1,8 +1,10 @@
 """End to end for the feature-interaction samples (DCN-Mix, DCN-V2, MaskNet, FiBiNET) on census.
 
 Fast: each config trains a few steps on tests/data/census_tiny.csv, evaluates and exports,
-and the export reloads and scores. Slow: census_dcn_mix.config as shipped (3 epochs) reaches
-the issue's test AUC of 0.937 on samples/data/census/test.csv.gz.
+and the export reloads and scores; that each of them learns is asserted on a slice of the
+census data in sample_targets_test.py. Slow: census_dcn_mix.config as shipped (3 epochs)
+reaches the issue's test AUC of 0.937 on samples/data/census/test.csv.gz (the other three
+configs' 0.935 targets are in sample_targets_test.py).
 """
 
 import os
@@ -34,9 +36,8 @@ def test_trains_evaluates_and_exports(name, tmp_path):
         "data_config.batch_size": 64, "train_config.save_checkpoints_steps": 3})
     model_dir = str(tmp_path / name)
     results = loop.train_and_evaluate(config, model_dir)
-    assert results["global_step"] >= 6  # the foundation counts one past num_steps
+    assert results["global_step"] == 6
     assert results["num_examples"] == 200
-    assert 0.0 <= results["income/auc"] <= 1.0
     assert np.isfinite(results["income/logloss"])
     assert os.path.exists(os.path.join(model_dir, "eval_result.json"))
     export_root = os.path.join(model_dir, "export")
