@@ -33,6 +33,8 @@ class SparseOptimizer(tf_keras.optimizers.Optimizer):
     """
 
     def __init__(self, learning_rate, name, **kwargs):
+        # weight_decay None, not the base class's 0: a decay of 0 still rewrites every row.
+        kwargs.setdefault("weight_decay", None)
         super().__init__(name=name, jit_compile=False, **kwargs)
         self._learning_rate = self._build_learning_rate(learning_rate)
         self._owns_step = True
@@ -258,7 +260,7 @@ class SplitOptimizer(tf_keras.optimizers.Optimizer):
 
     def __init__(self, dense, embedding, table_names, name="SplitOptimizer"):
         self.dense = dense
-        super().__init__(name=name, jit_compile=False)
+        super().__init__(name=name, weight_decay=None, jit_compile=False)
         self.embedding = embedding
         embedding.share_step(dense.iterations)
         self._table_names = frozenset(table_names)

@@ -145,3 +145,23 @@ def test_checkpoint_restores_the_slots_of_both_optimizers(tmp_path):
     np.testing.assert_allclose(optimizer2.embedding.slots(table2)[0].numpy(), [0.1, 1.1, 0.1, 0.1])
     assert int(optimizer2.iterations.numpy()) == 1
     np.testing.assert_allclose(optimizer2.dense.variables[1].numpy(), optimizer.dense.variables[1].numpy())
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_a_step_reads_and_writes_only_rows_of_the_table_and_slots(name):
+    """No op reads or assigns a whole table or slot (a weight decay of 0, a dense Adam
+    decay, a dense conversion would): only gathers, scatters and sparse-apply ops."""
+    table = tf.Variable(np.zeros((ROWS, DIM)), dtype=tf.float32, name="table")
+    optimizer = CASES[name][0]()
+    optimizer.build([table])
+    grad = tf.IndexedSlices(tf.ones((2, DIM)), tf.constant([1, 1], tf.int64),
+                            tf.constant([ROWS, DIM], tf.int64))
+    graph = tf.function(lambda: optimizer.apply_gradients([(grad, table)])).get_concrete_function().graph
+    handles = {id(v.handle) for v in [table] + optimizer.slots(table)}
+    inside = [internal for external, internal in graph.captures if id(external) in handles]
+    assert len(inside) == len(handles)
+    consumers = {op.type for tensor in inside for op in tensor.consumers()}
+    row_ops = {"ResourceGather", "ResourceScatterUpdate", "ResourceScatterSub", "ResourceScatterAdd",
+               "ResourceSparseApplyAdagradV2", "ResourceSparseApplyFtrl",
+               "ResourceSparseApplyKerasMomentum", "VariableShape"}
+    assert consumers <= row_ops, consumers - row_ops
