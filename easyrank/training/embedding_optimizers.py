@@ -23,6 +23,10 @@ import re
 import tensorflow as tf
 import tf_keras
 
+# Slots with at least this many elements are created without a second copy, in chunks.
+LARGE_SLOT_ELEMENTS = 1 << 24
+_CHUNK_ELEMENTS = 1 << 22
+
 
 class SparseOptimizer(tf_keras.optimizers.Optimizer):
     """Base class: `update_step` -> `apply_rows` on the gradient's (unique) rows.
@@ -67,8 +71,29 @@ class SparseOptimizer(tf_keras.optimizers.Optimizer):
             setattr(self, "_" + name, self._slots[name])  # tracked for checkpoints
         self._built = True
 
-    def _create_slot(self, variable, name):
-        return self.add_variable_from_reference(variable, name)
+    def _create_slot(self, variable, name, value=0.0, shape=None):
+        """A slot of `variable` filled with `value`; a large one without a second copy."""
+        shape = list(variable.shape if shape is None else shape)
+        if tf.TensorShape(shape).num_elements() < LARGE_SLOT_ELEMENTS:
+            return self.add_variable_from_reference(
+                variable, name, shape=shape,
+                initial_value=tf.fill(shape, tf.cast(value, variable.dtype)))
+        # Allocated unwritten (the variable's copy reads untouched pages), then filled in
+        # place chunk by chunk: one copy of the slot, as easyrank.features.embedding does
+        # for tables.
+        slot = self.add_variable_from_reference(variable, name, shape=shape, initial_value=tf.raw_ops.Empty(
+            shape=shape, dtype=variable.dtype, init=False))
+        parts = slot.variables if isinstance(slot, tf.__internal__.distribute.ShardedVariable) \
+            else [slot]
+        for part in parts:
+            rows = int(part.shape[0])
+            chunk = max(1, _CHUNK_ELEMENTS // max(1, part.shape[1:].num_elements()))
+            for start in range(0, rows, chunk):
+                stop = min(rows, start + chunk)
+                part.scatter_update(tf.IndexedSlices(
+                    tf.fill([stop - start] + part.shape[1:].as_list(), tf.cast(value, part.dtype)),
+                    tf.range(start, stop)))
+        return slot
 
     def update_step(self, gradient, variable):
         if isinstance(gradient, tf.IndexedSlices):
@@ -146,9 +171,7 @@ class SparseAdagrad(SparseOptimizer):
         return ["accumulator"]
 
     def _create_slot(self, variable, name):
-        return self.add_variable_from_reference(
-            variable, name, initial_value=tf.fill(variable.shape, tf.cast(
-                self.initial_accumulator_value, variable.dtype)))
+        return super()._create_slot(variable, name, self.initial_accumulator_value)
 
     def apply_rows(self, variable, indices, values):
         (accumulator,) = self.slots(variable)
@@ -169,10 +192,8 @@ class RowwiseAdagrad(SparseAdagrad):
         super().__init__(learning_rate, initial_accumulator_value, epsilon, name=name, **kwargs)
 
     def _create_slot(self, variable, name):
-        rows = variable.shape[0]
-        return self.add_variable_from_reference(
-            variable, name, shape=[rows], initial_value=tf.fill([rows], tf.cast(
-                self.initial_accumulator_value, variable.dtype)))
+        return SparseOptimizer._create_slot(self, variable, name, self.initial_accumulator_value,
+                                            shape=variable.shape[:1])
 
     def apply_rows(self, variable, indices, values):
         (accumulator,) = self.slots(variable)
@@ -198,8 +219,7 @@ class SparseFtrl(SparseOptimizer):
 
     def _create_slot(self, variable, name):
         value = self.initial_accumulator_value if name == "accumulator" else 0.0
-        return self.add_variable_from_reference(
-            variable, name, initial_value=tf.fill(variable.shape, tf.cast(value, variable.dtype)))
+        return super()._create_slot(variable, name, value)
 
     def apply_rows(self, variable, indices, values):
         accumulator, linear = self.slots(variable)
