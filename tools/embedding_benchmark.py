@@ -31,13 +31,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CONFIG = os.path.join(ROOT, "samples", "configs", "criteo_mlp.config")
 LARGEST = 3
-# Learning rates per embedding optimizer (dense weights keep Adam 0.001).
+# Settings per embedding optimizer (dense weights keep Adam 0.001): the best of a small
+# sweep on 100k generated rows (docs/benchmarks.md). Adagrad needs a small initial
+# accumulator: a table row's gradient is ~1e-3, so 0.1 would dominate its denominator.
 EMBEDDING_OPTIMIZERS = {
-    "lazy_adam": {"lazy_adam": {"learning_rate": 0.001}},
-    "adagrad": {"adagrad": {"learning_rate": 0.05}},
-    "rowwise_adagrad": {"rowwise_adagrad": {"learning_rate": 0.05}},
-    "ftrl": {"ftrl": {"learning_rate": 0.05}},
-    "sgd": {"sgd": {"learning_rate": 0.5}},
+    "lazy_adam": {"lazy_adam": {"learning_rate": 0.002}},
+    "adagrad": {"adagrad": {"learning_rate": 0.05, "initial_accumulator_value": 1e-4}},
+    "rowwise_adagrad": {"rowwise_adagrad": {"learning_rate": 0.05,
+                                            "initial_accumulator_value": 1e-4}},
+    "ftrl": {"ftrl": {"learning_rate": 0.5}},
+    "sgd": {"sgd": {"learning_rate": 5.0}},
 }
 SLOTS = {"default": 2, "dense": 2, "lazy_adam": 2, "adagrad": 1, "ftrl": 2, "sgd": 0,
          "rowwise_adagrad": None}
