@@ -45,12 +45,10 @@ class SparseOptimizer(tf_keras.optimizers.Optimizer):
 
     def share_step(self, iterations):
         """Reads the step count from `iterations` (another optimizer's) and never advances it."""
+        own = self._iterations
+        self._variables = [v for v in self._variables if v is not own]  # no orphan to save
         self._iterations = iterations
         self._owns_step = False
-
-    def _create_iteration_variable(self):
-        if getattr(self, "_owns_step", True):
-            super()._create_iteration_variable()
 
     def slot_names(self):
         """Names of the per-table slots, in `slots()` order."""
