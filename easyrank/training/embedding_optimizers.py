@@ -284,7 +284,9 @@ class SplitOptimizer(tf_keras.optimizers.Optimizer):
         self._table_names = frozenset(table_names)
 
     def _create_iteration_variable(self):
-        pass  # the dense optimizer's is used
+        # The dense optimizer's, also tracked here: a SavedModel revives this object as a
+        # plain Optimizer, whose own step counter must find a saved value.
+        self._iterations = self.dense.iterations
 
     @property
     def iterations(self):

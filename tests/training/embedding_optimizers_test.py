@@ -165,3 +165,15 @@ def test_a_step_reads_and_writes_only_rows_of_the_table_and_slots(name):
                "ResourceSparseApplyAdagradV2", "ResourceSparseApplyFtrl",
                "ResourceSparseApplyKerasMomentum", "VariableShape"}
     assert consumers <= row_ops, consumers - row_ops
+
+
+def test_a_savedmodel_of_a_model_compiled_with_the_split_optimizer_loads(tmp_path):
+    ids = tf_keras.Input([1], dtype=tf.int64)
+    embedding = tf_keras.layers.Embedding(10, 2, name="emb")
+    model = tf_keras.Model(ids, tf_keras.layers.Dense(1)(tf_keras.layers.Flatten()(embedding(ids))))
+    optimizer = eo.SplitOptimizer(tf_keras.optimizers.Adam(), eo.LazyAdam(),
+                                  [eo.table_name(embedding.embeddings)])
+    model.compile(optimizer=optimizer, loss="mse")
+    model.fit(tf.constant([[1], [2]], tf.int64), tf.constant([[1.0], [0.0]]), verbose=0)
+    tf.saved_model.save(model, str(tmp_path / "model"))
+    tf.saved_model.load(str(tmp_path / "model"))  # every saved variable is bound
