@@ -1,28 +1,17 @@
-"""Embedding look-up of a batch of ids: each distinct id is gathered once.
+"""Embedding tables that are created without a second copy of them.
 
-`lookup(table, ids)` gathers the unique ids' rows (tf.unique, then one
-tf.nn.embedding_lookup on the table, which also serves a ShardedVariable split
-across parameter servers) and expands them to the batch with a gather of that
-small result. The table's gradient is then an IndexedSlices over the unique ids
-with the gradient rows of repeated ids already summed (the gather's gradient is
-a segment sum), so an embedding optimizer updates each touched row once. This is
-what tf.nn.embedding_lookup_sparse does for its unique ids.
+`create_table` makes the table variable of FeatureGroups: a large table (2^24
+elements or more) is allocated unwritten and filled in place chunk by chunk, so
+creating a 10^8-row table holds one copy of it, not the 3-4 of a Keras
+RandomUniform initializer plus the variable's copy.
 
-`create_table` makes a table variable whose creation never holds two copies of it.
+(A unique-ids-first look-up, tf.unique + gather of the unique rows, was measured
+and did not help: docs/benchmarks.md. Repeated ids are summed once by the
+optimizer's IndexedSlices deduplication.)
 """
 
 import tensorflow as tf
 import tf_keras
-
-
-def lookup(table, ids):
-    """Rows of `table` for `ids` (any shape) -> ids.shape + [dim]."""
-    flat = tf.reshape(ids, [-1])
-    unique, positions = tf.unique(flat, out_idx=tf.int32)
-    rows = tf.nn.embedding_lookup(table, unique)
-    shape = tf.concat([tf.shape(ids), tf.shape(rows)[1:]], axis=0)
-    return tf.reshape(tf.gather(rows, positions), shape)
-
 
 # Tables with at least this many elements are filled in chunks (see create_table).
 LARGE_TABLE_ELEMENTS = 1 << 24
