@@ -30,8 +30,9 @@ def create_table(layer, name, rows, dim, initializer, trainable=True):
     """An embedding table variable of `layer`.
 
     A small table, or one with another initializer (truncated normal, pretrained rows), is
-    initialised in one pass by `initializer`. A large RandomUniform one must not exist twice: RandomUniform builds the whole value (and its temporaries) and the variable
-    copies it, a peak of 3-4 tables. It is created unfilled and filled chunk by chunk with
+    initialised in one pass by `initializer`. A large RandomUniform one must not exist twice:
+    RandomUniform builds the whole value (and its temporaries) and the variable copies it, a
+    peak of 3-4 tables. It is created unfilled and filled chunk by chunk with
     scatter updates (any strategy: mirrored copies get the same rows, each shard of a
     partitioned table its own), so the peak is one table plus a 16 MiB chunk.
     """
