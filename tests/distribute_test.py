@@ -293,6 +293,24 @@ def test_parameter_server_two_workers_one_ps_train_and_export(tmp_path):
     assert (model_dir / "ckpt-3.index").exists() and (model_dir / "ckpt-6.index").exists()
 
 
+def test_parameter_server_partitioned_tables_with_an_embedding_optimizer(tmp_path):
+    """Tables split over two ps tasks; row-wise Adagrad's per-row slots are split alike and
+    the checkpoint holds them."""
+    import tensorflow as tf
+    model_dir = tmp_path / "model"
+    args = train_args(model_dir, train_config__num_steps=4, train_config__save_checkpoints_steps=4,
+                      train_config__log_step_count_steps=2,
+                      train_config__distribution__strategy="PARAMETER_SERVER",
+                      train_config__distribution__min_shard_bytes=1024,
+                      train_config__embedding_optimizer__rowwise_adagrad__learning_rate=0.05)
+    code, out = run_bounded(launcher(1, 2, args, 200), 240)
+    assert code == 0, out[-4000:]
+    assert json.load(open(model_dir / "eval_result.json"))["global_step"] == 4
+    names = tf.train.list_variables(str(model_dir / "ckpt-4"))
+    slots = [(n, s) for n, s in names if n.startswith("optimizer/embedding/") and s == [1000]]
+    assert slots, names  # one accumulator per row of each 1000-row table
+
+
 def _wait_for(predicate, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

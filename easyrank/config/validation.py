@@ -4,6 +4,8 @@ Block parameters are checked by the block builders (easyrank/backbone/), which
 raise the same ConfigError with the block's field path when the model is built.
 """
 
+import json
+import os
 import re
 
 from easyrank.errors import ConfigError
@@ -26,6 +28,7 @@ def validate(config, allow_unfilled=False):
     blocks = _validate_backbone(config.model_config.backbone, groups)
     _validate_tasks(config.model_config.tasks, config.data_config, fields, groups, blocks)
     _validate_train(config.train_config)
+    validate_embedding_tables(config)
     if config.export_config.exporter == export_pb2.ExportConfig.BEST and not config.export_config.metric:
         raise ConfigError('exporter BEST needs a metric, e.g. metric: "income/auc".',
                           path="export_config.metric")
@@ -502,3 +505,121 @@ def _validate_distribution(train, path):
 
 
 validate_pipeline = validate
+
+
+# ---- Embedding tables: optimizer and memory (issue 13) ----
+
+# Slot floats per table element of each embedding optimizer (rowwise_adagrad: 1 per row).
+_EMBEDDING_SLOTS = {"lazy_adam": 2, "adagrad": 1, "ftrl": 2}
+_DENSE_SLOTS = {"adam": 2, "adagrad": 1, "ftrl": 2}
+
+
+def validate_embedding_tables(config, memory_bytes=None):
+    """The embedding optimizer's settings, and tables plus slots within the run's memory.
+
+    `memory_bytes`: the memory of one machine (default: this machine's, or its cgroup
+    limit); PARAMETER_SERVER runs may use that much on each ps task of TF_CONFIG.
+    """
+    train = config.train_config
+    path = "train_config.embedding_optimizer"
+    kind = train.embedding_optimizer.WhichOneof("optimizer")
+    if kind and kind != "use_dense_optimizer":
+        opt = getattr(train.embedding_optimizer, kind)
+        if opt.learning_rate <= 0:
+            raise ConfigError(f"must be positive. Received: {opt.learning_rate}.",
+                              path=f"{path}.{kind}.learning_rate")
+    tables = embedding_tables(config.feature_configs)
+    if not tables:
+        return
+    name, slots = _slots_per_element(train)
+    needed = sum(rows * dim * 4 * (1 + (1.0 / dim if slots == "row" else slots))
+                 for rows, dim, _ in tables.values())
+    machines = 1
+    if train.distribution.strategy == train.distribution.PARAMETER_SERVER:
+        machines = max(1, len(_tf_config_cluster().get("ps", [])))
+    memory = (memory_bytes or _machine_memory()) * machines
+    if memory and needed > memory:
+        table, (rows, dim, field) = max(tables.items(), key=lambda t: t[1][0] * t[1][1])
+        slot_text = "1 accumulator per row" if slots == "row" else f"{slots} slots"
+        where = f"{machines} parameter servers with" if machines > 1 else "this machine has"
+        raise ConfigError(
+            f"the embedding tables need {_gib(needed)} (rows x embedding_dim x 4 bytes x (1 + the "
+            f"optimizer's slots: {name}, {slot_text}), summed over {len(tables)} tables) but "
+            f"{where} {_gib(memory)} of memory; the largest is {table!r}: {rows:,} rows x {dim} "
+            f"= {_gib(rows * dim * 4)} before slots. Use fewer rows (hash_bucket_size), a smaller "
+            "embedding_dim, an embedding optimizer with fewer slots (rowwise_adagrad: one float "
+            "per row; sgd: none) or PARAMETER_SERVER with more ps tasks.", path=field)
+
+
+def embedding_tables(feature_configs):
+    """{embedding name: (rows, embedding_dim, field path of the row count)} of the features."""
+    tables = {}
+    for i, wrapper in enumerate(feature_configs):
+        kind = wrapper.WhichOneof("feature")
+        feature = getattr(wrapper, kind)
+        path = f"feature_configs[{i}].{kind}"
+        rows, field = _table_rows(kind, feature, path)
+        if rows and feature.embedding_dim > 0:
+            tables.setdefault(feature.embedding_name or feature.name,
+                              (rows, feature.embedding_dim, field))
+    return tables
+
+
+def _table_rows(kind, feature, path):
+    if kind == "raw_feature":
+        if feature.boundaries:
+            return len(feature.boundaries) + 1, path + ".boundaries"
+        return 1, path + ".embedding_dim"
+    if feature.HasField("hash_bucket_size"):
+        return feature.hash_bucket_size, path + ".hash_bucket_size"
+    if getattr(feature, "num_buckets", 0):
+        return feature.num_buckets + 1, path + ".num_buckets"
+    oov = max(getattr(feature, "num_oov_buckets", 1), 1)
+    if feature.vocab_list:
+        return len(feature.vocab_list) + oov, path + ".vocab_list"
+    return 0, path  # vocab_file: small by nature, counted when the column is built
+
+
+def _slots_per_element(train):
+    """(optimizer name, slot floats per element or "row") of the tables' optimizer."""
+    kind = train.embedding_optimizer.WhichOneof("optimizer")
+    if kind == "use_dense_optimizer" and not train.embedding_optimizer.use_dense_optimizer:
+        kind = None
+    if kind is None or kind == "use_dense_optimizer":
+        dense = train.optimizer.WhichOneof("optimizer") or "adam"
+        slots = _DENSE_SLOTS.get(dense, 1 if train.optimizer.sgd.momentum else 0)
+        return ("train_config.optimizer " + dense if kind else f"row-wise {dense}"), slots
+    if kind == "rowwise_adagrad":
+        return kind, "row"
+    if kind == "sgd":
+        return kind, 1 if train.embedding_optimizer.sgd.momentum else 0
+    return kind, _EMBEDDING_SLOTS[kind]
+
+
+def _machine_memory():
+    """Bytes of memory this process may use: physical memory, or a lower cgroup limit."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(limit_file, encoding="ascii") as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            memory = min(memory, int(text))
+    return memory
+
+
+def _tf_config_cluster():
+    try:
+        value = json.loads(os.environ.get("TF_CONFIG", "") or "{}")
+    except json.JSONDecodeError:
+        return {}  # reported by the strategy
+    return value.get("cluster") or {} if isinstance(value, dict) else {}
+
+
+def _gib(n):
+    return f"{n / 2 ** 30:,.1f} GiB"

@@ -9,6 +9,8 @@ import collections
 import tensorflow as tf
 import tf_keras
 
+from easyrank.features import embedding
+
 # concat: [B, sum of widths]; stacked: [B, F, D] or None when widths differ;
 # sequence: a SequenceInput for groups with sequence features (then concat and
 # stacked are None), else None.
@@ -62,9 +64,9 @@ class FeatureGroups(tf_keras.layers.Layer):
 
     def build(self, input_shape):
         self.tables = {
-            name: self.add_weight(name=f"embedding/{name}", shape=(rows, dim),
-                                  initializer=column.table_options.initializer(),
-                                  trainable=column.table_options.trainable)
+            name: embedding.create_table(self, f"embedding/{name}", rows, dim,
+                                         column.table_options.initializer(),
+                                         trainable=column.table_options.trainable)
             for name, (rows, dim, column) in sorted(self._table_specs.items())
         }
         super().build(input_shape)

@@ -7,7 +7,7 @@ import tf_keras
 
 from easyrank.errors import ConfigError
 from easyrank.models import build_model
-from easyrank.training import optimizers, strategies
+from easyrank.training import embedding_optimizers, optimizers, strategies
 
 
 def create_model(config, strategy):
@@ -15,7 +15,7 @@ def create_model(config, strategy):
     train = config.train_config
     with strategy.scope(), precision_policy(train.mixed_precision):
         model = build_model(config)
-        optimizer = optimizers.build_optimizer(train.optimizer)
+        optimizer = optimizers.build_training_optimizer(train, table_names(model))
         if train.mixed_precision == "mixed_float16":
             optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
         if train.jit_compile:
@@ -24,6 +24,16 @@ def create_model(config, strategy):
         optimizer.build(model.trainable_variables)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     return model, checkpoint
+
+
+def table_names(model):
+    """Names of the model's embedding table variables (each shard's, when partitioned)."""
+    names = []
+    for table in model.feature_groups.tables.values():
+        parts = table.variables if isinstance(table, tf.__internal__.distribute.ShardedVariable) \
+            else [table]
+        names.extend(embedding_optimizers.table_name(v) for v in parts)
+    return names
 
 
 @contextlib.contextmanager

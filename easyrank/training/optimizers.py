@@ -3,6 +3,8 @@
 import tensorflow as tf
 import tf_keras
 
+from easyrank.training import embedding_optimizers
+
 
 class WarmupSchedule(tf_keras.optimizers.schedules.LearningRateSchedule):
     """Linear warm-up from 0 over `warmup_steps`, then `after` (counted from the end of warm-up)."""
@@ -68,3 +70,59 @@ def current_learning_rate(optimizer):
     if isinstance(lr, tf_keras.optimizers.schedules.LearningRateSchedule):
         return float(lr(optimizer.iterations))
     return float(tf.convert_to_tensor(lr))
+
+
+def build_embedding_optimizer(train_config):
+    """The SparseOptimizer of train_config.embedding_optimizer (unset: the row-wise form of
+    train_config.optimizer), or None for `use_dense_optimizer: true`."""
+    message = train_config.embedding_optimizer
+    kind = message.WhichOneof("optimizer")
+    if kind == "use_dense_optimizer":
+        return None if message.use_dense_optimizer else _rowwise_form(train_config.optimizer)
+    if kind is None:
+        return _rowwise_form(train_config.optimizer)
+    config = getattr(message, kind)
+    lr = build_learning_rate(config.learning_rate, config.schedule)
+    if kind == "lazy_adam":
+        return embedding_optimizers.LazyAdam(lr, config.beta_1, config.beta_2, config.epsilon)
+    if kind == "adagrad":
+        return embedding_optimizers.SparseAdagrad(lr, config.initial_accumulator_value)
+    if kind == "rowwise_adagrad":
+        return embedding_optimizers.RowwiseAdagrad(lr, config.initial_accumulator_value,
+                                                   config.epsilon)
+    if kind == "ftrl":
+        return _sparse_ftrl(lr, config)
+    return embedding_optimizers.SparseSGD(lr, config.momentum, config.nesterov)
+
+
+def _rowwise_form(message):
+    """The SparseOptimizer that updates tables as `message` would, row by row."""
+    kind = message.WhichOneof("optimizer") or "adam"
+    config = getattr(message, kind)
+    lr = build_learning_rate(config.learning_rate, config.schedule)
+    if kind == "adam":
+        return embedding_optimizers.LazyAdam(lr, config.beta_1, config.beta_2, config.epsilon)
+    if kind == "adagrad":
+        return embedding_optimizers.SparseAdagrad(lr, config.initial_accumulator_value)
+    if kind == "sgd":
+        return embedding_optimizers.SparseSGD(lr, config.momentum, config.nesterov)
+    return _sparse_ftrl(lr, config)
+
+
+def _sparse_ftrl(lr, config):
+    return embedding_optimizers.SparseFtrl(
+        lr, learning_rate_power=config.learning_rate_power,
+        l1_regularization_strength=config.l1_regularization_strength,
+        l2_regularization_strength=config.l2_regularization_strength)
+
+
+def build_training_optimizer(train_config, table_names):
+    """The optimizer of a run: train_config.optimizer for dense weights and, when the model
+    has embedding tables (`table_names`), the embedding optimizer for them."""
+    dense = build_optimizer(train_config.optimizer)
+    embedding = build_embedding_optimizer(train_config) if table_names else None
+    if embedding is None:
+        return dense
+    if train_config.optimizer.clip_norm > 0:
+        embedding.global_clipnorm = train_config.optimizer.clip_norm
+    return embedding_optimizers.SplitOptimizer(dense, embedding, table_names)
