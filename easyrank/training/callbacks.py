@@ -44,6 +44,32 @@ class ProgressLogger(tf_keras.callbacks.Callback):
         self._last_step, self._last_time = step, now
 
 
+class DynamicTableLogger(tf_keras.callbacks.Callback):
+    """Writes each dynamic table's occupancy, admissions, evictions and (LFU) the look-up
+    counts of its rows to TensorBoard every `every` steps (issue 18)."""
+
+    def __init__(self, tables, writer, every):
+        super().__init__()
+        self.tables, self.writer, self.every = tables, writer, every
+        self._last = None
+
+    def on_train_begin(self, logs=None):
+        self._last = global_step(self.model)
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = global_step(self.model)
+        if step - self._last < self.every:
+            return
+        self._last = step
+        with self.writer.as_default(step=step):
+            for name, rows in sorted(self.tables.items()):
+                for key, value in rows.stats().items():
+                    if key == "row_counts":
+                        tf.summary.histogram(f"dynamic/{name}/row_counts", value)
+                    else:
+                        tf.summary.scalar(f"dynamic/{name}/{key}", value)
+
+
 class CheckpointSaver(tf_keras.callbacks.Callback):
     """Saves through a CheckpointManager every `checkpoint_interval` steps."""
 

@@ -20,7 +20,14 @@ from easyrank.data import build_dataset, count_rows
 from easyrank.evaluation import evaluator
 from easyrank.serving import exporters
 from easyrank.training import early_stopping, input_state, strategies, warm_start
-from easyrank.training.callbacks import CheckpointSaver, EpochEndAdapter, PeriodicEvaluator, ProgressLogger, StepCounter
+from easyrank.training.callbacks import (
+    CheckpointSaver,
+    DynamicTableLogger,
+    EpochEndAdapter,
+    PeriodicEvaluator,
+    ProgressLogger,
+    StepCounter,
+)
 from easyrank.training.model_state import create_model, global_step, restore, single_device_model
 
 
@@ -88,13 +95,15 @@ def train_and_evaluate(config, model_dir, input_mode=input_state.AUTO):
     remaining = plan.remaining
     if remaining is None or remaining > 0:
         dataset, steps_per_epoch = _train_input(config, strategy, step, remaining, skip=plan.skip)
+        train_writer = tf.summary.create_file_writer(os.path.join(model_dir, "train")) if chief else None
         callbacks = [
-            ProgressLogger(train.log_step_count_steps, config.data_config.batch_size,
-                           tf.summary.create_file_writer(os.path.join(model_dir, "train"))
-                           if chief else None,
+            ProgressLogger(train.log_step_count_steps, config.data_config.batch_size, train_writer,
                            train.save_summary_steps),
             CheckpointSaver(manager),
         ]
+        dynamic = model.feature_groups.dynamic_tables
+        if dynamic and chief:
+            callbacks.append(DynamicTableLogger(dynamic, train_writer, train.save_summary_steps))
         if config.eval_config.eval_interval_steps > 0 and multi_worker:
             logging.warning("eval_interval_steps is ignored in a multi-worker run: the chief "
                             "evaluates once training ends.")
