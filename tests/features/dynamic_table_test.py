@@ -378,3 +378,22 @@ def test_training_resumes_with_its_mapping_and_logs_the_tables(tmp_path):
     assert "LookupTableFindV2" in ops
     assert not ops & {"LookupTableInsertV2", "LookupTableRemoveV2", "ResourceScatterAdd",
                       "ResourceScatterUpdate", "AssignAddVariableOp", "AssignSubVariableOp"}
+
+
+def test_tag_and_sequence_columns_hand_their_looked_up_values_to_the_update():
+    from easyrank.features.columns import TagColumn
+    from easyrank.features.dynamic_table import DynamicIndex
+    from easyrank.features.sequence import SequenceColumn
+    index = DynamicIndex(DynamicRows(capacity=10))
+    tags = TagColumn("t", "t", index, "t", 4, "|", mean=True, kv_separator=":")
+    values = tags.index_values({"t": tf.constant(["a:0.5|b", "", "c:2"])})
+    assert [v.decode() for v in values.numpy()] == ["a", "b", "c"]
+    history = SequenceColumn("h", "h", index, "t", 4, ";", max_len=2)
+    values = history.index_values({"h": tf.constant(["1;2;3", "", "4"])})
+    assert [v.decode() for v in values.numpy()] == ["2", "3", "4"]  # the last max_len only
+    index.rows.update(values)
+    table = tf.Variable(tf.reshape(tf.range(44, dtype=tf.float32), [11, 4]))
+    pooled = tags({"t": tf.constant(["a:0.5|b", "", "c:2"])}, {"t": table})
+    row0 = [0.0, 1.0, 2.0, 3.0]  # a, b, c have no row: the default row; "" pools to zeros
+    np.testing.assert_allclose(pooled.numpy(), [row0, [0.0] * 4, row0])
+    assert list(index(tf.constant(["3", "2", "4", "1"])).numpy()) == [2, 1, 3, 0]
