@@ -29,6 +29,7 @@ def validate(config, allow_unfilled=False):
     _validate_tasks(config.model_config.tasks, config.data_config, fields, groups, blocks)
     _validate_train(config.train_config)
     validate_embedding_tables(config)
+    _validate_dynamic_strategy(config.feature_configs, config.train_config)
     if config.export_config.exporter == export_pb2.ExportConfig.BEST and not config.export_config.metric:
         raise ConfigError('exporter BEST needs a metric, e.g. metric: "income/auc".',
                           path="export_config.metric")
@@ -126,7 +127,8 @@ def _validate_features(feature_configs, fields, data, allow_unfilled=False):
 
 def _validate_feature(kind, feature, field, path, allow_unfilled):
     if kind in ("id_feature", "tag_feature", "sequence_feature"):
-        choices = ["hash_bucket_size", "vocab_list", "vocab_file"] + (["num_buckets"] if kind == "id_feature" else [])
+        choices = ["hash_bucket_size", "vocab_list", "vocab_file"] + (
+            ["num_buckets"] if kind == "id_feature" else []) + ["dynamic"]
         chosen = [c for c in choices if (len(getattr(feature, c)) if c == "vocab_list" else feature.HasField(c))]
         if feature.HasField("vocab_from_data"):
             if feature.vocab_from_data.min_count < 1 or feature.vocab_from_data.max_size < 0:
@@ -143,6 +145,12 @@ def _validate_feature(kind, feature, field, path, allow_unfilled):
         for name in ("hash_bucket_size", "num_buckets"):
             if name in choices and feature.HasField(name) and getattr(feature, name) <= 0:
                 raise ConfigError(f"must be positive. Received: {getattr(feature, name)}.", path=f"{path}.{name}")
+        if feature.HasField("dynamic"):
+            _validate_dynamic(feature.dynamic, path + ".dynamic")
+            if feature.embedding.pretrained_file:
+                raise ConfigError("a dynamic table has no fixed row per id to load pretrained rows "
+                                  "into; leave pretrained_file out.",
+                                  path=path + ".embedding.pretrained_file")
         if kind == "id_feature" and feature.HasField("num_buckets") and field.type != data_pb2.InputField.INT64:
             raise ConfigError("num_buckets (integer identity) needs an INT64 input field.", path=path + ".num_buckets")
         if kind == "tag_feature" and field.type != data_pb2.InputField.STRING:
@@ -623,3 +631,34 @@ def _tf_config_cluster():
 
 def _gib(n):
     return f"{n / 2 ** 30:,.1f} GiB"
+def _validate_dynamic(dynamic, path):
+    if dynamic.capacity <= 0:
+        raise ConfigError(f"a dynamic table needs a positive capacity (rows for admitted ids). "
+                          f"Received: {dynamic.capacity}.", path=path + ".capacity")
+    if dynamic.admit_after < 1:
+        raise ConfigError(f"must be at least 1 (1 admits an id at its first sighting). Received: "
+                          f"{dynamic.admit_after}.", path=path + ".admit_after")
+    if not 0 < dynamic.evict_fraction <= 1:
+        raise ConfigError(f"must be in (0, 1]. Received: {dynamic.evict_fraction}.",
+                          path=path + ".evict_fraction")
+    if dynamic.sketch_width < 0 or dynamic.sketch_depth < 1:
+        raise ConfigError(f"sketch_width must be >= 0 and sketch_depth >= 1. Received: "
+                          f"{dynamic.sketch_width} and {dynamic.sketch_depth}.", path=path)
+
+
+def _validate_dynamic_strategy(feature_configs, train):
+    """Dynamic tables need one mapping that every replica updates in step: one device or
+    MIRRORED (one process); each worker of the other strategies would grow its own."""
+    dist = train.distribution
+    if dist.strategy in (dist.DEFAULT, dist.MIRRORED):
+        return
+    for i, wrapper in enumerate(feature_configs):
+        kind = wrapper.WhichOneof("feature")
+        feature = getattr(wrapper, kind)
+        if "dynamic" in feature.DESCRIPTOR.fields_by_name and feature.HasField("dynamic"):
+            strategy = train.distribution.Strategy.Name(dist.strategy)
+            raise ConfigError(
+                f"feature {feature.name!r} has a dynamic table, which strategy {strategy} cannot "
+                "hold: its id mapping lives in one process, and the workers of a multi-worker run "
+                "would each grow their own. Use strategy DEFAULT or MIRRORED, or hash_bucket_size.",
+                path=f"feature_configs[{i}].{kind}.dynamic")

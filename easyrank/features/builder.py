@@ -3,6 +3,7 @@
 import numpy as np
 
 from easyrank.errors import ConfigError
+from easyrank.features import dynamic_table
 from easyrank.features.columns import (
     CrossColumn,
     IdColumn,
@@ -19,6 +20,7 @@ from easyrank.features.sequence import SequenceColumn
 def build_columns(feature_configs):
     """Returns {feature name: Column} for the FeatureConfig messages."""
     columns = {}
+    dynamic = {}  # embedding name -> (DynamicIndex, its DynamicEmbedding message, path)
     for i, wrapper in enumerate(feature_configs):
         kind = wrapper.WhichOneof("feature")
         feature = getattr(wrapper, kind)
@@ -26,10 +28,10 @@ def build_columns(feature_configs):
         input_name = getattr(feature, "input_name", "") or feature.name
         embedding_name = getattr(feature, "embedding_name", "") or feature.name
         if kind == "id_feature":
-            column = IdColumn(feature.name, input_name, StringIndex(feature, path),
+            column = IdColumn(feature.name, input_name, index(feature, path, embedding_name, dynamic),
                               embedding_name, feature.embedding_dim)
         elif kind == "tag_feature":
-            column = TagColumn(feature.name, input_name, StringIndex(feature, path), embedding_name,
+            column = TagColumn(feature.name, input_name, index(feature, path, embedding_name, dynamic), embedding_name,
                                feature.embedding_dim, feature.separator,
                                mean=feature.combiner != feature.SUM, kv_separator=feature.kv_separator,
                                weight_input=feature.weight_input)
@@ -47,7 +49,7 @@ def build_columns(feature_configs):
             column = VectorColumn(feature.name, input_name, feature.dimension, feature.separator,
                                   embedding_name, feature.embedding_dim)
         elif kind == "sequence_feature":
-            column = SequenceColumn(feature.name, input_name, StringIndex(feature, path),
+            column = SequenceColumn(feature.name, input_name, index(feature, path, embedding_name, dynamic),
                                     embedding_name, feature.embedding_dim, feature.separator,
                                     feature.max_len)
         else:
@@ -106,3 +108,22 @@ def _check_shared_tables(columns):
                 f"embedding {name!r} is shared with feature {first[2].name!r} but has {rows} rows "
                 f"x {dim} instead of {first[0]} x {first[1]}; shared tables need the same "
                 "vocabulary size and embedding_dim.", path=column.path)
+
+
+def index(feature, path, embedding_name, dynamic):
+    """The StringIndex of a feature, or the DynamicIndex its embedding name shares."""
+    if not feature.HasField("dynamic"):
+        if embedding_name in dynamic:
+            raise ConfigError(f"shares embedding {embedding_name!r} with the dynamic table of "
+                              f"{dynamic[embedding_name][2]} but is not dynamic; give it the same "
+                              "dynamic settings.", path=path)
+        return StringIndex(feature, path)
+    known = dynamic.get(embedding_name)
+    if known is None:
+        rows = dynamic_table.from_config(feature.dynamic, f"dynamic_{embedding_name}")
+        known = dynamic[embedding_name] = (dynamic_table.DynamicIndex(rows), feature.dynamic, path)
+    elif known[1] != feature.dynamic:
+        raise ConfigError(f"shares embedding {embedding_name!r} with {known[2]}, whose dynamic "
+                          "settings differ; shared dynamic tables need the same settings.",
+                          path=path + ".dynamic")
+    return known[0]

@@ -69,6 +69,10 @@ class IdColumn(Column):
     def table_spec(self):
         return self.embedding_name, self.index.size, self.width
 
+    def index_values(self, features):
+        """The raw values this column looks up in a batch (for a dynamic table's update)."""
+        return features[self.input_name]
+
     def __call__(self, features, tables):
         ids = self.index(features[self.input_name])
         return tf.nn.embedding_lookup(tables[self.embedding_name], ids)
@@ -200,6 +204,17 @@ class TagColumn(Column):
 
     def table_spec(self):
         return self.embedding_name, self.index.size, self.width
+
+    def index_values(self, features):
+        """The raw values this column looks up in a batch (for a dynamic table's update)."""
+        values = tf.strings.split(features[self.input_name], self.separator)
+        if values.ragged_rank > 1:
+            values = values.merge_dims(1, 2)
+        values = tf.boolean_mask(values.flat_values, values.flat_values != "")
+        if self.kv_separator:
+            values = tf.strings.split(values, self.kv_separator, maxsplit=1).to_tensor(
+                default_value="", shape=[None, 2])[:, 0]
+        return values
 
     def __call__(self, features, tables):
         values = tf.strings.split(features[self.input_name], self.separator)
@@ -338,3 +353,12 @@ class StringIndex:
 
 def embedding_initializer():
     return tf_keras.initializers.RandomUniform(-0.05, 0.05)
+
+
+def random_rows(shape, init_stddev=None):
+    """Fresh rows of a table's initial distribution (TableOptions: truncated normal with
+    init_stddev, else uniform(-0.05, 0.05)), new values at every call (an unseeded tf_keras
+    initializer repeats its values inside a tf.function)."""
+    if init_stddev:
+        return tf.random.truncated_normal(shape, stddev=init_stddev)
+    return tf.random.uniform(shape, -0.05, 0.05)

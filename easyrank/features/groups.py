@@ -5,11 +5,13 @@ per group out. It owns the embedding tables (one per embedding name).
 """
 
 import collections
+import functools
 
 import tensorflow as tf
 import tf_keras
 
-from easyrank.features import embedding
+from easyrank.features import columns as columns_lib
+from easyrank.features import dynamic_table, embedding
 
 # concat: [B, sum of widths]; stacked: [B, F, D] or None when widths differ;
 # sequence: a SequenceInput for groups with sequence features (then concat and
@@ -69,11 +71,20 @@ class FeatureGroups(tf_keras.layers.Layer):
                                          trainable=column.table_options.trainable)
             for name, (rows, dim, column) in sorted(self._table_specs.items())
         }
+        for name, rows in self.dynamic_tables.items():
+            stddev = self._table_specs[name][2].table_options.init_stddev
+            rows.attach(self.tables[name], functools.partial(columns_lib.random_rows,
+                                                             init_stddev=stddev))
         super().build(input_shape)
 
     @property
     def columns(self):
         return self._columns
+
+    @property
+    def dynamic_tables(self):
+        """{embedding name: DynamicRows} of the dynamic (admission/eviction) tables."""
+        return dynamic_table.dynamic_tables(self._columns.values())
 
     def group_widths(self):
         """{group name: [width of each feature]}."""
@@ -99,6 +110,12 @@ class FeatureGroups(tf_keras.layers.Layer):
             stacked = (len(widths), widths[0]) if len(set(widths)) == 1 else None
             shapes[name] = GroupOutput((sum(widths),), stacked)
         return shapes
+
+    def update_dynamic_tables(self, features):
+        """Admits, counts and evicts the batch's ids in the dynamic tables: the train step calls
+        this before the forward pass. `call` only looks ids up, so no insertion or counting is
+        ever part of a traced layer call, an evaluation or an export."""
+        dynamic_table.update_mappings(self._columns.values(), features)
 
     def call(self, features):
         values = {name: column(features, self.tables) for name, column in self._columns.items()}

@@ -50,6 +50,10 @@ class SequenceColumn(Column):
     def table_spec(self):
         return self.embedding_name, self.index.size, self.width
 
+    def index_values(self, features):
+        """The raw values this column looks up in a batch (for a dynamic table's update)."""
+        return split_values(features[self.input_name], self.separator)[:, -self.max_len:].flat_values
+
     def __call__(self, features, tables):
         values = split_values(features[self.input_name], self.separator)
         padded, lengths = truncate_and_pad(values, self.max_len)

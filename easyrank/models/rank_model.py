@@ -76,6 +76,7 @@ class RankModel(tf_keras.Model):
 
     def train_step(self, data):
         features, targets = data
+        self.feature_groups.update_dynamic_tables(features)  # dynamic tables: admit, evict
         with tf.GradientTape() as tape:
             outputs = self(features, training=True)
             loss, per_task = self.compute_total_loss(outputs, targets, features)

@@ -99,6 +99,33 @@ class ProgressLogger(StepCallback):
         return f", {seconds // 60}:{seconds % 60:02d} left"
 
 
+class DynamicTableLogger(StepCallback):
+    """Writes each dynamic table's occupancy, admissions, evictions and (LFU) the look-up
+    counts of its rows to TensorBoard at every multiple of `every` steps (issue 18)."""
+
+    def __init__(self, tables, writer, every):
+        super().__init__()
+        self.tables, self.writer, self.every = tables, writer, every
+        self._next = None
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._next = next_multiple(self.start, self.every)
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self.step(batch)
+        if step < self._next:
+            return
+        self._next = next_multiple(step, self.every)
+        with self.writer.as_default(step=step):
+            for name, rows in sorted(self.tables.items()):
+                for key, value in rows.stats().items():
+                    if key == "row_counts":
+                        tf.summary.histogram(f"dynamic/{name}/row_counts", value)
+                    else:
+                        tf.summary.scalar(f"dynamic/{name}/{key}", value)
+
+
 class CheckpointSaver(StepCallback):
     """Saves through a CheckpointManager at every multiple of `every` steps."""
 

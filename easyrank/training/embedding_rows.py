@@ -36,7 +36,9 @@ def table_meanings(config):
             if not feature.embedding_dim:
                 continue
             meaning = LINEAR
-        elif _has(feature, "hash_bucket_size"):  # id, tag, sequence, cross, lookup features
+        elif _has(feature, "hash_bucket_size") or _has(feature, "dynamic"):
+            # id, tag, sequence, cross, lookup features; a dynamic table's rows mean nothing
+            # without its id mapping, which a warm start does not carry: re-initialised too.
             meaning = HASH
         elif kind == "lookup_feature" or kind == "cross_feature":
             continue  # a dense lookup value: no table

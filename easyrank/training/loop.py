@@ -20,7 +20,14 @@ from easyrank.data import build_dataset, count_rows, list_files
 from easyrank.evaluation import evaluator
 from easyrank.serving import deployment, exporters
 from easyrank.training import early_stopping, input_state, strategies, warm_start
-from easyrank.training.callbacks import CheckpointSaver, EpochEndAdapter, PeriodicEvaluator, ProgressLogger, StepCounter
+from easyrank.training.callbacks import (
+    CheckpointSaver,
+    DynamicTableLogger,
+    EpochEndAdapter,
+    PeriodicEvaluator,
+    ProgressLogger,
+    StepCounter,
+)
 from easyrank.training.model_state import create_model, global_step, restore, single_device_model
 
 logger = logging.getLogger(__name__)
@@ -98,13 +105,15 @@ def train_and_evaluate(config, model_dir, input_mode=input_state.AUTO):
         logger.info("Training %s, batch size %d; checkpoints and summaries in %s",
                     f"to step {total:,}" if total else "until the input ends",
                     config.data_config.batch_size, model_dir)
+        train_writer = tf.summary.create_file_writer(os.path.join(model_dir, "train")) if chief else None
         callbacks = [
-            ProgressLogger(train.log_step_count_steps, config.data_config.batch_size,
-                           tf.summary.create_file_writer(os.path.join(model_dir, "train"))
-                           if chief else None,
+            ProgressLogger(train.log_step_count_steps, config.data_config.batch_size, train_writer,
                            train.save_summary_steps, total_steps=total),
             CheckpointSaver(manager, train.save_checkpoints_steps),
         ]
+        dynamic = model.feature_groups.dynamic_tables
+        if dynamic and chief:
+            callbacks.append(DynamicTableLogger(dynamic, train_writer, train.save_summary_steps))
         if config.eval_config.eval_interval_steps > 0 and multi_worker:
             logger.warning("eval_interval_steps is ignored in a multi-worker run: the chief "
                            "evaluates once training ends.")

@@ -8,6 +8,7 @@ import tf_keras
 from easyrank.errors import ConfigError
 from easyrank.models import build_model
 from easyrank.training import embedding_optimizers, optimizers, strategies
+from easyrank.training.dynamic_slots import attach_optimizer_slots
 
 
 def create_model(config, strategy):
@@ -22,6 +23,7 @@ def create_model(config, strategy):
             model.enable_jit()
         model.compile(optimizer=optimizer, steps_per_execution=train.steps_per_execution)
         optimizer.build(model.trainable_variables)
+        attach_optimizer_slots(model, optimizer)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     return model, checkpoint
 

@@ -1,0 +1,251 @@
+"""Collision-free embedding rows for id spaces that do not fit a table (issue 18).
+
+A `DynamicRows` maps raw ids (strings, or integers written as strings) to rows
+1..capacity of an embedding table with capacity + 1 rows through an in-graph
+MutableHashTable; row 0 is the shared default row of every id without a row.
+
+Training calls `update(ids)` once per step with all the ids of the batch, before
+the forward pass (the train step, through `FeatureGroups.update_dynamic_tables`
+and `update_mappings`):
+
+1. a hit bumps its row's score: its look-up count (LFU) or the step (LRU);
+2. a miss is counted in a count-min sketch; with `admit_after` sightings it is
+   admitted (admit_after 1: at once, no sketch);
+3. when fewer rows are free than ids to admit, the max(needed, evict_fraction x
+   capacity) rows of lowest score are freed (ties: lower row first) and their
+   ids leave the mapping;
+4. admitted ids pop rows off the free stack, in the order of their first
+   occurrence in the batch; each popped row is re-initialised, in the table and
+   in every optimizer slot of the table (`attach`), and starts with the id's
+   sighting count (LFU) or the step (LRU) as score.
+
+A step costs O(unique ids of the batch); an eviction scans the capacity once
+and frees at least evict_fraction x capacity rows, so its cost is amortised.
+`lookup(ids)` only reads the mapping: the layer calls, evaluation and the
+exported model (its signatures and every traced function in it) never insert or
+count. The sketch, scores, free stack and mapping are checkpointed
+(and exported) with the model; their size is set by the capacity.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+_NEVER = np.iinfo(np.int64).max  # score of free rows and of the default row: never evicted
+
+
+def as_keys(values):
+    """Ids of any dtype and shape -> flat tf.string keys."""
+    values = tf.reshape(tf.convert_to_tensor(values), [-1])
+    return values if values.dtype == tf.string else tf.strings.as_string(values)
+
+
+class DynamicRows(tf.Module):
+    """The id -> row mapping of one dynamic table, with admission and eviction.
+
+    Args:
+      capacity: rows for admitted ids (the table has capacity + 1 rows).
+      admit_after: sightings before an id gets its own row (>= 1).
+      eviction: "LFU" or "LRU".
+      evict_fraction: rows freed at once when full, as a fraction of capacity.
+      sketch_width, sketch_depth: the count-min sketch of ids not yet admitted
+        (width 0: 4 x capacity).
+    """
+
+    def __init__(self, capacity, admit_after=1, eviction="LFU", evict_fraction=0.01,
+                 sketch_width=0, sketch_depth=2, name="dynamic_rows"):
+        super().__init__(name=name)
+        self.capacity = int(capacity)
+        self.admit_after = int(admit_after)
+        self.lfu = eviction == "LFU"
+        self.evict_batch = max(1, int(np.ceil(evict_fraction * self.capacity)))
+        self.sketch_width = int(sketch_width or 4 * self.capacity)
+        self.sketch_depth = int(sketch_depth)
+        rows = self.capacity + 1
+        self.mapping = tf.lookup.experimental.MutableHashTable(
+            tf.string, tf.int64, default_value=-1, name=f"{name}_mapping")
+        self.row_keys = tf.Variable(tf.fill([rows], ""), trainable=False, name="row_keys")
+        self.row_scores = tf.Variable(tf.fill([rows], tf.constant(_NEVER, tf.int64)),
+                                      trainable=False, name="row_scores")
+        # A stack of free rows; the top (num_free - 1) is popped first: 1, 2, 3, ... at the start.
+        self.free_rows = tf.Variable(tf.range(self.capacity, 0, -1, dtype=tf.int64),
+                                     trainable=False, name="free_rows")
+        self.num_free = tf.Variable(tf.constant(self.capacity, tf.int64), trainable=False,
+                                    name="num_free")
+        self.clock = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="clock")
+        self.admitted = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="admitted")
+        self.evicted = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="evicted")
+        self.sketch = None
+        if self.admit_after > 1:
+            self.sketch = tf.Variable(tf.zeros([self.sketch_depth * self.sketch_width], tf.int64),
+                                      trainable=False, name="sketch")
+        self._table = None
+        self._initializer = None
+        self._slots = []  # (slot variable, its initial row)
+
+    @property
+    def table(self):
+        return self._table
+
+    def attach(self, table, initializer):
+        """The embedding variable whose rows this maps, and its row initializer."""
+        self._table = table
+        self._initializer = initializer
+
+    def attach_slots(self, slots):
+        """(slot variable, initial row value) pairs of the table's optimizer slots, reset
+        with each reused row."""
+        self._slots = [(slot, tf.constant(initial)) for slot, initial in slots]
+
+    # ---- look-up (training, evaluation, serving) ----
+
+    def lookup(self, values):
+        """Ids (any shape) -> rows of the same shape; ids without a row -> 0."""
+        values = tf.convert_to_tensor(values)
+        rows = self.mapping.lookup(as_keys(values))
+        return tf.reshape(tf.maximum(rows, 0), tf.shape(values))
+
+    # ---- training ----
+
+    @tf.autograph.experimental.do_not_convert
+    def update(self, values):
+        """Counts, admits and evicts for one training batch of ids (any shape)."""
+        keys, _, counts = tf.unique_with_counts(as_keys(values), out_idx=tf.int64)
+        clock = self.clock.assign_add(1)
+        rows = tf.reshape(self.mapping.lookup(keys), [-1])
+        hit = rows >= 0
+        hit_rows = tf.boolean_mask(rows, hit)
+        if self.lfu:
+            self.row_scores.scatter_add(tf.IndexedSlices(tf.boolean_mask(counts, hit), hit_rows))
+        else:
+            self.row_scores.scatter_update(tf.IndexedSlices(tf.fill(tf.shape(hit_rows), clock),
+                                                            hit_rows))
+        new_keys = tf.boolean_mask(keys, ~hit)
+        seen = tf.boolean_mask(counts, ~hit)
+        if self.sketch is not None:
+            seen = self._count(new_keys, seen)
+            admit = seen >= self.admit_after
+            new_keys, seen = tf.boolean_mask(new_keys, admit), tf.boolean_mask(seen, admit)
+        needed = tf.size(new_keys, out_type=tf.int64)
+        free = self.num_free.read_value()
+        tf.cond(free < needed, lambda: self._evict(needed - free), tf.no_op)
+        top = self.num_free.read_value()
+        n = tf.minimum(needed, top)
+        new_keys, seen = new_keys[:n], seen[:n]
+        new_rows = tf.reverse(self.free_rows[top - n:top], [0])
+        self.num_free.assign_sub(n)
+        self.admitted.assign_add(n)
+        self.mapping.insert(new_keys, new_rows)
+        self.row_keys.scatter_update(tf.IndexedSlices(new_keys, new_rows))
+        score = seen if self.lfu else tf.fill(tf.shape(new_rows), clock)
+        self.row_scores.scatter_update(tf.IndexedSlices(score, new_rows))
+        self._reset(new_rows)
+
+    def _count(self, keys, counts):
+        """Adds counts to the sketch; returns each key's estimate (min over the sketch's rows)."""
+        n = tf.size(keys, out_type=tf.int64)
+        # Flat positions d * width + hash_d(key): [n, depth] (a flat sketch, as MirroredVariable
+        # has scatter_add but no scatter_nd_add).
+        index = tf.stack([
+            tf.strings.to_hash_bucket_strong(keys, self.sketch_width, [depth, 18])
+            + depth * self.sketch_width for depth in range(self.sketch_depth)], axis=1)
+        updates = tf.broadcast_to(counts[:, None], [n, self.sketch_depth])
+        self.sketch.scatter_add(tf.IndexedSlices(tf.reshape(updates, [-1]),
+                                                 tf.reshape(index, [-1])))
+        return tf.reduce_min(tf.gather(self.sketch, index), axis=1)
+
+    def _evict(self, short):
+        """Frees max(short, evict_batch) rows of lowest score (ties: lower row first)."""
+        free = self.num_free.read_value()
+        occupied = self.capacity - free
+        count = tf.minimum(tf.maximum(short, self.evict_batch), occupied)
+        _, index = tf.math.top_k(-self.row_scores[1:], k=tf.cast(count, tf.int32))
+        rows = tf.cast(index, tf.int64) + 1
+        self.mapping.remove(tf.gather(self.row_keys, rows))
+        self.row_scores.scatter_update(tf.IndexedSlices(tf.fill(tf.shape(rows), _NEVER), rows))
+        # Pushed in reverse, so the row of lowest score is popped first.
+        self.free_rows.scatter_update(tf.IndexedSlices(tf.reverse(rows, [0]),
+                                                       tf.range(free, free + count)))
+        self.num_free.assign_add(count)
+        self.evicted.assign_add(count)
+        return tf.no_op()
+
+    def _reset(self, rows):
+        """Re-initialises `rows` of the table and of its optimizer slots."""
+        if self._table is None:
+            return
+        n = tf.size(rows)
+        shape = tf.concat([[n], tf.shape(self._table)[1:]], 0)
+        self._table.scatter_update(tf.IndexedSlices(
+            tf.cast(self._initializer(shape), self._table.dtype), rows))
+        for slot, initial in self._slots:
+            values = tf.broadcast_to(initial, tf.concat([[n], tf.shape(initial)], 0))
+            slot.scatter_update(tf.IndexedSlices(tf.cast(values, slot.dtype), rows))
+
+    def stats(self):
+        """{name: tensor} for TensorBoard: occupancy, admissions, evictions, LFU counts."""
+        occupied = self.capacity - self.num_free
+        stats = {"occupancy": tf.cast(occupied, tf.float32) / self.capacity,
+                 "admitted": self.admitted.read_value(), "evicted": self.evicted.read_value()}
+        if self.lfu:
+            scores = self.row_scores[1:]
+            stats["row_counts"] = tf.boolean_mask(scores, scores < _NEVER)
+        return stats
+
+
+class DynamicIndex:
+    """A column's index over a DynamicRows: ids -> rows (look-up only), `size` rows."""
+
+    def __init__(self, rows):
+        self.rows = rows
+        self.size = rows.capacity + 1
+
+    def trackables(self):
+        return [self.rows]
+
+    def __call__(self, values):
+        return self.rows.lookup(values)
+
+
+def from_config(message, name):
+    """DynamicRows of a DynamicEmbedding message (validated)."""
+    eviction = "LRU" if message.eviction == message.LRU else "LFU"
+    return DynamicRows(message.capacity, message.admit_after, eviction, message.evict_fraction,
+                       message.sketch_width, message.sketch_depth, name=name)
+
+
+def update_mappings(columns, features):
+    """Training: one `update` per dynamic table with the ids of all its columns in the batch.
+
+    Under MirroredStrategy the update runs once, in cross-replica context, over the ids of
+    every replica (column by column, replica by replica: the global batch's order), so every
+    replica reads one mapping, the same as one device would build.
+    """
+    by_table = {}
+    for column in columns:
+        index = getattr(column, "index", None)
+        if isinstance(index, DynamicIndex):
+            by_table.setdefault(id(index.rows), (index.rows, []))[1].append(
+                as_keys(column.index_values(features)))
+    if not by_table:
+        return
+    tables = [rows for rows, _ in by_table.values()]
+    ids = [parts for _, parts in by_table.values()]
+
+    def update(strategy, per_replica):
+        # Column by column, replica by replica: the order of the global batch on one device.
+        for rows, parts in zip(tables, per_replica):
+            rows.update(tf.concat([v for part in parts
+                                   for v in strategy.experimental_local_results(part)], 0))
+
+    context = tf.distribute.get_replica_context()
+    if context is None:  # already cross-replica
+        for rows, parts in zip(tables, ids):
+            rows.update(tf.concat(parts, 0))
+    else:
+        context.merge_call(update, args=(ids,))
+
+
+def dynamic_tables(columns):
+    """{embedding name: DynamicRows} of the columns with a dynamic index."""
+    return {c.embedding_name: c.index.rows for c in columns
+            if isinstance(getattr(c, "index", None), DynamicIndex)}
