@@ -29,6 +29,28 @@ GOLDEN = {
     "block_without_type": (19, "model_config.backbone.blocks[0]", "has no layer type; set one of"),
     "id_without_vocabulary": (14, "feature_configs[1].id_feature", "set exactly one of hash_bucket_size"),
     "duplicate_input_field": (9, "data_config.input_fields[3].name", "duplicate input field name 'sex'"),
+    # Non-finite numbers, found by walking every float field of the config.
+    "nan_learning_rate": (23, "train_config.optimizer.adam.learning_rate", "must be a finite number"),
+    "inf_normalizer_std": (13, "feature_configs[0].raw_feature.normalizer.std", "Received: inf"),
+    "overflowing_boundary": (13, "feature_configs[0].raw_feature.boundaries[1]", "|x| < 3.4e38"),
+    # Enums left at *_UNSPECIFIED.
+    "unspecified_type": (6, "data_config.input_fields[0].type", "TYPE_UNSPECIFIED is not a valid choice"),
+    "unspecified_loss": (21, "model_config.tasks[0].loss", "set one of BINARY_CROSS_ENTROPY"),
+    # Settings that cannot be what the user meant.
+    "negative_num_steps": (23, "train_config.num_steps", "Received: -5"),
+    "negative_oov_buckets": (15, "feature_configs[2].id_feature.num_oov_buckets", "must be at least 1"),
+    "duplicate_vocabulary": (15, "feature_configs[2].id_feature.vocab_list[2]", "duplicate vocabulary entry 'Male'"),
+    "feature_twice_in_group": (17, "model_config.feature_groups[0].feature_names[2]", "'age' is listed twice"),
+    "best_metric_never_reported": (24, "export_config.metric", "never reports 'income/aucc'"),
+    "negative_export_keep": (24, "export_config.keep", "must be non-negative"),
+    "bad_model_name": (24, "export_config.model_name", "is not a TF Serving model name"),
+    "negative_warmup_rows": (24, "export_config.num_warmup_rows", "must be non-negative"),
+    "negative_clip_norm": (23, "train_config.optimizer.clip_norm", "Received: -1.0"),
+    "negative_keep_checkpoint_max": (23, "train_config.keep_checkpoint_max", "must be positive"),
+    "negative_warmup_steps": (23, "train_config.optimizer.adam.schedule.warmup_steps", "Received: -10"),
+    "negative_eval_batch_size": (24, "eval_config.batch_size", "Received: -8"),
+    "zero_shuffle_buffer": (11, "data_config.shuffle_buffer_size", "must be positive"),
+    "table_too_large": (14, "feature_configs[1].id_feature.hash_bucket_size", "the embedding tables need 7,152.6 GiB"),
 }
 
 
@@ -98,6 +120,44 @@ def test_edit_config_json_errors(edit, fragment):
     with pytest.raises(ConfigError, match=None) as info:
         config_lib.load_config(BASE, edit_config_json=edit)
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("edit", [
+    '{"train_config.optimizer": {"adam": {"learning_rate": NaN}}}',
+    '{"model_config.tasks[0].loss_weight": Infinity}',
+    '{"model_config.tasks[0].loss_weight": -Infinity}',
+])
+def test_edit_config_json_rejects_non_finite_numbers(edit):
+    with pytest.raises(ConfigError) as info:
+        config_lib.load_config(BASE, edit_config_json=edit)
+    assert info.value.file == "--edit_config_json"
+    assert "is not a finite number" in str(info.value)
+
+
+def test_config_with_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "bom.config"
+    path.write_bytes(b"\xef\xbb\xbf" + open(BASE, "rb").read())
+    assert config_lib.load_config(str(path)).data_config.batch_size == 32
+
+
+def test_config_that_is_not_utf8(tmp_path):
+    path = tmp_path / "latin1.config"
+    path.write_bytes(open(BASE, "rb").read().replace(b'"sex"', b'"s\xe9x"', 1))
+    with pytest.raises(ConfigError) as info:
+        config_lib.load_config(str(path))
+    assert info.value.line == 8 and "is not UTF-8 text (byte 0xe9" in str(info.value)
+
+
+def test_duplicate_vocab_file_entry(tmp_path):
+    from easyrank.models import build_model
+    vocab = tmp_path / "sex.txt"
+    vocab.write_text("Male\nFemale\nMale\n")
+    config = config_lib.load_config(BASE, edit_config_json=(
+        '{"feature_configs[2].id_feature": {"name": "sex", "vocab_file": "%s", "embedding_dim": 4}}' % vocab))
+    with pytest.raises(ConfigError) as info:
+        build_model(config)
+    assert info.value.path == "feature_configs[2].id_feature.vocab_file"
+    assert "line 3: duplicate vocabulary entry 'Male' (also line 1)" in str(info.value)
 
 
 def test_locate_line_finds_nested_repeated_fields():

@@ -39,10 +39,16 @@ def load_config(path, edit_config_json=None, allow_unfilled=False):
     allow_unfilled: accept what is left to `python -m easyrank.stats` (validate()).
     """
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        with open(path, "rb") as f:
+            data = f.read()
     except OSError as e:
         raise ConfigError(f"cannot read the config file: {e.strerror}.", file=path) from None
+    try:
+        text = data.decode("utf-8-sig")  # a UTF-8 byte-order mark is accepted
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ConfigError(f"is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
+                          "save the config as UTF-8.", file=path, line=line) from None
     config = parse_config(text, file=path)
     if edit_config_json:
         apply_edits(config, edit_config_json)
@@ -95,7 +101,11 @@ def apply_edits(config, edit_config_json):
     """Applies {"a.b[0].c": value} overrides to `config` in place."""
     source = "--edit_config_json"
     try:
-        edits = json.loads(edit_config_json) if isinstance(edit_config_json, str) else edit_config_json
+        edits = json.loads(edit_config_json, parse_constant=_reject_constant) \
+            if isinstance(edit_config_json, str) else edit_config_json
+    except _NonFinite as e:
+        raise ConfigError(f"{e} is not a finite number; config numbers must be finite.",
+                          file=source) from None
     except json.JSONDecodeError as e:
         raise ConfigError(f"is not valid JSON: {e}.", file=source) from None
     if not isinstance(edits, dict):
@@ -108,6 +118,15 @@ def apply_edits(config, edit_config_json):
             raise
         except (json_format.ParseError, TypeError, ValueError) as e:
             raise ConfigError(f"cannot set {value!r}: {e}", path=key, file=source) from None
+
+
+class _NonFinite(ValueError):
+    pass
+
+
+def _reject_constant(name):
+    """json.loads hook for NaN, Infinity and -Infinity, which no config field may hold."""
+    raise _NonFinite(name)
 
 
 def _apply_edit(config, key, value):
@@ -268,7 +287,7 @@ def attach_location(error, config_path):
     if error.file is None and config_path:
         error.file = config_path
         try:
-            with open(config_path, encoding="utf-8") as f:
+            with open(config_path, encoding="utf-8-sig", errors="replace") as f:
                 error.line = locate_line(f.read(), error.path)
         except OSError:
             pass

@@ -5,11 +5,18 @@ raise the same ConfigError with the block's field path when the model is built.
 """
 
 import json
+import math
 import os
 import re
 
+from google.protobuf import descriptor
+
 from easyrank.errors import ConfigError
 from easyrank.protos import data_pb2, export_pb2, model_pb2
+
+_FLOAT_TYPES = (descriptor.FieldDescriptor.TYPE_FLOAT, descriptor.FieldDescriptor.TYPE_DOUBLE)
+# TF Serving model names are URL path segments of its REST API.
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 _RUN_STATS = ("is left to the data: run `python -m easyrank.stats --pipeline_config_path CONFIG "
               "--output_config NEW` and train with NEW")
@@ -22,6 +29,7 @@ def validate(config, allow_unfilled=False):
     compute_from_data, boundaries_from_quantiles without values), as
     `python -m easyrank.stats` does; training needs them filled.
     """
+    _validate_set_fields(config, "")
     fields = _validate_data(config.data_config)
     features = _validate_features(config.feature_configs, fields, config.data_config, allow_unfilled)
     groups = _validate_groups(config.model_config.feature_groups, features)
@@ -33,6 +41,33 @@ def validate(config, allow_unfilled=False):
     if config.export_config.exporter == export_pb2.ExportConfig.BEST and not config.export_config.metric:
         raise ConfigError('exporter BEST needs a metric, e.g. metric: "income/auc".',
                           path="export_config.metric")
+    _validate_eval(config.eval_config)
+    _validate_export(config.export_config, config.model_config.tasks)
+
+
+def _validate_set_fields(message, prefix):
+    """Every number set anywhere in the config is finite and no enum is left *_UNSPECIFIED.
+
+    Walks the message generically, so new float and enum fields are covered too.
+    """
+    for field, value in message.ListFields():
+        path = prefix + field.name
+        values = list(value) if field.is_repeated else [value]
+        for i, item in enumerate(values):
+            item_path = f"{path}[{i}]" if field.is_repeated else path
+            if field.type == descriptor.FieldDescriptor.TYPE_MESSAGE:
+                _validate_set_fields(item, item_path + ".")
+            elif field.type in _FLOAT_TYPES and not math.isfinite(item):
+                raise ConfigError(f"must be a finite number (32-bit float fields hold |x| < 3.4e38). "
+                                  f"Received: {item}.", path=item_path)
+            elif field.type == descriptor.FieldDescriptor.TYPE_ENUM:
+                name = field.enum_type.values_by_number[item].name \
+                    if item in field.enum_type.values_by_number else str(item)
+                if name.endswith("_UNSPECIFIED") or item not in field.enum_type.values_by_number:
+                    choices = [v.name for v in field.enum_type.values
+                               if not v.name.endswith("_UNSPECIFIED")]
+                    raise ConfigError(f"{name} is not a valid choice; set one of "
+                                      f"{', '.join(choices)}.", path=item_path)
 
 
 def _unique(names, path, what):
@@ -74,6 +109,9 @@ def _validate_data(data):
                           path=f"{path}.sample_weight_field")
     if data.batch_size <= 0:
         raise ConfigError(f"must be positive. Received: {data.batch_size}.", path=f"{path}.batch_size")
+    if data.shuffle_buffer_size <= 0:
+        raise ConfigError(f"must be positive. Received: {data.shuffle_buffer_size}.",
+                          path=f"{path}.shuffle_buffer_size")
     if len(data.csv_delimiter) != 1:
         raise ConfigError(f"must be one character. Received: {data.csv_delimiter!r}.",
                           path=f"{path}.csv_delimiter")
@@ -151,6 +189,15 @@ def _validate_feature(kind, feature, field, path, allow_unfilled):
                 raise ConfigError("a dynamic table has no fixed row per id to load pretrained rows "
                                   "into; leave pretrained_file out.",
                                   path=path + ".embedding.pretrained_file")
+        if feature.num_oov_buckets < 1:
+            raise ConfigError(f"must be at least 1 (values outside the vocabulary need a row). "
+                              f"Received: {feature.num_oov_buckets}.", path=path + ".num_oov_buckets")
+        seen = {}
+        for j, value in enumerate(feature.vocab_list):
+            if value in seen:
+                raise ConfigError(f"duplicate vocabulary entry {value!r} (also entry {seen[value]}); "
+                                  "each value needs one row.", path=f"{path}.vocab_list[{j}]")
+            seen[value] = j
         if kind == "id_feature" and feature.HasField("num_buckets") and field.type != data_pb2.InputField.INT64:
             raise ConfigError("num_buckets (integer identity) needs an INT64 input field.", path=path + ".num_buckets")
         if kind == "tag_feature" and field.type != data_pb2.InputField.STRING:
@@ -286,6 +333,9 @@ def _validate_groups(groups, features):
         if not group.feature_names:
             raise ConfigError(f"feature group {group.name!r} has no feature_names.", path=path)
         for j, name in enumerate(group.feature_names):
+            if name in list(group.feature_names)[:j]:
+                raise ConfigError(f"feature {name!r} is listed twice in group {group.name!r}.",
+                                  path=f"{path}.feature_names[{j}]")
             if name not in features:
                 raise ConfigError(f"unknown feature {name!r}; known features: {', '.join(sorted(features))}.",
                                   path=f"{path}.feature_names[{j}]")
@@ -473,8 +523,19 @@ def _check_slice(piece, data, fields, path):
 
 def _validate_train(train):
     path = "train_config"
+    if train.num_steps < 0:
+        raise ConfigError(f"must be positive, or 0 to train num_epochs. Received: {train.num_steps}.",
+                          path=path + ".num_steps")
+    if train.num_epochs < 0:
+        raise ConfigError(f"must be positive. Received: {train.num_epochs}.", path=path + ".num_epochs")
     if train.num_epochs <= 0 and train.num_steps <= 0:
         raise ConfigError("set num_epochs or num_steps to a positive number.", path=path + ".num_epochs")
+    if train.optimizer.clip_norm < 0:
+        raise ConfigError(f"must be positive, or 0 for no clipping. Received: {train.optimizer.clip_norm}.",
+                          path=path + ".optimizer.clip_norm")
+    if train.keep_checkpoint_max <= 0:
+        raise ConfigError(f"must be positive. Received: {train.keep_checkpoint_max}.",
+                          path=path + ".keep_checkpoint_max")
     kind = train.optimizer.WhichOneof("optimizer")
     if kind:
         opt = getattr(train.optimizer, kind)
@@ -482,6 +543,9 @@ def _validate_train(train):
             raise ConfigError(f"must be positive. Received: {opt.learning_rate}.",
                               path=f"{path}.optimizer.{kind}.learning_rate")
         schedule = opt.schedule
+        if schedule.warmup_steps < 0:
+            raise ConfigError(f"must be non-negative. Received: {schedule.warmup_steps}.",
+                              path=f"{path}.optimizer.{kind}.schedule.warmup_steps")
         decay = schedule.WhichOneof("decay")
         spath = f"{path}.optimizer.{kind}.schedule.{decay}"
         if decay in ("exponential_decay", "cosine_decay") and getattr(schedule, decay).decay_steps <= 0:
@@ -496,6 +560,56 @@ def _validate_train(train):
         if getattr(train, name) <= 0:
             raise ConfigError(f"must be positive. Received: {getattr(train, name)}.", path=f"{path}.{name}")
     _validate_distribution(train, path)
+
+
+def _validate_eval(eval_config):
+    zero = {"batch_size": "data_config.batch_size", "num_eval_steps": "all the eval data",
+            "eval_interval_steps": "only at the end"}
+    for name, meaning in zero.items():
+        if getattr(eval_config, name) < 0:
+            raise ConfigError(f"must be positive, or 0 for {meaning}. Received: {getattr(eval_config, name)}.",
+                              path=f"eval_config.{name}")
+
+
+def _metric_name(metric, task):
+    """The name evaluation gives `metric` of `task` (easyrank/evaluation/evaluator.py)."""
+    Task = model_pb2.TaskConfig
+    special = {Task.GAUC: "gauc", Task.NORMALIZED_ENTROPY: "ne",
+               Task.PRECISION_AT_K: f"precision@{task.top_k}", Task.RECALL_AT_K: f"recall@{task.top_k}"}
+    return special.get(metric, Task.Metric.Name(metric).lower())
+
+
+def metric_keys(tasks):
+    """The keys evaluation reports for `tasks` (eval_result.json)."""
+    keys = {"num_examples"}
+    for task in tasks:
+        names = [_metric_name(m, task) for m in task.metrics]
+        if task.esmm_parent and model_pb2.TaskConfig.AUC in task.metrics:
+            names.append("joint_auc")
+        suffixes = [""] + [f"@{piece.field}={piece.value}" for piece in task.slices]
+        keys |= {f"{task.name}/num_examples{s}" for s in suffixes}
+        keys |= {f"{task.name}/{n}{s}" for n in names for s in suffixes}
+    return keys
+
+
+def _validate_export(export, tasks):
+    path = "export_config"
+    if export.exporter == export_pb2.ExportConfig.BEST:
+        if not export.metric:
+            raise ConfigError('exporter BEST needs a metric, e.g. metric: "income/auc".',
+                              path=path + ".metric")
+        keys = metric_keys(tasks)
+        if export.metric not in keys:
+            raise ConfigError(f"evaluation never reports {export.metric!r}, so BEST would never "
+                              f"export; the tasks' metrics are: {', '.join(sorted(keys))}.",
+                              path=path + ".metric")
+    for name in ("keep", "num_warmup_rows"):
+        if getattr(export, name) < 0:
+            raise ConfigError(f"must be non-negative. Received: {getattr(export, name)}.",
+                              path=f"{path}.{name}")
+    if not _MODEL_NAME.match(export.model_name):
+        raise ConfigError(f"{export.model_name!r} is not a TF Serving model name: use letters, "
+                          "digits, '_', '-' and '.'.", path=path + ".model_name")
 
 
 def _validate_distribution(train, path):

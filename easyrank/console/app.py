@@ -9,6 +9,7 @@ They print easyrank's own lines only (console/logs.py); --tf_log, or an
 explicit --verbosity, shows TensorFlow's log messages as well.
 """
 
+import errno
 import logging as std_logging
 import os
 import re
@@ -70,6 +71,9 @@ def run(main):
         except DataError as e:
             _fail(f"Data error: {e}", EXIT_DATA)
         except Exception as e:  # TensorFlow errors raised by the input pipeline
+            message = disk_full_message(e)
+            if message is not None:
+                _fail(f"Disk full: {message}", EXIT_OTHER)
             message = data_error_message(e)
             if message is not None:
                 _fail(f"Data error: {message}", EXIT_DATA)
@@ -82,18 +86,58 @@ def run(main):
     app.run(guarded)
 
 
+_TF_NOISE = [
+    r"\{\{function_node [^}]*\}\}\s*",
+    r"Error in user-defined function passed to \S+ transformation with iterator: \S+:\s*",
+    r"Graph execution error:\s*",
+    r"Detected at node [^\n]*(\n[ \t]+[^\n]*)*\n?",  # the node and its Python stack
+    r"\[\[[^\]]*\]\]",
+    r"\[Op:\w+\]( name: \S*)?",
+    r"assertion failed: ",
+]
+_HINTS = [
+    (r"Could not parse example input", "a record is not a serialized tf.Example: check that the "
+                                       "input files are TFRecords of tf.Example"),
+    (r"truncated record|corrupted record", "an input TFRecord file is truncated or corrupt"),
+]
+
+
 def data_error_message(error):
-    """One line describing a TensorFlow data error, or None if it is not one."""
+    """One line describing a TensorFlow data error, or None if it is not one.
+
+    Keeps TensorFlow's own text naming the file, record and key, without the
+    graph node names and Python stack it wraps around it.
+    """
     import tensorflow as tf
     if not isinstance(error, (tf.errors.InvalidArgumentError, tf.errors.NotFoundError,
                               tf.errors.DataLossError)):
         return None
     text = getattr(error, "message", str(error))
-    match = re.search(r"(Malformed (?:CSV|Parquet) row.*?)\]?\s*(\[\[|\n|$)", text, re.S)
+    match = re.search(r"(Malformed (?:CSV row|Parquet row|record).*?)\]?\s*(\[\[|\n|$)", text, re.S)
     if match:
-        return match.group(1).replace('\\"', "").strip().rstrip("]")
-    first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
-    return re.sub(r"\s*\[\[.*", "", first)
+        return match.group(1).replace('\\"', "").replace('"', "").strip().rstrip("]")
+    for pattern in _TF_NOISE:
+        text = re.sub(pattern, " ", text)
+    text = " ".join(text.split()).strip(" :") or type(error).__name__
+    for pattern, hint in _HINTS:
+        if re.search(pattern, text):
+            text = f"{hint} ({text})"
+    return text[:1000]
+
+
+def disk_full_message(error):
+    """One paragraph for a write that failed because a disk is full (ENOSPC), or None."""
+    text = str(error)
+    if getattr(error, "errno", None) != errno.ENOSPC and "No space left on device" not in text:
+        return None
+    where = getattr(error, "filename", None) or ""
+    if not where:
+        match = re.search(r"(/[^\s:;,'\"]+)", text)
+        where = match.group(1) if match else ""
+    return (f"no space left on the device{' while writing ' + where if where else ''}. "
+            "The run stopped; model_dir keeps its last complete checkpoint, and no export version "
+            "is ever left half written. Free space (or set keep_checkpoint_max and export_config.keep "
+            "lower) and run again: training resumes from the last checkpoint.")
 
 
 def cluster_error_message(error):
@@ -114,6 +158,9 @@ def cluster_error_message(error):
 
 
 def _fail(message, code):
+    # The paragraph is the last line: silence warnings of objects torn down at exit.
+    logging.set_verbosity(logging.ERROR)
+    std_logging.getLogger("tensorflow").setLevel(std_logging.ERROR)
     sys.stderr.write(" ".join(message.split()) + "\n")
     sys.stderr.flush()
     sys.exit(code)

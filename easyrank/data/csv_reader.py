@@ -1,8 +1,9 @@
 """CSV input: lines are batched, then split and converted in one vectorised step.
 
-Every row is checked (number of fields, numbers in numeric columns). A bad row
-stops the input with an error naming the file and line, or, with
-`skip_bad_rows`, is dropped and reported on stderr.
+Every row is checked (number of fields, numbers in numeric columns, then the
+values: easyrank/data/values.py). A bad row stops the input with an error
+naming the file and line, or, with `skip_bad_rows`, is dropped and reported
+on stderr.
 
 Fast path: one regular expression over each whole line checks the field count
 and plain numbers (no spaces, inf or nan) in the numeric columns; when every
@@ -17,6 +18,7 @@ import sys
 import tensorflow as tf
 
 from easyrank.data import fields as fields_lib
+from easyrank.data.values import ValueChecker
 from easyrank.errors import DataError
 from easyrank.protos import data_pb2
 
@@ -47,8 +49,9 @@ def _compression(files):
 class CsvReader:
     """Reads the CSV files of one input and parses batches of their lines."""
 
-    def __init__(self, data_config, files):
+    def __init__(self, data_config, files, binary_labels=None):
         self._config = data_config
+        self._values = ValueChecker(data_config, binary_labels, marker=BAD_ROW_MARKER + " in")
         self._delimiter = data_config.csv_delimiter
         self._compression = _compression(files)
         self._header = data_config.csv_header
@@ -133,8 +136,15 @@ class CsvReader:
         if self._line_pattern is None or len({i for _, i in self._fields}) != len(self._fields):
             return self._parse_general(row_ids, lines)
         plain = tf.reduce_all(tf.strings.regex_full_match(lines, self._line_pattern))
-        return tf.cond(plain, lambda: self._decode_plain(lines),
+        return tf.cond(plain, lambda: self._check_values(row_ids, *self._decode_plain(lines)),
                        lambda: self._parse_general(row_ids, lines))
+
+    def _check_values(self, row_ids, features, targets):
+        def locate(rows):
+            ids = tf.gather(row_ids, rows)
+            return (tf.gather(self._files, ids // (1 << _LINE_BITS)) + " at line "
+                    + tf.strings.as_string(ids % (1 << _LINE_BITS)))
+        return self._values(features, targets, locate)
 
     def _parse_general(self, row_ids, lines):
         """Checks every row, then converts the batch (bad rows raise or are dropped)."""
@@ -157,12 +167,13 @@ class CsvReader:
             bad = tf.logical_or(bad, not_number)
         if self._config.skip_bad_rows:
             table = self._drop_bad_rows(table, bad, filenames, line_numbers)
+            row_ids = tf.boolean_mask(row_ids, tf.logical_not(bad))
         else:
             check = tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)), [_describe_first(
                 bad, filenames, line_numbers, reasons)], summarize=1)
             with tf.control_dependencies([check]):
                 table = tf.identity(table)
-        return self._convert(table)
+        return self._check_values(row_ids, *self._convert(table))
 
     @property
     def _label_names(self):

@@ -12,8 +12,9 @@ import os
 import tensorflow as tf
 
 from easyrank.data import csv_reader, parquet_reader, tfrecord_reader
+from easyrank.data.compression import is_gzip, verify_gzip
 from easyrank.errors import DataError
-from easyrank.protos import data_pb2
+from easyrank.protos import data_pb2, model_pb2
 
 _ALL_ROWS = 1 << 40  # a batch size that takes every row (data_config.cache)
 def list_files(patterns):
@@ -29,8 +30,24 @@ def list_files(patterns):
     return files
 
 
+def binary_labels(model_config):
+    """{label field: its allowed values} of binary tasks (cross-entropy, focal): 0, 1 and the
+    task's ignore_label_value. A label that a task binarizes (label_threshold) or reads
+    otherwise (regression, ranking, classes) is not checked."""
+    Task = model_pb2.TaskConfig
+    allowed, other = {}, set()
+    for task in model_config.tasks:
+        if task.loss in (Task.BINARY_CROSS_ENTROPY, Task.FOCAL) and not task.HasField("label_threshold"):
+            values = allowed.setdefault(task.label, {0.0, 1.0})
+            if task.HasField("ignore_label_value"):
+                values.add(task.ignore_label_value)
+        else:
+            other.add(task.label)
+    return {label: tuple(sorted(values)) for label, values in allowed.items() if label not in other}
+
+
 def build_dataset(data_config, patterns, *, training, num_epochs=1, batch_size=None,
-                  seed=None, input_context=None, skip_batches=0):
+                  seed=None, input_context=None, skip_batches=0, binary_labels=None):
     """Returns a tf.data.Dataset of (features, targets) dicts.
 
     Args:
@@ -43,6 +60,8 @@ def build_dataset(data_config, patterns, *, training, num_epochs=1, batch_size=N
       input_context: a tf.distribute.InputContext; shards the input and
         turns the global batch size into the per-replica one.
       skip_batches: batches to skip before parsing, to resume mid-epoch.
+      binary_labels: {label field: allowed values} of binary tasks (see
+        binary_labels()); other values make the row malformed.
     """
     files = list_files(patterns)
     batch_size = batch_size or data_config.batch_size
@@ -53,6 +72,9 @@ def build_dataset(data_config, patterns, *, training, num_epochs=1, batch_size=N
     shard_files = num_shards > 1 and len(files) >= num_shards
     if shard_files:
         files = files[shard::num_shards]
+    for path in files:
+        if is_gzip(path):
+            verify_gzip(path)
     shuffle = training and data_config.shuffle
     if data_config.format == data_pb2.DataConfig.PARQUET:
         reader = parquet_reader.ParquetReader(data_config, files, *((1, 0) if shard_files else (num_shards, shard)))
@@ -64,9 +86,9 @@ def build_dataset(data_config, patterns, *, training, num_epochs=1, batch_size=N
                                      seed=seed, skip_batches=skip_batches)
         return _finish(batches, data_config, input_context)
     if data_config.format == data_pb2.DataConfig.TFRECORD:
-        reader = tfrecord_reader.TFRecordReader(data_config, files)
+        reader = tfrecord_reader.TFRecordReader(data_config, files, binary_labels)
     else:
-        reader = csv_reader.CsvReader(data_config, files)
+        reader = csv_reader.CsvReader(data_config, files, binary_labels)
     names = tf.data.Dataset.from_tensor_slices(files)
     if shuffle and len(files) > 1:
         names = names.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
@@ -126,6 +148,9 @@ def _epochs_in_memory(features, targets, batch_size, num_epochs, shuffle, seed):
 def count_rows(data_config, patterns):
     """Number of data rows (CSV lines without headers, TFRecord records, Parquet rows) in the files."""
     files = list_files(patterns)
+    for path in files:
+        if is_gzip(path):
+            verify_gzip(path)
     if data_config.format == data_pb2.DataConfig.PARQUET:
         return parquet_reader.count_rows(files)
     if data_config.format == data_pb2.DataConfig.TFRECORD:

@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from easyrank.data import fields as fields_lib
+from easyrank.data.values import ValueChecker
 
 
 def _compression(files):
@@ -35,8 +36,9 @@ def densify(parsed):
 class TFRecordReader:
     """Reads TFRecord files of tf.Example and parses batches of records."""
 
-    def __init__(self, data_config, files):
+    def __init__(self, data_config, files, binary_labels=None):
         self._config = data_config
+        self._values = ValueChecker(data_config, binary_labels, marker="Malformed record in")
         self._compression = _compression(files)
         self._spec = feature_spec(data_config)
         self._targets = set(data_config.label_fields) | {data_config.sample_weight_field}
@@ -51,4 +53,5 @@ class TFRecordReader:
         parsed = densify(tf.io.parse_example(records, self._spec, example_names=names))
         features = {k: v for k, v in parsed.items() if k not in self._targets}
         targets = {k: v for k, v in parsed.items() if k in self._targets}
-        return features, targets
+        return self._values(features, targets, lambda rows: tf.gather(
+            filenames, rows) + " at record " + tf.strings.as_string(tf.gather(record_numbers, rows)))

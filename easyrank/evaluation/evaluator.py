@@ -6,7 +6,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from easyrank.data import build_dataset
+from easyrank.data import binary_labels, build_dataset
+from easyrank.errors import DataError
 from easyrank.evaluation import metrics as metrics_lib
 from easyrank.models.heads import prediction_key
 from easyrank.protos import model_pb2
@@ -162,7 +163,9 @@ def evaluate_model(model, dataset, config, num_steps=0):
     collected = collect_predictions(model, dataset, tasks, num_steps,
                                     extra_fields=extra_fields(config))
     if not collected:
-        raise ValueError("the evaluation data is empty.")
+        raise DataError(f"the evaluation data {', '.join(config.eval_input_path)} has no rows"
+                        + (" left after skipping bad rows" if config.data_config.skip_bad_rows else "")
+                        + ": nothing to evaluate.")
     results = compute_metrics(tasks, collected, config.data_config.sample_weight_field or None)
     results["num_examples"] = int(len(next(iter(collected.values()))))
     return results
@@ -171,7 +174,8 @@ def evaluate_model(model, dataset, config, num_steps=0):
 def eval_dataset(config):
     """The evaluation input of `config`: eval_input_path in eval_config.batch_size batches."""
     batch = config.eval_config.batch_size or config.data_config.batch_size
-    return build_dataset(config.data_config, config.eval_input_path, training=False, batch_size=batch)
+    return build_dataset(config.data_config, config.eval_input_path, training=False, batch_size=batch,
+                         binary_labels=binary_labels(config.model_config))
 
 
 def evaluate_config(model, config):

@@ -320,16 +320,12 @@ class StringIndex:
                     tf.constant(keys), tf.range(len(keys), dtype=tf.int64))
                 count = len(keys)
             else:
-                try:
-                    with open(feature.vocab_file, encoding="utf-8") as f:
-                        count = sum(1 for _ in f)
-                except OSError as e:
-                    raise ConfigError(f"cannot read vocab_file: {e.strerror}.", path=path + ".vocab_file") from None
+                count = _check_vocab_file(feature.vocab_file, path + ".vocab_file")
                 init = tf.lookup.TextFileInitializer(
                     feature.vocab_file, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
                     tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER)
-            self._table = tf.lookup.StaticVocabularyTable(init, max(feature.num_oov_buckets, 1))
-            self.size = count + max(feature.num_oov_buckets, 1)
+            self._table = tf.lookup.StaticVocabularyTable(init, feature.num_oov_buckets)
+            self.size = count + feature.num_oov_buckets
 
     @property
     def hashed(self):
@@ -349,6 +345,25 @@ class StringIndex:
         if self._hash is not None:
             return tf.strings.to_hash_bucket_fast(values, self._hash)
         return self._table.lookup(values)
+
+
+def _check_vocab_file(vocab_file, path):
+    """The number of entries of a vocabulary file; each line must be unique UTF-8 text."""
+    seen = {}
+    try:
+        with open(vocab_file, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                value = line.rstrip("\n")
+                if value in seen:
+                    raise ConfigError(f"{vocab_file} line {number}: duplicate vocabulary entry "
+                                      f"{value!r} (also line {seen[value]}); each value needs one row.",
+                                      path=path)
+                seen[value] = number
+    except OSError as e:
+        raise ConfigError(f"cannot read vocab_file: {e.strerror}.", path=path) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{vocab_file} is not UTF-8 text.", path=path) from None
+    return len(seen)
 
 
 def embedding_initializer():

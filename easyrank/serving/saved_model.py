@@ -1,12 +1,16 @@
 """Atomic, versioned SavedModel export: <export_dir>/<version>/, the layout TF Serving watches.
 
 The model is written to a temporary directory inside export_dir and renamed
-only when complete; version numbers are Unix seconds and only grow. The
-signatures are described in easyrank/serving/signatures.py.
+only when complete; version numbers are Unix seconds and only grow. Old
+versions beyond `keep` are first renamed to a dot-prefixed name, which TF
+Serving ignores, and then deleted, so no version is ever visible half
+deleted; temporaries left by killed exports are removed by the next export.
+The signatures are described in easyrank/serving/signatures.py.
 """
 
 import logging
 import os
+import re
 import shutil
 import time
 
@@ -22,6 +26,13 @@ logger = logging.getLogger(__name__)
 
 PIPELINE_CONFIG_ASSET = "pipeline.config"
 WARMUP_ASSET = "tf_serving_warmup_requests"
+# Directories of an export in progress and of a version being deleted: dot-prefixed
+# and not numeric, so TF Serving never loads them.
+_TEMP = re.compile(r"^\.tmp-\d+-(\d+)$")
+_DELETING = re.compile(r"^\.deleting-\d+-\d+$")
+# What every complete version holds (checked by resolve_version_dir).
+_REQUIRED = ("saved_model.pb", os.path.join("variables", "variables.index"),
+             os.path.join("assets.extra", PIPELINE_CONFIG_ASSET))
 
 
 def next_version(export_dir):
@@ -39,6 +50,7 @@ def versions(export_dir):
 def export_model(model, config, export_dir, keep=0):
     """Writes <export_dir>/<version>/ atomically; returns its path."""
     os.makedirs(export_dir, exist_ok=True)
+    remove_stale_temporaries(export_dir)
     version = next_version(export_dir)
     final = os.path.join(export_dir, str(version))
     temp = os.path.join(export_dir, f".tmp-{version}-{os.getpid()}")
@@ -63,9 +75,40 @@ def export_model(model, config, export_dir, keep=0):
         shutil.rmtree(temp, ignore_errors=True)
     if keep > 0:
         for old in versions(export_dir)[:-keep]:
-            shutil.rmtree(os.path.join(export_dir, old), ignore_errors=True)
+            delete_version(export_dir, old)
     deployment.write_deployment_files(export_dir, config.export_config.model_name, signatures)
     return final
+
+
+def delete_version(export_dir, version):
+    """Hides version `version` from TF Serving (one atomic rename), then deletes it."""
+    hidden = os.path.join(export_dir, f".deleting-{version}-{os.getpid()}")
+    try:
+        os.rename(os.path.join(export_dir, str(version)), hidden)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(hidden, ignore_errors=True)
+
+
+def remove_stale_temporaries(export_dir):
+    """Removes what killed exports left: temporaries of dead processes, half-deleted versions."""
+    for name in os.listdir(export_dir):
+        temp = _TEMP.match(name)
+        if (temp and not _pid_alive(int(temp.group(1)))) or _DELETING.match(name):
+            logging.info("Removing %s, left by an interrupted export.", os.path.join(export_dir, name))
+            shutil.rmtree(os.path.join(export_dir, name), ignore_errors=True)
+
+
+def _pid_alive(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def _write_warmup(config, signature_inputs, path):
@@ -83,12 +126,16 @@ def _write_warmup(config, signature_inputs, path):
 
 def resolve_version_dir(path):
     """`path` itself if it holds saved_model.pb, else its highest numeric subdirectory."""
-    if os.path.isfile(os.path.join(path, "saved_model.pb")):
-        return path
-    versions = sorted((d for d in os.listdir(path) if d.isdigit()), key=int) if os.path.isdir(path) else []
-    if not versions:
-        raise DataError(f"{path!r} holds no SavedModel (no saved_model.pb and no version directory).")
-    return os.path.join(path, versions[-1])
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        numbered = sorted((d for d in os.listdir(path) if d.isdigit()), key=int) if os.path.isdir(path) else []
+        if not numbered:
+            raise DataError(f"{path!r} holds no SavedModel (no saved_model.pb and no version directory).")
+        path = os.path.join(path, numbered[-1])
+    missing = [name for name in _REQUIRED if not os.path.isfile(os.path.join(path, name))]
+    if missing:
+        raise DataError(f"{path!r} is not a complete easyrank export: it lacks {', '.join(missing)}. "
+                        "Export again (python -m easyrank.export) or point at a complete version.")
+    return path
 
 
 def read_pipeline_config(version_dir):

@@ -9,6 +9,7 @@ empty model_dir may warm start from train_config.fine_tune_checkpoint
 (training/warm_start.py) and stop early (training/early_stopping.py).
 """
 
+import contextlib
 import logging
 import os
 
@@ -16,7 +17,9 @@ import tensorflow as tf
 import tf_keras
 from google.protobuf import text_format
 
-from easyrank.data import build_dataset, count_rows, list_files
+from easyrank.data import binary_labels, build_dataset, count_rows, list_files
+from easyrank.data.compression import is_gzip, verify_gzip
+from easyrank.errors import ConfigError, DataError
 from easyrank.evaluation import evaluator
 from easyrank.serving import deployment, exporters
 from easyrank.training import early_stopping, input_state, strategies, warm_start
@@ -28,6 +31,8 @@ from easyrank.training.callbacks import (
     ProgressLogger,
     StepCounter,
 )
+from easyrank.training.loss_guard import LossGuard
+from easyrank.training.model_dir_lock import ModelDirLock
 from easyrank.training.model_state import create_model, global_step, restore, single_device_model
 
 logger = logging.getLogger(__name__)
@@ -51,8 +56,39 @@ def train_and_evaluate(config, model_dir, input_mode=input_state.AUTO):
         strategies.run_server()
         return None
     chief = strategies.is_chief()
+    make_dir(model_dir, "model_dir")
+    _check_inputs(config)
+    # Only the chief writes model_dir; it holds the lock until it returns or fails.
+    with ModelDirLock(model_dir) if chief else contextlib.nullcontext():
+        return _train_and_evaluate(config, model_dir, chief, input_mode)
+
+
+def make_dir(path, field):
+    """Creates directory `path`; ConfigError naming `field` when it is a file or cannot be made."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(f"{path!r} exists and is not a directory.", path=field) from None
+    except OSError as e:
+        raise ConfigError(f"cannot create directory {path!r}: {e.strerror}.", path=field) from None
+    if not os.access(path, os.W_OK):
+        raise ConfigError(f"directory {path!r} is not writable.", path=field)
+
+
+def _check_inputs(config):
+    """Both inputs exist and the eval .gz files are complete, before any training.
+
+    The training files are checked by build_dataset, each worker its own shard.
+    """
+    list_files(config.train_input_path)
+    for path in list_files(config.eval_input_path):
+        if is_gzip(path):
+            verify_gzip(path)
+
+
+def _train_and_evaluate(config, model_dir, chief, input_mode):
+    train = config.train_config
     stopper = early_stopping.build(config)
-    os.makedirs(model_dir, exist_ok=True)
     tf_keras.utils.set_random_seed(train.seed)
     strategy = strategies.build_strategy(train)
     multi_worker = strategies.is_multi_worker(strategy)
@@ -83,7 +119,10 @@ def train_and_evaluate(config, model_dir, input_mode=input_state.AUTO):
     def eval_data():
         return evaluator.eval_dataset(config)
 
-    exporter = exporters.build_exporter(config, exporters.default_export_dir(config, model_dir))
+    export_dir = exporters.default_export_dir(config, model_dir)
+    if chief:
+        make_dir(export_dir, "export_config.export_dir")
+    exporter = exporters.build_exporter(config, export_dir)
     eval_writer = tf.summary.create_file_writer(os.path.join(model_dir, "eval")) if chief else None
 
     def report(at_step, results):
@@ -107,6 +146,8 @@ def train_and_evaluate(config, model_dir, input_mode=input_state.AUTO):
                     config.data_config.batch_size, model_dir)
         train_writer = tf.summary.create_file_writer(os.path.join(model_dir, "train")) if chief else None
         callbacks = [
+            # First: it reads the loss before any callback resets it or saves.
+            LossGuard([train.log_step_count_steps, train.save_summary_steps, train.save_checkpoints_steps]),
             ProgressLogger(train.log_step_count_steps, config.data_config.batch_size, train_writer,
                            train.save_summary_steps, total_steps=total),
             CheckpointSaver(manager, train.save_checkpoints_steps),
@@ -128,8 +169,19 @@ def train_and_evaluate(config, model_dir, input_mode=input_state.AUTO):
                 train.save_checkpoints_steps, train.log_step_count_steps, steps_per_epoch))
         else:
             counter = StepCounter()
-            model.fit(dataset, epochs=1, steps_per_epoch=steps_per_epoch, verbose=0,
-                      callbacks=callbacks + [counter])
+            try:
+                model.fit(dataset, epochs=1, steps_per_epoch=steps_per_epoch, verbose=0,
+                          callbacks=callbacks + [counter])
+            except ValueError as e:
+                if "Empty logs" not in str(e):
+                    raise
+            if counter.steps is None and step == 0:  # fit ran no step: the data had no (good) rows
+                raise DataError(f"the training data {', '.join(config.train_input_path)} has no rows"
+                                + (" left after skipping bad rows" if config.data_config.skip_bad_rows
+                                   else "") + ": nothing to train on.")
+            if counter.steps is None:
+                logger.info("The training data is used up at step %d: nothing left to train.", step)
+                model.optimizer.iterations.assign(step)  # fit counted its empty attempt as a step
             if steps_per_epoch is None and counter.steps is not None:
                 # tf_keras counts one optimizer step too many when a dataset of unknown
                 # length runs out; the step count must equal the batches trained on.
@@ -203,14 +255,16 @@ def _train_input(config, strategy, step, remaining, skip=None):
             input_context.num_replicas_in_sync // input_context.num_input_pipelines, 1)
         dataset = build_dataset(config.data_config, config.train_input_path, training=True,
                                 num_epochs=num_epochs, seed=seed, input_context=input_context,
-                                skip_batches=skip * per_pipeline)
+                                skip_batches=skip * per_pipeline,
+                                binary_labels=binary_labels(config.model_config))
         return dataset.take(remaining * per_pipeline) if remaining else dataset
 
     if isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy):
         # Workers read their shard without end (reshuffled after a restart); fit counts the steps.
         def ps_dataset_fn(input_context):
             return build_dataset(config.data_config, config.train_input_path, training=True,
-                                 num_epochs=-1, seed=train.seed + step, input_context=input_context)
+                                 num_epochs=-1, seed=train.seed + step, input_context=input_context,
+                                 binary_labels=binary_labels(config.model_config))
         return tf_keras.utils.experimental.DatasetCreator(ps_dataset_fn), remaining
     if not strategies.is_multi_worker(strategy):
         # One machine: fit splits each global batch over the local replicas.

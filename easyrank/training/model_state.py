@@ -74,7 +74,7 @@ def restore(checkpoint, path_or_dir):
         try:
             # Values the objects do not use (a training run's input_state) are expected.
             checkpoint.restore(path).assert_existing_objects_matched().expect_partial()
-        except (ValueError, AssertionError) as e:
+        except (ValueError, AssertionError, tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as e:
             raise ConfigError(
                 f"the checkpoint {path} does not fit the model of this config ({_first_line(e)}). "
                 "A model whose variables changed (a grown vocabulary, another block) needs a new "

@@ -1,0 +1,105 @@
+"""Value checks of parsed rows: non-finite floats and labels outside {0, 1}.
+
+Run by every reader on each parsed batch, after the format checks: a FLOAT
+feature, label or sample weight that is nan, inf or beyond float32 (1e39
+reads as inf), or a binary cross-entropy label other than 0 and 1, makes the
+row malformed. The run stops with the file and row of the first one, or with
+data_config.skip_bad_rows the rows are dropped and reported on stderr. With
+data_config.non_finite_to_default, non-finite values become the field's
+default_value instead. A clean batch costs one is_finite reduction per
+float column; messages are built only for a batch with a bad row.
+"""
+
+import sys
+
+import tensorflow as tf
+
+from easyrank.data import fields as fields_lib
+from easyrank.protos import data_pb2
+
+
+class ValueChecker:
+    """Checks the float columns and binary labels of parsed batches of one input."""
+
+    def __init__(self, data_config, binary_labels=None, marker="Malformed row"):
+        targets = set(data_config.label_fields) | {data_config.sample_weight_field}
+        self._floats = {f.name: float(fields_lib.default_value(f)) if f.type != data_pb2.InputField.STRING
+                        else 0.0
+                        for f in data_config.input_fields
+                        if f.name in targets or f.type == data_pb2.InputField.FLOAT}
+        self._binary = {name: values for name, values in (binary_labels or {}).items()
+                        if name in self._floats}
+        self._to_default = data_config.non_finite_to_default
+        self._skip = data_config.skip_bad_rows
+        self._marker = marker
+
+    def __call__(self, features, targets, locate):
+        """(features, targets) with bad rows raised or dropped.
+
+        Args:
+          features, targets: dicts of [B] (or [B, N]) tensors of one parsed batch.
+          locate: a function of row indices [K] -> [K] strings naming the rows
+            (e.g. "file.csv at line 7"), called only for a batch with bad rows.
+        """
+        columns = {**features, **targets}
+        names = [n for n in self._floats if n in columns and columns[n].dtype.is_floating]
+        if not names:
+            return features, targets
+        if self._to_default:
+            for name in names:
+                values = columns[name]
+                columns[name] = tf.where(tf.math.is_finite(values), values,
+                                         tf.cast(self._floats[name], values.dtype))
+            features = {k: columns[k] for k in features}
+            targets = {k: columns[k] for k in targets}
+        problems = []  # (column name, [B] bool, reason text) in column order
+        for name in names:
+            values = columns[name]
+            problems.append((name, tf.logical_not(tf.math.is_finite(values)),
+                             f"column {name} is not a finite 32-bit float: "))
+            if name in self._binary:
+                allowed = self._binary[name]
+                outside = tf.math.is_finite(values)
+                for value in allowed:
+                    outside = tf.logical_and(outside, values != value)
+                extra = [f"{v:g}" for v in allowed if v not in (0.0, 1.0)]
+                problems.append((name, outside, f"label {name} is not 0 or 1"
+                                 + (f" (or the ignored {', '.join(extra)})" if extra else "")
+                                 + " (binary cross-entropy): "))
+        bad = problems[0][1]
+        for _, problem, _ in problems[1:]:
+            bad = tf.logical_or(bad, problem)
+        if self._skip:
+            return self._drop(features, targets, bad, locate)
+        return self._stop_at_first(features, targets, bad, columns, problems, locate)
+
+    def _stop_at_first(self, features, targets, bad, columns, problems, locate):
+        @tf.autograph.experimental.do_not_convert  # plain Python loop over the columns
+        def fail():  # builds the message of the first bad row only
+            first = tf.argmax(tf.cast(bad, tf.int32))
+            reason = tf.constant("")
+            for name, problem, text in reversed(problems):  # the first problem's text wins
+                reason = tf.where(problem[first], text + tf.strings.as_string(
+                    columns[name][first], shortest=True), reason)
+            message = self._marker + " " + locate(first[None])[0] + ": " + reason + "."
+            check = tf.debugging.Assert(False, [message], summarize=1)
+            with tf.control_dependencies([check]):
+                return tf.identity(bad)
+
+        checked = tf.cond(tf.reduce_any(bad), fail, lambda: bad)
+        with tf.control_dependencies([checked]):
+            return tf.nest.map_structure(tf.identity, (features, targets))
+
+    def _drop(self, features, targets, bad, locate):
+        num_bad = tf.reduce_sum(tf.cast(bad, tf.int32))
+
+        def report():
+            tf.print("easyrank: skipped", num_bad, "rows with non-finite or invalid values:",
+                     tf.strings.reduce_join(locate(tf.where(bad)[:, 0]), separator=", "),
+                     output_stream=sys.stderr)
+            return num_bad
+
+        reported = tf.cond(num_bad > 0, report, lambda: num_bad)
+        with tf.control_dependencies([reported]):
+            keep = tf.logical_not(bad)
+        return tf.nest.map_structure(lambda t: tf.boolean_mask(t, keep), (features, targets))

@@ -1,0 +1,175 @@
+"""One run at a time in a model_dir: a lock file created atomically, with a heartbeat.
+
+    with ModelDirLock(model_dir):
+        ...train...
+
+The lock is <model_dir>/run.lock, created with O_CREAT | O_EXCL (atomic on
+local disks and on NFS v3+, where flock is not reliable) and holding the
+owner's host, pid, process start time, command and a heartbeat time that a
+background thread refreshes every HEARTBEAT_SECONDS. A second run refuses
+with one paragraph naming the owner. A lock is stale, and is taken over, when
+its owner is gone: on the same host its pid no longer runs (or now belongs to
+a process that started later), on another host its heartbeat is older than
+STALE_SECONDS. The lock is released when the block exits, also on errors; a
+run killed with SIGKILL leaves a stale lock that the next run takes over.
+Two runs taking over the same stale lock at the same instant could both
+succeed; the heartbeat thread of the loser then finds the lock is not its own
+and logs an error.
+"""
+
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import uuid
+
+from absl import logging
+
+from easyrank.errors import ConfigError
+
+LOCK_FILE = "run.lock"
+HEARTBEAT_SECONDS = 30
+STALE_SECONDS = 300
+
+
+def _process_start(pid):
+    """The start time of process `pid` in clock ticks since boot (Linux), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class ModelDirLock:
+    """The lock of one model_dir held by this process (a context manager)."""
+
+    def __init__(self, model_dir, heartbeat_seconds=HEARTBEAT_SECONDS, stale_seconds=STALE_SECONDS):
+        self.path = os.path.join(model_dir, LOCK_FILE)
+        self.heartbeat_seconds, self.stale_seconds = heartbeat_seconds, stale_seconds
+        self._owner = {
+            "host": socket.gethostname(), "pid": os.getpid(), "process_start": _process_start(os.getpid()),
+            "started": time.time(), "command": " ".join(sys.argv)[:500], "token": uuid.uuid4().hex,
+        }
+        self._stop = threading.Event()
+        self._thread = None
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
+
+    def acquire(self):
+        """Takes the lock or raises ConfigError naming the run that holds it."""
+        for _ in range(3):
+            if self._create():
+                self._thread = threading.Thread(target=self._beat, name="model_dir-lock", daemon=True)
+                self._thread.start()
+                return
+            owner = self._read()
+            reason = self._stale_reason(owner)
+            if reason is None:
+                raise ConfigError(self._busy_message(owner), path="model_dir")
+            logging.warning("Taking over the lock of %s: %s.", os.path.dirname(self.path), reason)
+            # Move the stale lock aside atomically: of several runs taking it over, one wins.
+            try:
+                os.rename(self.path, f"{self.path}.stale-{self._owner['token']}")
+                os.remove(f"{self.path}.stale-{self._owner['token']}")
+            except FileNotFoundError:
+                pass
+        raise ConfigError(f"could not take the lock {self.path}: other runs keep taking it.",
+                          path="model_dir")
+
+    def release(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        owner = self._read()
+        if owner and owner.get("token") == self._owner["token"]:
+            try:
+                os.remove(self.path)
+            except FileNotFoundError:
+                pass
+
+    def _create(self):
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({**self._owner, "heartbeat": time.time()}, f)
+        return True
+
+    def _read(self):
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {}  # being written, or garbage: judged by the file's age
+
+    def _stale_reason(self, owner):
+        if owner is None:
+            return "it was just released"
+        if not owner:
+            try:
+                age = time.time() - os.path.getmtime(self.path)
+            except OSError:
+                return "it was just released"
+            return f"it is unreadable and {age:.0f} s old" if age > self.stale_seconds else None
+        if owner.get("host") == self._owner["host"]:
+            pid = owner.get("pid")
+            if not isinstance(pid, int) or not _pid_alive(pid):
+                return f"its owner, pid {pid} on this host, is no longer running"
+            start = _process_start(pid)
+            if owner.get("process_start") is not None and start is not None and start != owner["process_start"]:
+                return f"its owner, pid {pid} on this host, is no longer running (the pid was reused)"
+            return None
+        age = time.time() - float(owner.get("heartbeat", 0))
+        if age > self.stale_seconds:
+            return f"its owner on host {owner.get('host')} has not refreshed it for {age:.0f} s"
+        return None
+
+    def _busy_message(self, owner):
+        if not owner:
+            return (f"{os.path.dirname(self.path)} is locked by another run (the lock file {self.path} "
+                    "is being written). Wait for that run to finish or use another model_dir.")
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(owner.get("started", 0)))
+        beat = time.time() - float(owner.get("heartbeat", 0))
+        return (f"{os.path.dirname(self.path)} is in use by another run: pid {owner.get('pid')} on host "
+                f"{owner.get('host')}, started {started}, last heartbeat {beat:.0f} s ago "
+                f"({owner.get('command', '')!r}). Two runs in one model_dir overwrite each other's "
+                f"checkpoints. Wait for it to finish, stop it, or use another model_dir; if that run "
+                f"is gone and its host cannot tell, remove {self.path}.")
+
+    def _beat(self):
+        while not self._stop.wait(self.heartbeat_seconds):
+            owner = self._read()
+            if not owner or owner.get("token") != self._owner["token"]:
+                logging.error("The lock %s is no longer held by this run; another run may be writing "
+                              "into its model_dir.", self.path)
+                return
+            temp = f"{self.path}.{self._owner['token']}.tmp"
+            try:
+                with open(temp, "w", encoding="utf-8") as f:
+                    json.dump({**self._owner, "heartbeat": time.time()}, f)
+                os.replace(temp, self.path)
+            except OSError as e:
+                logging.warning("Cannot refresh the lock %s: %s.", self.path, e)
