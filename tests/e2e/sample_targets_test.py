@@ -58,6 +58,12 @@ FAST = {
     # like 0.701 -> 0.773, love (liked rows) 0.407 -> 0.575
     "movielens_esmm": (60, EVAL_STEPS, {"like/auc": 0.745, "love/auc": 0.55}),
     "movielens_mean_pool": (60, EVAL_STEPS, {"like/auc": 0.745}),  # 0.701 -> 0.774
+    "census_deepfm": (60, EVAL_STEPS, {"income/auc": 0.89}),  # 0.330 -> 0.921
+    "census_wide_deep": (60, EVAL_STEPS, {"income/auc": 0.89}),  # 0.265 -> 0.916
+    "census_dlrm": (60, EVAL_STEPS, {"income/auc": 0.87}),  # 0.779 -> 0.900
+    "movielens_bst": (60, EVAL_STEPS, {"like/auc": 0.74}),  # 0.499 -> 0.783
+    "movielens_din_dynamic": (60, EVAL_STEPS, {"like/auc": 0.74}),  # 0.422 -> 0.778
+    "criteo_mlp": (60, EVAL_STEPS, {"ctr/auc": 0.62}),  # 0.497 -> 0.651 (generated data)
     "movielens_poso": (300, 0, {"like/auc": 0.665}),  # 0.504 -> 0.693
     "movielens_poso_baseline": (300, 0, {"like/auc": 0.665}),  # 0.571 -> 0.694
 }
@@ -80,8 +86,11 @@ SLOW = {
 def test_every_sample_config_has_fast_and_full_targets():
     names = sorted(f[:-len(".config")] for f in os.listdir(CONFIGS) if f.endswith(".config"))
     assert sorted(FAST) == names
+    # Full targets in their own files (or benchmarks: the new blocks' rows in docs/benchmarks.md,
+    # criteo_mlp's in tests/e2e/embedding_optimizer_quality_test.py and tools/embedding_benchmark.py).
     elsewhere = {"census_dcn_mix", "census_mmoe", "movielens_din", "movielens_mean_pool",
-                 "movielens_ctcvr", "movielens_esmm"}
+                 "movielens_ctcvr", "movielens_esmm", "census_deepfm", "census_wide_deep", "census_dlrm",
+                 "movielens_bst", "movielens_din_dynamic", "criteo_mlp"}
     assert sorted(set(SLOW) | elsewhere) == names
 
 
@@ -100,6 +109,13 @@ def parquet_paths(tmp_path):
 def load(name, tmp_path, edits=None):
     """The sample config; the Parquet sample reads Parquet files made from the census splits."""
     edits = dict(edits or {})
+    if name.startswith("criteo_"):  # generated data (the sample config's commands, smaller)
+        for split, rows, seed in (("train", 40000, 1), ("eval", 8192, 2)):
+            subprocess.run([sys.executable, os.path.join(ROOT, "tools", "generate_criteo.py"), "--rows", str(rows),
+                            "--max_vocab", "100000", "--seed", str(seed), "--output", str(tmp_path / split)],
+                           check=True, cwd=ROOT, capture_output=True, timeout=300)
+        edits.update({"train_input_path": [str(tmp_path / "train.csv")],
+                      "eval_input_path": [str(tmp_path / "eval.csv")]})
     if name.endswith("_parquet"):
         paths = parquet_paths(tmp_path)
         edits.update({"train_input_path": [paths["train"]], "eval_input_path": [paths["eval"]]})

@@ -22,7 +22,9 @@ from easyrank.training import loop
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SAMPLES = sorted(glob.glob(os.path.join(ROOT, "samples", "configs", "*.config")))
 TINY = {"census": os.path.join(ROOT, "tests", "data", "census_tiny.csv"),
-        "movielens": os.path.join(ROOT, "tests", "data", "movielens_tiny.csv")}
+        "movielens": os.path.join(ROOT, "tests", "data", "movielens_tiny.csv"),
+        # python tools/generate_criteo.py --rows 200 --max_vocab 1000 --seed 3 --output tests/data/criteo_tiny
+        "criteo": os.path.join(ROOT, "tests", "data", "criteo_tiny.csv")}
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 import convert_to_parquet  # noqa: E402
