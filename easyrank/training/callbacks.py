@@ -44,6 +44,26 @@ def next_multiple(step, every):
     return (step // every + 1) * every if every > 0 else float("inf")
 
 
+class IntervalCallback(StepCallback):
+    """Base: `due(batch)` is the global step when it reaches a multiple of `every`, else None."""
+
+    def __init__(self, every):
+        super().__init__()
+        self.every = every
+        self._next = None
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._next = next_multiple(self.start, self.every)
+
+    def due(self, batch):
+        step = self.step(batch)
+        if step < self._next:
+            return None
+        self._next = next_multiple(step, self.every)
+        return step
+
+
 class ProgressLogger(StepCallback):
     """Logs step (of total), loss, examples/s and time left every `every` steps.
 
@@ -99,24 +119,18 @@ class ProgressLogger(StepCallback):
         return f", {seconds // 60}:{seconds % 60:02d} left"
 
 
-class DynamicTableLogger(StepCallback):
+class DynamicTableLogger(IntervalCallback):
     """Writes each dynamic table's occupancy, admissions, evictions and (LFU) the look-up
     counts of its rows to TensorBoard at every multiple of `every` steps (issue 18)."""
 
     def __init__(self, tables, writer, every):
-        super().__init__()
-        self.tables, self.writer, self.every = tables, writer, every
-        self._next = None
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        self._next = next_multiple(self.start, self.every)
+        super().__init__(every)
+        self.tables, self.writer = tables, writer
 
     def on_train_batch_end(self, batch, logs=None):
-        step = self.step(batch)
-        if step < self._next:
+        step = self.due(batch)
+        if step is None:
             return
-        self._next = next_multiple(step, self.every)
         with self.writer.as_default(step=step):
             for name, rows in sorted(self.tables.items()):
                 for key, value in rows.stats().items():
@@ -126,22 +140,16 @@ class DynamicTableLogger(StepCallback):
                         tf.summary.scalar(f"dynamic/{name}/{key}", value)
 
 
-class CheckpointSaver(StepCallback):
+class CheckpointSaver(IntervalCallback):
     """Saves through a CheckpointManager at every multiple of `every` steps."""
 
     def __init__(self, manager, every):
-        super().__init__()
-        self.manager, self.every = manager, every
-        self._next = None
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        self._next = next_multiple(self.start, self.every)
+        super().__init__(every)
+        self.manager = manager
 
     def on_train_batch_end(self, batch, logs=None):
-        step = self.step(batch)
-        if step >= self._next:
-            self._next = next_multiple(step, self.every)
+        step = self.due(batch)
+        if step is not None:
             self.manager.save(checkpoint_number=step, check_interval=False)
 
 
@@ -157,22 +165,16 @@ class StepCounter(tf_keras.callbacks.Callback):
         self.steps = batch + 1
 
 
-class PeriodicEvaluator(StepCallback):
+class PeriodicEvaluator(IntervalCallback):
     """Evaluates at every multiple of `every` steps and calls `on_result(step, results)`."""
 
     def __init__(self, every, evaluate_fn, on_result):
-        super().__init__()
-        self.every, self.evaluate_fn, self.on_result = every, evaluate_fn, on_result
-        self._next = None
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        self._next = next_multiple(self.start, self.every)
+        super().__init__(every)
+        self.evaluate_fn, self.on_result = evaluate_fn, on_result
 
     def on_train_batch_end(self, batch, logs=None):
-        step = self.step(batch)
-        if step >= self._next:
-            self._next = next_multiple(step, self.every)
+        step = self.due(batch)
+        if step is not None:
             self.on_result(step, self.evaluate_fn())
 
 
