@@ -52,6 +52,16 @@ def _validate_set_fields(message, prefix):
     """
     for field, value in message.ListFields():
         path = prefix + field.name
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            # A map (e.g. a custom block's Struct params): check its values, keyed by name.
+            entries = [(f"{path}[{key!r}]", value[key]) for key in sorted(value)]
+            value_field = field.message_type.fields_by_name["value"]
+            for item_path, item in entries:
+                if value_field.type == descriptor.FieldDescriptor.TYPE_MESSAGE:
+                    _validate_set_fields(item, item_path + ".")
+                elif value_field.type in _FLOAT_TYPES and not math.isfinite(item):
+                    raise ConfigError(f"must be a finite number. Received: {item}.", path=item_path)
+            continue
         values = list(value) if field.is_repeated else [value]
         for i, item in enumerate(values):
             item_path = f"{path}[{i}]" if field.is_repeated else path
