@@ -698,6 +698,10 @@ def embedding_tables(feature_configs):
 
 
 def _table_rows(kind, feature, path):
+    if kind == "vector_feature":  # the projection matrix [dimension, embedding_dim]
+        return feature.dimension, path + ".dimension"
+    if kind == "lookup_feature" and not feature.HasField("hash_bucket_size"):
+        return 0, None  # a number: no table
     if kind == "raw_feature":
         if feature.boundaries:
             return len(feature.boundaries) + 1, path + ".boundaries"

@@ -57,3 +57,16 @@ def test_bad_vectors_are_config_errors(vector, field):
     with pytest.raises(ConfigError) as info:
         config_lib.validate(config_lib.parse_config(text, "base.config"))
     assert info.value.path.endswith(field), info.value.path
+
+
+def test_valid_vector_lookup_and_cross_features_pass_validation():
+    text = open(BASE, encoding="utf-8").read() + """
+feature_configs { vector_feature { name: "v" input_name: "education" dimension: 3 embedding_dim: 4 } }
+feature_configs { lookup_feature { name: "l" map_input: "education" key_input: "sex" } }
+feature_configs { lookup_feature { name: "li" map_input: "education" key_input: "sex" hash_bucket_size: 7 } }
+feature_configs { cross_feature { name: "x" input_names: ["education", "sex"] hash_bucket_size: 10 } }
+"""
+    config_lib.validate(config_lib.parse_config(text, "base.config"))
+    from easyrank.config.validation import embedding_tables
+    tables = embedding_tables(config_lib.parse_config(text).feature_configs)
+    assert tables["v"][:2] == (3, 4) and tables["li"][0] == 7 and "l" not in tables and tables["x"][0] == 10
