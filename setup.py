@@ -16,7 +16,10 @@ def compile_protos():
     proto_root = os.path.join(HERE, "protos")
     sources = sorted(glob.glob(os.path.join(proto_root, "easyrank", "protos", "*.proto")))
     for source in sources:
-        args = ["protoc", f"--proto_path={proto_root}", f"--python_out={HERE}", source]
+        # grpc_tools/_proto holds the well-known types (google/protobuf/struct.proto, ...).
+        well_known = os.path.join(os.path.dirname(protoc.__file__), "_proto")
+        args = ["protoc", f"--proto_path={proto_root}", f"--proto_path={well_known}",
+                f"--python_out={HERE}", source]
         if protoc.main(args) != 0:
             raise RuntimeError(f"protoc failed on {source}")
 
