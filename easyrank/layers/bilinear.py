@@ -7,10 +7,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from easyrank.layers.checks import check_one_of, get_initializer, get_regularizer
-
-_Initializer = str | dict | tf_keras.initializers.Initializer
-_Regularizer = str | dict | None | tf_keras.regularizers.Regularizer
+from easyrank.layers.checks import Initializer, Regularizer, check_one_of, get_initializer, get_regularizer
 
 _BILINEAR_TYPES = ("field_all", "field_each", "field_interaction")
 
@@ -68,8 +65,8 @@ class Bilinear(tf_keras.layers.Layer):
         self,
         bilinear_type: str = "field_interaction",
         flatten: bool = True,
-        kernel_initializer: _Initializer = "glorot_uniform",
-        kernel_regularizer: _Regularizer = None,
+        kernel_initializer: Initializer = "glorot_uniform",
+        kernel_regularizer: Regularizer = None,
         **kwargs,
     ):
         super().__init__(**kwargs)

@@ -18,6 +18,10 @@ import tf_keras
 # Activation names that are layers with weights rather than plain functions.
 LAYER_ACTIVATIONS = ("prelu", "dice")
 
+# What a layer's initializer and regularizer arguments accept (as tf_keras' own layers do).
+Initializer = str | dict | tf_keras.initializers.Initializer
+Regularizer = str | dict | None | tf_keras.regularizers.Regularizer
+
 
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -11,6 +11,8 @@ import tensorflow_recommenders as tfrs
 import tf_keras
 
 from easyrank.layers.checks import (
+    Initializer,
+    Regularizer,
     check_non_negative_number,
     check_positive_int,
     clone_initializer,
@@ -18,9 +20,6 @@ from easyrank.layers.checks import (
     get_initializer,
     get_regularizer,
 )
-
-_Initializer = str | tf_keras.initializers.Initializer
-_Regularizer = str | None | tf_keras.regularizers.Regularizer
 
 
 @tf_keras.utils.register_keras_serializable(package="easyrank")
@@ -77,10 +76,10 @@ class Cross(tf_keras.layers.Layer):
         diag_scale: float = 0.0,
         use_bias: bool = True,
         preactivation: Any | None = None,
-        kernel_initializer: _Initializer = "truncated_normal",
-        bias_initializer: _Initializer = "zeros",
-        kernel_regularizer: _Regularizer = None,
-        bias_regularizer: _Regularizer = None,
+        kernel_initializer: Initializer = "truncated_normal",
+        bias_initializer: Initializer = "zeros",
+        kernel_regularizer: Regularizer = None,
+        bias_regularizer: Regularizer = None,
         **kwargs,
     ):
         super().__init__(**kwargs)

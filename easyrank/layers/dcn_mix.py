@@ -9,15 +9,14 @@ import tensorflow as tf
 import tf_keras
 
 from easyrank.layers.checks import (
+    Initializer,
+    Regularizer,
     check_positive_int,
     clone_initializer,
     get_activation,
     get_initializer,
     get_regularizer,
 )
-
-_Initializer = str | tf_keras.initializers.Initializer
-_Regularizer = str | None | tf_keras.regularizers.Regularizer
 
 
 @tf_keras.utils.register_keras_serializable(package="easyrank")
@@ -91,10 +90,10 @@ class DCNMix(tf_keras.layers.Layer):
         projection_dim: int = 32,
         use_low_rank_mixing: bool = False,
         activation: Any | None = None,
-        kernel_initializer: _Initializer = "glorot_uniform",
-        bias_initializer: _Initializer = "zeros",
-        kernel_regularizer: _Regularizer = None,
-        bias_regularizer: _Regularizer = None,
+        kernel_initializer: Initializer = "glorot_uniform",
+        bias_initializer: Initializer = "zeros",
+        kernel_regularizer: Regularizer = None,
+        bias_regularizer: Regularizer = None,
         **kwargs,
     ):
         super().__init__(**kwargs)

@@ -9,6 +9,8 @@ import tensorflow as tf
 import tf_keras
 
 from easyrank.layers.checks import (
+    Initializer,
+    Regularizer,
     check_activation,
     check_positive_int,
     check_positive_number,
@@ -19,9 +21,6 @@ from easyrank.layers.checks import (
     get_regularizer,
 )
 from easyrank.layers.mlp import MLP, build_sublayer
-
-_Initializer = str | dict | tf_keras.initializers.Initializer
-_Regularizer = str | dict | None | tf_keras.regularizers.Regularizer
 
 
 def _check_aggregation(aggregation_size, reduction_factor) -> None:
@@ -105,9 +104,9 @@ class MaskBlock(tf_keras.layers.Layer):
         projection_dim: int | None = None,
         input_layer_norm: bool = False,
         activation: str | None = "relu",
-        kernel_initializer: _Initializer = "glorot_uniform",
-        aggregation_initializer: _Initializer = "he_uniform",
-        kernel_regularizer: _Regularizer = None,
+        kernel_initializer: Initializer = "glorot_uniform",
+        aggregation_initializer: Initializer = "he_uniform",
+        kernel_regularizer: Regularizer = None,
         layer_norm_epsilon: float = 1e-6,
         **kwargs,
     ):
@@ -309,9 +308,9 @@ class MaskNet(tf_keras.layers.Layer):
         hidden_units: Sequence[int] = (),
         dropout_rate: float = 0.0,
         mlp_activation: str = "relu",
-        kernel_initializer: _Initializer = "glorot_uniform",
-        aggregation_initializer: _Initializer = "he_uniform",
-        kernel_regularizer: _Regularizer = None,
+        kernel_initializer: Initializer = "glorot_uniform",
+        aggregation_initializer: Initializer = "he_uniform",
+        kernel_regularizer: Regularizer = None,
         layer_norm_epsilon: float = 1e-6,
         **kwargs,
     ):

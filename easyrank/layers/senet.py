@@ -7,15 +7,14 @@ import tensorflow as tf
 import tf_keras
 
 from easyrank.layers.checks import (
+    Initializer,
+    Regularizer,
     check_one_of,
     check_positive_int,
     clone_initializer,
     get_initializer,
     get_regularizer,
 )
-
-_Initializer = str | dict | tf_keras.initializers.Initializer
-_Regularizer = str | dict | None | tf_keras.regularizers.Regularizer
 
 _SQUEEZE = {"mean": tf.reduce_mean, "max": tf.reduce_max}
 _WEIGHT_AXES = ("field", "embedding")
@@ -75,8 +74,8 @@ class SENet(tf_keras.layers.Layer):
         reduction_ratio: int = 3,
         squeeze: str = "mean",
         weight_axis: str = "field",
-        kernel_initializer: _Initializer = "glorot_uniform",
-        kernel_regularizer: _Regularizer = None,
+        kernel_initializer: Initializer = "glorot_uniform",
+        kernel_regularizer: Regularizer = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
