@@ -45,26 +45,30 @@ def next_multiple(step, every):
 
 
 class IntervalCallback(StepCallback):
-    """Base: `due(batch)` is the global step when it reaches a multiple of `every`, else None."""
+    """Base: `due(batch)` is the global step when it reaches a multiple of any of
+    `intervals` (those <= 0 never come), else None."""
 
-    def __init__(self, every):
+    def __init__(self, *intervals):
         super().__init__()
-        self.every = every
+        self.intervals = [every for every in intervals if every > 0]
         self._next = None
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        self._next = next_multiple(self.start, self.every)
+        self._next = self._due_after(self.start)
+
+    def _due_after(self, step):
+        return min([next_multiple(step, every) for every in self.intervals] or [float("inf")])
 
     def due(self, batch):
         step = self.step(batch)
         if step < self._next:
             return None
-        self._next = next_multiple(step, self.every)
+        self._next = self._due_after(step)
         return step
 
 
-class ProgressLogger(StepCallback):
+class ProgressLogger(IntervalCallback):
     """Logs step (of total), loss, examples/s and time left every `every` steps.
 
     With a writer it also writes loss, learning rate and examples/s summaries every
@@ -72,26 +76,21 @@ class ProgressLogger(StepCallback):
     """
 
     def __init__(self, every, batch_size, writer=None, summary_every=0, total_steps=None):
-        super().__init__()
+        # Summaries are due on every worker, writer or not: all workers run the same ops.
+        super().__init__(every, summary_every)
         self.every, self.batch_size = every, batch_size
         self.writer, self.summary_every = writer, summary_every
         self.total_steps = total_steps
-        self._next = self._last_step = self._last_time = None
+        self._last_step = self._last_time = None
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         self._last_step, self._last_time = self.start, time.perf_counter()
-        self._next = self._due_after(self.start)
-
-    def _due_after(self, step):
-        # Summaries are due on every worker, writer or not: all workers run the same ops.
-        return min(next_multiple(step, self.every), next_multiple(step, self.summary_every))
 
     def on_train_batch_end(self, batch, logs=None):
-        step = self.step(batch)
-        if step < self._next:
+        step = self.due(batch)
+        if step is None:
             return
-        self._next = self._due_after(step)
         loss = float(_fetch(logs["loss"]))  # waits for the step: the rate below is measured
         now = time.perf_counter()
         rate = (step - self._last_step) * self.batch_size / max(now - self._last_time, 1e-9)

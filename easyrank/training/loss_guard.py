@@ -14,7 +14,7 @@ see a non-finite loss stops, and the others stop as their peer is gone.
 import math
 
 from easyrank.errors import DataError
-from easyrank.training.callbacks import StepCallback, next_multiple
+from easyrank.training.callbacks import IntervalCallback
 
 
 class NonFiniteLoss(DataError):
@@ -25,7 +25,7 @@ class NonFiniteLoss(DataError):
         self.step = step
 
 
-class LossGuard(StepCallback):
+class LossGuard(IntervalCallback):
     """Raises NonFiniteLoss at the first check whose loss is not finite.
 
     Args:
@@ -34,23 +34,19 @@ class LossGuard(StepCallback):
     """
 
     def __init__(self, intervals):
-        super().__init__()
-        self.intervals = [i for i in intervals if i > 0]
-        self._next = self._last_good = None
+        super().__init__(*intervals)
+        self._last_good = None
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         self._last_good = self.start
-        self._next = self._due_after(self.start)
-
-    def _due_after(self, step):
-        return min([next_multiple(step, every) for every in self.intervals] or [float("inf")])
 
     def on_train_batch_end(self, batch, logs=None):
-        step = self.step(batch)
-        if step < self._next or not logs or "loss" not in logs:
+        if not logs or "loss" not in logs:
             return
-        self._next = self._due_after(step)
+        step = self.due(batch)
+        if step is None:
+            return
         value = logs["loss"]
         loss = float(value.fetch() if hasattr(value, "fetch") else value)
         if math.isfinite(loss):
