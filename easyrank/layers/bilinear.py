@@ -7,7 +7,14 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from easyrank.layers.checks import Initializer, Regularizer, check_one_of, get_initializer, get_regularizer
+from easyrank.layers.checks import (
+    Initializer,
+    Regularizer,
+    check_one_of,
+    get_initializer,
+    get_regularizer,
+    serialize_weight_args,
+)
 
 _BILINEAR_TYPES = ("field_all", "field_each", "field_interaction")
 
@@ -137,12 +144,7 @@ class Bilinear(tf_keras.layers.Layer):
             {
                 "bilinear_type": self.bilinear_type,
                 "flatten": self.flatten,
-                "kernel_initializer": tf_keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "kernel_regularizer": tf_keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
+                **serialize_weight_args(self, "kernel_initializer", "kernel_regularizer"),
             }
         )
         return config

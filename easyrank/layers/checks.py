@@ -126,6 +126,14 @@ def get_initializer(arg_name: str, value):
           "or an instance)", value)
 
 
+def serialize_weight_args(layer, *names: str) -> dict:
+    """{name: serialized value} of the layer's `*_initializer` and `*_regularizer`
+    attributes `names`, for its get_config()."""
+    serialize = {"initializer": tf_keras.initializers.serialize,
+                 "regularizer": tf_keras.regularizers.serialize}
+    return {name: serialize[name.rsplit("_", 1)[1]](getattr(layer, name)) for name in names}
+
+
 def get_regularizer(arg_name: str, value):
     """Returns the `tf_keras` regularizer for a name, a config dict or an
     instance; None for None."""

@@ -19,6 +19,7 @@ from easyrank.layers.checks import (
     get_activation,
     get_initializer,
     get_regularizer,
+    serialize_weight_args,
 )
 
 
@@ -145,18 +146,8 @@ class Cross(tf_keras.layers.Layer):
                     if self.preactivation is None
                     else tf_keras.activations.serialize(self.preactivation)
                 ),
-                "kernel_initializer": tf_keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": tf_keras.initializers.serialize(
-                    self.bias_initializer
-                ),
-                "kernel_regularizer": tf_keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
-                "bias_regularizer": tf_keras.regularizers.serialize(
-                    self.bias_regularizer
-                ),
+                **serialize_weight_args(self, "kernel_initializer", "bias_initializer",
+                                        "kernel_regularizer", "bias_regularizer"),
             }
         )
         return config

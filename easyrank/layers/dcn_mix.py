@@ -16,6 +16,7 @@ from easyrank.layers.checks import (
     get_activation,
     get_initializer,
     get_regularizer,
+    serialize_weight_args,
 )
 
 
@@ -181,18 +182,8 @@ class DCNMix(tf_keras.layers.Layer):
                     if self.activation is None
                     else tf_keras.activations.serialize(self.activation)
                 ),
-                "kernel_initializer": tf_keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": tf_keras.initializers.serialize(
-                    self.bias_initializer
-                ),
-                "kernel_regularizer": tf_keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
-                "bias_regularizer": tf_keras.regularizers.serialize(
-                    self.bias_regularizer
-                ),
+                **serialize_weight_args(self, "kernel_initializer", "bias_initializer",
+                                        "kernel_regularizer", "bias_regularizer"),
             }
         )
         return config

@@ -14,6 +14,7 @@ from easyrank.layers.checks import (
     clone_initializer,
     get_initializer,
     get_regularizer,
+    serialize_weight_args,
 )
 from easyrank.layers.mlp import MLP, build_sublayer
 from easyrank.layers.sequence_pool import lengths_mask
@@ -184,12 +185,7 @@ class DIN(tf_keras.layers.Layer):
                 "attention_units": list(self.attention_units),
                 "attention_activation": self.attention_activation,
                 "normalize": self.normalize,
-                "kernel_initializer": tf_keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "kernel_regularizer": tf_keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
+                **serialize_weight_args(self, "kernel_initializer", "kernel_regularizer"),
             }
         )
         return config

@@ -19,6 +19,7 @@ from easyrank.layers.checks import (
     clone_initializer,
     get_initializer,
     get_regularizer,
+    serialize_weight_args,
 )
 from easyrank.layers.mlp import MLP, build_sublayer
 
@@ -208,15 +209,7 @@ class MaskBlock(tf_keras.layers.Layer):
                 "input_layer_norm": self.input_layer_norm,
                 "activation": self.activation,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
-                "kernel_initializer": tf_keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "aggregation_initializer": tf_keras.initializers.serialize(
-                    self.aggregation_initializer
-                ),
-                "kernel_regularizer": tf_keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
+                **serialize_weight_args(self, "kernel_initializer", "aggregation_initializer", "kernel_regularizer"),
             }
         )
         return config

@@ -15,6 +15,7 @@ from easyrank.layers.checks import (
     clone_initializer,
     get_initializer,
     get_regularizer,
+    serialize_weight_args,
 )
 from easyrank.layers.dice import Dice
 
@@ -198,12 +199,7 @@ class MLP(tf_keras.layers.Layer):
                 "use_batch_norm": self.use_batch_norm,
                 "use_layer_norm": self.use_layer_norm,
                 "use_bias": self.use_bias,
-                "kernel_initializer": tf_keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "kernel_regularizer": tf_keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
+                **serialize_weight_args(self, "kernel_initializer", "kernel_regularizer"),
                 "output_activation": self.output_activation,
             }
         )

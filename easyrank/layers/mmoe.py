@@ -16,6 +16,7 @@ from easyrank.layers.checks import (
     clone_initializer,
     get_initializer,
     get_regularizer,
+    serialize_weight_args,
 )
 from easyrank.layers.mlp import build_sublayer, make_activation
 
@@ -172,12 +173,7 @@ class ParallelMLP(tf_keras.layers.Layer):
                 "output_activation": self.output_activation,
                 "use_bias": self.use_bias,
                 "output_use_bias": self.output_use_bias,
-                "kernel_initializer": tf_keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "kernel_regularizer": tf_keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
+                **serialize_weight_args(self, "kernel_initializer", "kernel_regularizer"),
             }
         )
         return config
@@ -349,12 +345,7 @@ class MMoE(tf_keras.layers.Layer):
                 "gate_activation": self.gate_activation,
                 "gate_use_bias": self.gate_use_bias,
                 "dropout_rate": self.dropout_rate,
-                "kernel_initializer": tf_keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "kernel_regularizer": tf_keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
+                **serialize_weight_args(self, "kernel_initializer", "kernel_regularizer"),
             }
         )
         return config

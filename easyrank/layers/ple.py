@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 import tf_keras
 
+from easyrank.layers.checks import serialize_weight_args
 from easyrank.layers.mlp import check_activation, check_rate, check_units, clone_initializer
 from easyrank.layers.mmoe import ParallelMLP
 
@@ -132,6 +133,6 @@ class PLE(tf_keras.layers.Layer):
             "num_tasks": self.num_tasks, "expert_units": list(self.expert_units), "num_levels": self.num_levels,
             "num_task_experts": self.num_task_experts, "num_shared_experts": self.num_shared_experts,
             "expert_activation": self.expert_activation, "dropout_rate": self.dropout_rate,
-            "kernel_initializer": tf_keras.initializers.serialize(self.kernel_initializer),
+            **serialize_weight_args(self, "kernel_initializer"),
         })
         return config

@@ -16,6 +16,7 @@ from easyrank.layers.checks import (
     clone_initializer,
     get_initializer,
     get_regularizer,
+    serialize_weight_args,
 )
 from easyrank.layers.mlp import MLP, build_sublayer, make_activation
 from easyrank.layers.mmoe import MMoE, ParallelMLP
@@ -169,12 +170,7 @@ class POSOMLP(tf_keras.layers.Layer):
                 "gate_activation": self.gate_activation,
                 "gate_scale": self.gate_scale,
                 "use_bias": self.use_bias,
-                "kernel_initializer": tf_keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "kernel_regularizer": tf_keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
+                **serialize_weight_args(self, "kernel_initializer", "kernel_regularizer"),
             }
         )
         return config

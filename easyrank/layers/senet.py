@@ -14,6 +14,7 @@ from easyrank.layers.checks import (
     clone_initializer,
     get_initializer,
     get_regularizer,
+    serialize_weight_args,
 )
 
 _SQUEEZE = {"mean": tf.reduce_mean, "max": tf.reduce_max}
@@ -125,12 +126,7 @@ class SENet(tf_keras.layers.Layer):
                 "reduction_ratio": self.reduction_ratio,
                 "squeeze": self.squeeze,
                 "weight_axis": self.weight_axis,
-                "kernel_initializer": tf_keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "kernel_regularizer": tf_keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
+                **serialize_weight_args(self, "kernel_initializer", "kernel_regularizer"),
             }
         )
         return config
