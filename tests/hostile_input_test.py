@@ -54,6 +54,26 @@ def test_non_finite_values_and_bad_binary_labels_are_malformed_rows(tmp_path, ce
     assert versions(tmp_path / "m" / "export") == []
 
 
+@pytest.mark.parametrize("column, value, reason", [
+    ("age", "nan", "column age is not a finite 32-bit float: nan"),
+    ("income_gt_50k", "2", "label income_gt_50k is not 0 or 1 (binary cross-entropy): 2"),
+])
+def test_parquet_non_finite_values_and_bad_binary_labels_are_malformed_rows(tmp_path, column, value, reason):
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+    table = pa_csv.read_csv(tiny_with(tmp_path, "tiny.csv", row=5, cells={column: value}),
+                            convert_options=pa_csv.ConvertOptions(null_values=[]))  # "nan" is a number
+    data = tmp_path / "train.parquet"
+    pq.write_table(table, data, row_group_size=16)
+    path = write_config(tmp_path, "batch_size: 32", "batch_size: 32 format: PARQUET")
+    text = open(path).read().replace(f"{ROOT}/tests/data/census_tiny.csv", str(data))
+    open(path, "w").write(text)
+    out = run_train(path, tmp_path / "m")
+    assert out.returncode == 3, out.stderr[-2000:]
+    assert one_paragraph(out.stderr) == f"Data error: Malformed Parquet row in {data}:5: {reason}."
+    assert versions(tmp_path / "m" / "export") == []
+
+
 def test_non_finite_config_number_through_edit_config_json(tmp_path):
     out = run_train(os.path.join(ROOT, "tests", "configs", "base.config"), tmp_path / "m", "--edit_config_json",
                     '{"train_config.optimizer": {"adam": {"learning_rate": NaN}}}')

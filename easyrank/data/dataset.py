@@ -77,7 +77,8 @@ def build_dataset(data_config, patterns, *, training, num_epochs=1, batch_size=N
             verify_gzip(path)
     shuffle = training and data_config.shuffle
     if data_config.format == data_pb2.DataConfig.PARQUET:
-        reader = parquet_reader.ParquetReader(data_config, files, *((1, 0) if shard_files else (num_shards, shard)))
+        reader = parquet_reader.ParquetReader(data_config, files, *((1, 0) if shard_files else (num_shards, shard)),
+                                              binary_labels=binary_labels)
         if training and data_config.cache:
             batches = reader.dataset(_ALL_ROWS).flat_map(lambda features, targets: _epochs_in_memory(
                 features, targets, batch_size, num_epochs, shuffle, seed or 0)).skip(skip_batches)

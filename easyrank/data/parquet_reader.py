@@ -22,7 +22,12 @@ batches run across epoch boundaries.
 Schemas are checked against the config when the reader is made (a missing
 column, a column of another kind, a corrupt or empty file raise DataError
 naming the file and column). Nulls take the field's default_value when it sets
-one; otherwise the row is bad: an error naming file, row and column, or with
+one; otherwise the row is bad. Values are checked as the CSV and TFRecord inputs
+check them (easyrank/data/values.py), but in NumPy per row group: a nan or inf
+(or a float64 beyond float32) in a FLOAT feature, label or sample weight, or a
+label other than 0 and 1 (or the ignored value) of a binary task, makes the row
+bad, unless non_finite_to_default turns non-finite values into the field's
+default. A bad row is an error naming file, row and column, or with
 skip_bad_rows dropped and reported on stderr.
 """
 
@@ -89,10 +94,13 @@ class ParquetReader:
       files: file names (globs already expanded).
       num_shards, shard: this worker's share of the row groups (or, when there
         are fewer row groups than shards, of the rows of each row group).
+      binary_labels: {label field: allowed values} of binary tasks
+        (data.binary_labels()); other values make the row malformed.
     """
 
-    def __init__(self, data_config, files, num_shards=1, shard=0):
+    def __init__(self, data_config, files, num_shards=1, shard=0, binary_labels=None):
         self._config = data_config
+        self._binary = dict(binary_labels or {})
         self._files = list(files)
         self._fields = list(data_config.input_fields)
         self._targets = {n for n in list(data_config.label_fields) + [data_config.sample_weight_field] if n}
@@ -230,17 +238,23 @@ class ParquetReader:
             num_shards, shard = self._row_shards
             keep = np.flatnonzero((row_numbers - 1) % num_shards == shard)
             table, row_numbers = table.take(keep), row_numbers[keep]
-        return self._fill_nulls(table, path, row_numbers)
+        return self._clean(table, path, row_numbers)
 
     def _is_string(self, field):
         return field.type == data_pb2.InputField.STRING and not field.is_list and field.name not in self._targets
 
-    def _fill_nulls(self, table, path, row_numbers):
-        """Columns cast to one type per field, nulls filled with defaults; bad rows raise or go."""
-        bad, bad_column = None, None
+    def _clean(self, table, path, row_numbers):
+        """Columns cast to one type per field, nulls filled with defaults, values checked;
+        bad rows raise or go.
+
+        All in Arrow and NumPy, one vectorised step per column of a row group; Python
+        builds messages only for the bad rows of a row group that has some.
+        """
+        problems = []  # (name, [rows] bool, [rows] values or None, reason) in column order
         columns = []
         for field, column in zip(self._fields, table.columns):
             column = self._cast(field, column)
+            nulls = None
             if column.null_count:
                 if field.is_list:
                     column = pc.fill_null(column, pa.scalar([], type=column.type))
@@ -251,24 +265,61 @@ class ParquetReader:
                     column = pc.fill_null(column, pa.scalar(default, type=column.type))
                 else:
                     nulls = column.is_null().to_numpy(zero_copy_only=False)
-                    if bad is None:
-                        bad, bad_column = nulls, np.where(nulls, field.name, "")
-                    else:
-                        bad_column = np.where(nulls & ~bad, field.name, bad_column)
-                        bad = bad | nulls
+                    problems.append((field.name, nulls, None,
+                                     f"column {field.name} is null and the field has no default_value"))
+            if pa.types.is_floating(column.type):
+                column = self._check_values(field, column, nulls, problems)
             columns.append(column)
         table = pa.table(columns, names=self._columns)
-        if bad is None or not bad.any():
+        if not problems:
             return table
-        where = [f"{path}:{row} (column {name})" for row, name in zip(row_numbers[bad], bad_column[bad])]
+        bad = np.logical_or.reduce([mask for _, mask, _, _ in problems])
+        if not bad.any():
+            return table
+        first = np.zeros(len(bad), np.int64)  # index in problems of each row's first problem
+        for index in range(len(problems) - 1, -1, -1):
+            first = np.where(problems[index][1], index, first)
+        where = []
+        for row, problem in zip(np.flatnonzero(bad), first[bad]):
+            _, _, values, reason = problems[problem]
+            where.append(f"{path}:{row_numbers[row]}: {reason}"
+                         + ("" if values is None else f": {float(values[row]):g}"))
         if not self._config.skip_bad_rows:
             # Raised in the generator of tf.data: arrives as InvalidArgumentError.
-            raise ValueError(f"{BAD_ROW_MARKER} in {where[0]}: a null where the field has no "
-                             "default_value (set default_value on the input field, or skip_bad_rows "
-                             "to drop such rows).")
-        print(f"easyrank: skipped {len(where)} Parquet rows with nulls and no default_value: "
-              + ", ".join(where), file=sys.stderr)
+            advice = "" if problems[first[bad][0]][2] is not None else (
+                " (set default_value on the input field, or skip_bad_rows to drop such rows)")
+            raise ValueError(f"{BAD_ROW_MARKER} in {where[0]}{advice}.")
+        print(f"easyrank: skipped {len(where)} Parquet rows with nulls without a default_value or "
+              "non-finite or invalid values: " + "; ".join(where), file=sys.stderr)
         return table.filter(pa.array(~bad))
+
+    def _check_values(self, field, column, nulls, problems):
+        """A float column (feature, label or weight) with non-finite values replaced by the
+        field's default (non_finite_to_default) or listed in `problems`, and, for the label of
+        a binary task, values other than the allowed ones listed."""
+        values = column.to_numpy(zero_copy_only=False)  # nulls (no default: bad rows) read as nan
+        finite = np.isfinite(values)
+        if nulls is not None:
+            finite |= nulls
+        if not finite.all():
+            if self._config.non_finite_to_default:
+                default = 0.0 if field.type == data_pb2.InputField.STRING else float(fields_lib.default_value(field))
+                values = np.where(finite, values, np.float32(default))
+                column = pa.chunked_array([pa.array(values, mask=nulls)])
+                finite = np.ones(len(values), bool)
+            else:
+                problems.append((field.name, ~finite, values,
+                                 f"column {field.name} is not a finite 32-bit float"))
+        allowed = self._binary.get(field.name)
+        if allowed:
+            outside = finite & ~np.isin(values, np.asarray(allowed, values.dtype))
+            if nulls is not None:
+                outside &= ~nulls
+            extra = [f"{v:g}" for v in allowed if v not in (0.0, 1.0)]
+            problems.append((field.name, outside, values, f"label {field.name} is not 0 or 1"
+                             + (f" (or the ignored {', '.join(extra)})" if extra else "")
+                             + " (binary cross-entropy)"))
+        return column
 
     def _cast(self, field, column):
         """`column` as the field's Arrow type: float32, int64, string or list<string>."""

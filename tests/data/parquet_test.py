@@ -100,14 +100,59 @@ def test_nulls_take_defaults_or_are_bad_rows(tmp_path, capfd):
     data["hist"][2] = None  # a null list: empty
     data["city"][3] = None  # no default: a bad row
     path = write(tmp_path / "nulls.parquet", data)
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"Malformed Parquet row in .*nulls.parquet:4 "
-                       r"\(column city\)"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"Malformed Parquet row in .*nulls.parquet:4: "
+                       r"column city is null and the field has no default_value \(set default_value"):
         collect(build_dataset(data_config(), [path], training=False))
     features, targets = collect(build_dataset(data_config("skip_bad_rows: true"), [path], training=False))
     assert features["age"] == [0.0, -1.0, 2.0]
     assert features["hist"] == [[], ["0"], []]
     assert targets["label"] == [0.0, 1.0, 0.0]
     assert "skipped 1 Parquet rows" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("column,value,reason", [
+    ("age", float("nan"), "column age is not a finite 32-bit float: nan"),
+    ("age", 1e39, "column age is not a finite 32-bit float: inf"),  # a float64 beyond float32
+    ("label", 2, r"label label is not 0 or 1 \(binary cross-entropy\): 2"),
+])
+def test_non_finite_values_and_bad_binary_labels_are_malformed_rows(tmp_path, column, value, reason):
+    data = rows(6)
+    data[column][4] = value
+    path = write(tmp_path / "values.parquet", data, row_group_size=4)
+    config = data_config(batch_size=4)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=rf"Malformed Parquet row in {path}:5: {reason}\."):
+        collect(build_dataset(config, [path], training=False, binary_labels={"label": (0.0, 1.0)}))
+    if column == "label":  # not a binary task (e.g. regression): any finite label is read
+        assert collect(build_dataset(config, [path], training=False))[1]["label"][4] == 2.0
+
+
+def test_bad_values_are_skipped_reported_or_set_to_default(tmp_path, capfd):
+    data = rows(8)
+    data["age"][1] = float("inf")
+    data["label"][2] = 3  # outside {0, 1, -1}
+    data["label"][3] = -1  # the task's ignore_label_value
+    data["city"][5] = None  # no default: also bad, named for its own column
+    data["age"][5] = float("nan")  # the first problem of row 6 in column order: age
+    data["label"][6] = float("nan")
+    path = write(tmp_path / "values.parquet", data, row_group_size=3, label=pa.float64())
+    labels = {"label": (-1.0, 0.0, 1.0)}
+    features, targets = collect(build_dataset(data_config("skip_bad_rows: true", batch_size=4), [path],
+                                              training=False, binary_labels=labels))
+    assert features["count"] == [0, 3, 4, 7]
+    assert targets["label"] == [0.0, -1.0, 0.0, 1.0]
+    err = capfd.readouterr().err
+    assert err.count("skipped 2 Parquet rows") == 1 and err.count("skipped 1 Parquet rows") == 2  # per row group
+    assert f"{path}:2: column age is not a finite 32-bit float: inf" in err
+    assert f"{path}:3: label label is not 0 or 1 (or the ignored -1) (binary cross-entropy): 3" in err
+    assert f"{path}:6: column age is not a finite 32-bit float: nan" in err
+    assert f"{path}:7: column label is not a finite 32-bit float: nan" in err
+    # non_finite_to_default: nan and inf take the default (age: -1; label: 0); bad labels stay bad.
+    config = data_config("non_finite_to_default: true skip_bad_rows: true", batch_size=4)
+    features, targets = collect(build_dataset(config, [path], training=False, binary_labels=labels))
+    assert features["count"] == [0, 1, 3, 4, 6, 7]
+    assert features["age"] == [0.0, -1.0, 3.0, 4.0, 6.0, 7.0]
+    assert targets["label"] == [0.0, 1.0, -1.0, 0.0, 0.0, 1.0]
+    assert "6: column city is null" in capfd.readouterr().err
 
 
 def test_several_files_globs_and_row_groups(tmp_path):
