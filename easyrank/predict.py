@@ -1,6 +1,6 @@
 """python -m easyrank.predict --saved_model_dir DIR --input_path X --output_path Y
 
-Scores a CSV or TFRecord file with an exported SavedModel. DIR is a version
+Scores CSV, TFRecord or Parquet files with an exported SavedModel. DIR is a version
 directory or an export base directory (the highest version is used). The
 input is parsed as described by the pipeline.config saved with the model;
 label columns may be absent. Output: a CSV with one column per model output.

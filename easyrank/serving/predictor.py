@@ -31,7 +31,9 @@ def predict_file(version_dir, patterns, output_path, batch_size=1024):
         _drop_absent_labels(data, files)
         dataset = build_dataset(data, files, training=False, batch_size=batch_size)
         names = set(signature.structured_input_signature[1])
-        batches = ({k: v for k, v in features.items() if k in names} for features, _ in dataset)
+        separators = list_separators(config)
+        batches = ({k: _joined(v, separators.get(k)) for k, v in features.items() if k in names}
+                   for features, _ in dataset)
     count = 0
     with open(output_path + ".tmp", "w", encoding="utf-8") as out:
         keys = None
@@ -45,6 +47,31 @@ def predict_file(version_dir, patterns, output_path, batch_size=1024):
             count += len(columns)
     os.replace(output_path + ".tmp", output_path)
     return count
+
+
+def list_separators(config):
+    """{input field: the separator of the features that split it} (tag, sequence, vector and
+    lookup features): raw_features takes a list input as one joined string per row."""
+    separators = {}
+    for wrapper in config.feature_configs:
+        feature = getattr(wrapper, wrapper.WhichOneof("feature"))
+        separator = getattr(feature, "separator", None)
+        if separator is None:
+            continue
+        for name in (getattr(feature, "input_name", "") or feature.name,
+                     getattr(feature, "weight_input", ""), getattr(feature, "map_input", "")):
+            if name:
+                separators.setdefault(name, separator)
+    return separators
+
+
+def _joined(values, separator):
+    """A [B, N] list input (Parquet lists, padded with "") as [B] strings joined by `separator`,
+    as raw_features takes it (and CSV holds it); other inputs as they are."""
+    if values.shape.rank != 2 or values.dtype != tf.string:
+        return values
+    return tf.strings.reduce_join(tf.ragged.boolean_mask(values, values != ""), axis=1,
+                                  separator=separator or "")
 
 
 def _column_names(keys, result):
