@@ -102,7 +102,7 @@ def build_dataset(data_config, patterns, *, training, num_epochs=1, batch_size=N
         rows = rows.shard(num_shards, shard)
     if training and data_config.cache:
         # Parse every row once, in one batch, then serve each epoch from memory.
-        table = rows.batch(_ALL_ROWS).map(reader.parse_batch)
+        table = rows.batch(_ALL_ROWS).map(_plain_graph(reader.parse_batch))
         batches = table.flat_map(lambda features, targets: _epochs_in_memory(
             features, targets, batch_size, num_epochs, shuffle, seed or 0)).skip(skip_batches)
     else:
@@ -111,8 +111,19 @@ def build_dataset(data_config, patterns, *, training, num_epochs=1, batch_size=N
         if training:
             rows = rows.repeat(num_epochs)
         batches = rows.batch(batch_size).skip(skip_batches)
-        batches = batches.map(reader.parse_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        batches = batches.map(_plain_graph(reader.parse_batch), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return _finish(batches, data_config, input_context)
+
+
+def _plain_graph(function):
+    """`function` traced as written, without AutoGraph's rewrite.
+
+    The parse functions use tf.cond and Python loops over the configured
+    fields only, which AutoGraph would leave as they are; rewriting their
+    source cost most of the pipeline's start-up (about 1 CPU-second of the
+    1.1 to build census' CSV input: docs/benchmarks.md, issue 15).
+    """
+    return tf.autograph.experimental.do_not_convert(function)
 
 
 def _finish(batches, data_config, input_context):

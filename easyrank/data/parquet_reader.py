@@ -158,7 +158,8 @@ class ParquetReader:
         arrays = tf.data.Dataset.from_generator(
             lambda: self._chunks(chunk, num_epochs, shuffle, seed or 0, skip_batches * batch_size),
             output_signature=tuple(signature))
-        tensors = arrays.map(self._to_tensors, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        to_tensors = tf.autograph.experimental.do_not_convert(self._to_tensors)  # no control flow: trace as is
+        tensors = arrays.map(to_tensors, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return tensors.rebatch(batch_size) if chunk != batch_size else tensors
 
     def _to_tensors(self, *arrays):
