@@ -46,6 +46,10 @@ from easyrank.protos import data_pb2
 BAD_ROW_MARKER = "Malformed Parquet row"
 _CHUNK_ROWS = 16384  # rows per generator element (a multiple of the batch size)
 _STRINGS = (pa.types.is_string, pa.types.is_large_string)
+# A dictionary page at least this large may have made the writer fall back to plain pages
+# (pyarrow's and parquet-mr's default dictionary_pagesize_limit): such columns are read plain.
+_DICTIONARY_PAGE_LIMIT = 1 << 20
+_DICTIONARY = pa.dictionary(pa.int32(), pa.string())
 _LISTS = (pa.types.is_list, pa.types.is_large_list)
 
 
@@ -106,9 +110,13 @@ class ParquetReader:
         self._targets = {n for n in list(data_config.label_fields) + [data_config.sample_weight_field] if n}
         self._columns = [f.name for f in self._fields]
         units = []
+        # STRING columns dictionary-encoded in every file: read as dictionaries (indices
+        # and a small dictionary of values) instead of one string per row.
+        self._dictionary = {f.name for f in self._fields if self._is_string(f)}
         for index, path in enumerate(self._files):
             parquet = open_parquet(path)
             self._check_schema(path, parquet.schema_arrow)
+            self._dictionary &= _dictionary_columns(parquet.metadata)
             offset = 0
             for group in range(parquet.metadata.num_row_groups):
                 rows = parquet.metadata.row_group(group).num_rows
@@ -150,6 +158,8 @@ class ParquetReader:
                               tf.TensorSpec([None], tf.int32)]
                 if field.is_list:
                     signature.append(tf.TensorSpec([None], tf.int64))
+                if field.name in self._dictionary:  # of the dictionary; then the indices
+                    signature.append(tf.TensorSpec([None], tf.int32))
             elif field.name in self._targets:
                 signature.append(tf.TensorSpec([None], tf.float32))
             else:
@@ -169,6 +179,8 @@ class ParquetReader:
             value = next(arrays)
             if field.is_list or self._is_string(field):
                 value = tf.strings.substr(value, next(arrays), next(arrays))
+            if field.name in self._dictionary:
+                value = tf.gather(value, next(arrays))
             if field.is_list:
                 value = tf.RaggedTensor.from_row_lengths(value, next(arrays)).to_tensor(default_value="")
             (targets if field.name in self._targets else features)[field.name] = value
@@ -230,7 +242,7 @@ class ParquetReader:
         path = self._files[index]
         try:
             if index not in handles:
-                handles[index] = pq.ParquetFile(path)
+                handles[index] = pq.ParquetFile(path, read_dictionary=sorted(self._dictionary))
             table = handles[index].read_row_group(group, columns=self._columns)
         except (OSError, pa.ArrowException) as e:
             raise ValueError(f"{BAD_ROW_MARKER} group {group} in {path}: cannot read it ({e}).") from None
@@ -263,7 +275,8 @@ class ParquetReader:
                     default = fields_lib.default_value(field)
                     if field.name in self._targets:
                         default = float(default or 0)
-                    column = pc.fill_null(column, pa.scalar(default, type=column.type))
+                    value_type = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+                    column = pc.fill_null(column, pa.scalar(default, type=value_type))
                 else:
                     nulls = column.is_null().to_numpy(zero_copy_only=False)
                     problems.append((field.name, nulls, None,
@@ -328,6 +341,10 @@ class ParquetReader:
             dtype = pa.float32()
         elif field.is_list:
             dtype = pa.list_(pa.string())
+        elif field.name in self._dictionary:
+            dtype = _DICTIONARY
+            if not pa.types.is_dictionary(column.type):  # a plain row group (the writer fell back)
+                column = column.cast(pa.string()).dictionary_encode()
         elif field.type == data_pb2.InputField.STRING:
             dtype = pa.string()
             if pa.types.is_dictionary(column.type):
@@ -338,13 +355,17 @@ class ParquetReader:
 
     def _arrays(self, table):
         """NumPy arrays of a chunk: one per number column; characters, starts and lengths
-        per string column; those of the values, then row lengths, per list column."""
+        per string column (of its dictionary, then int32 indices, for a dictionary column);
+        those of the values, then row lengths, per list column."""
         arrays = []
         for field, column in zip(self._fields, table.columns):
             column = column.combine_chunks()
             if field.is_list:
                 arrays += _string_buffers(pc.fill_null(column.flatten(), ""))
                 arrays.append(column.value_lengths().to_numpy(zero_copy_only=False).astype(np.int64))
+            elif field.name in self._dictionary:
+                arrays += _string_buffers(column.dictionary)
+                arrays.append(column.indices.to_numpy(zero_copy_only=False))
             elif self._is_string(field):
                 arrays += _string_buffers(column)
             else:
@@ -360,6 +381,22 @@ def _string_buffers(strings):
     last = int(offsets[-1]) if len(offsets) else 0
     characters = np.frombuffer(data, np.uint8)[first:last].tobytes() if data is not None else b""
     return characters, offsets[:-1] - first, np.diff(offsets)
+
+
+def _dictionary_columns(metadata):
+    """Names of the top-level columns with a dictionary page smaller than the fallback limit in
+    every row group of a file's metadata."""
+    names = None
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        found = set()
+        for index in range(row_group.num_columns):
+            chunk = row_group.column(index)
+            if (chunk.has_dictionary_page and chunk.dictionary_page_offset is not None
+                    and chunk.data_page_offset - chunk.dictionary_page_offset < _DICTIONARY_PAGE_LIMIT):
+                found.add(chunk.path_in_schema)
+        names = found if names is None else names & found
+    return names or set()
 
 
 def count_rows(files):

@@ -155,6 +155,41 @@ def test_bad_values_are_skipped_reported_or_set_to_default(tmp_path, capfd):
     assert "6: column city is null" in capfd.readouterr().err
 
 
+def test_dictionary_and_plain_string_columns_read_the_same(tmp_path):
+    from easyrank.data import parquet_reader
+    data = rows(7)
+    data["city"][2] = None
+    data["city"][5] = "c1"
+    config = data_config('input_fields { name: "extra" type: STRING default_value: "none" }', batch_size=3)
+    config.input_fields[1].default_value = "?"
+    dictionary = write(tmp_path / "dictionary.parquet", data, row_group_size=3)  # pyarrow's default
+    categorical = tmp_path / "categorical.parquet"  # a dictionary column type (pandas' category)
+    pq.write_table(pa.table({k: pa.array(v) for k, v in data.items()}).set_column(
+        1, "city", pa.array(data["city"]).dictionary_encode()), str(categorical), row_group_size=3)
+    plain = tmp_path / "plain.parquet"
+    pq.write_table(pa.table({k: pa.array(v) for k, v in data.items()}), str(plain), use_dictionary=False)
+    expected = [b"c0", b"c1", b"?", b"c3", b"c4", b"c1", b"c6"]
+    for paths, dictionary_read in (([dictionary], True), ([str(categorical)], True), ([str(plain)], False),
+                                   ([dictionary, str(plain)], False)):
+        reader = parquet_reader.ParquetReader(config, paths)
+        assert ("city" in reader._dictionary) == dictionary_read
+        features, _ = collect(build_dataset(config, paths, training=False))
+        assert features["city"] == expected * len(paths)
+        assert features["extra"] == [b"x"] * 7 * len(paths)
+        shuffle = type(config)()
+        shuffle.CopyFrom(config)
+        shuffle.shuffle, shuffle.shuffle_buffer_size = True, 4  # rows taken across row groups and files
+        shuffled = collect(build_dataset(shuffle, paths, training=True, seed=1))[0]
+        assert shuffled["count"] != list(range(7)) * len(paths)
+        assert sorted(zip(shuffled["count"], shuffled["city"])) == sorted(
+            zip(list(range(7)) * len(paths), expected * len(paths)))
+    # Plain pages of a column read as a dictionary (a writer's fallback) give the same values.
+    reader = parquet_reader.ParquetReader(config, [str(plain)])
+    reader._dictionary.add("city")
+    features, _ = collect(reader.dataset(3))
+    assert features["city"] == expected
+
+
 def test_several_files_globs_and_row_groups(tmp_path):
     write(tmp_path / "part-0.parquet", rows(5), row_group_size=2)
     write(tmp_path / "part-1.parquet", rows(3, start=5), row_group_size=2)
