@@ -6,12 +6,12 @@ one generator (tf.data.Dataset.from_generator) that yields chunks of about
 16k rows as NumPy arrays per column: numbers without a copy; strings as Arrow
 holds them, one bytes object of their characters and int32 offsets, cut into
 a string tensor by tf.strings.substr in the graph (no Python object per value);
-string columns that every file dictionary-encodes (the writers' default) are
-read as dictionaries: int32 indices and the dictionary's few values, gathered
-in the graph, so the characters of each row are never copied; list columns as such strings and row lengths, made a [B, N] string tensor
-padded with "" in the graph, as tf.Example lists are. tf.data.Dataset.rebatch
-cuts the chunks into batches in C++. The Python work is thus per chunk and per
-column, not per row or batch.
+string columns that every file dictionary-encodes (the writers' default) as
+int32 indices and their dictionary's values, gathered in the graph (the
+characters of each row are never copied); list columns as such strings and row
+lengths, made a [B, N] string tensor padded with "" in the graph, as tf.Example
+lists are. tf.data.Dataset.rebatch cuts the chunks into batches in C++. The
+Python work is thus per chunk and per column, not per row or batch.
 
 Training shuffles in two stages, both in Arrow (C++): the order of the row
 groups of all files, drawn each epoch from (seed, epoch), then rows in a buffer
