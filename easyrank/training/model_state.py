@@ -7,7 +7,7 @@ import tf_keras
 
 from easyrank.errors import ConfigError
 from easyrank.models import build_model
-from easyrank.training import embedding_optimizers, optimizers, strategies
+from easyrank.training import chunked_restore, embedding_optimizers, optimizers, strategies
 from easyrank.training.dynamic_slots import attach_optimizer_slots
 
 
@@ -55,7 +55,7 @@ def precision_policy(name):
 def single_device_model(config, checkpoint_path):
     """A float32 one-device copy of the model restored from `checkpoint_path` (for eval/export)."""
     model = build_model(config)
-    tf.train.Checkpoint(model=model).restore(checkpoint_path).expect_partial()
+    chunked_restore.restore(tf.train.Checkpoint(model=model), checkpoint_path).expect_partial()
     return model
 
 
@@ -72,8 +72,9 @@ def restore(checkpoint, path_or_dir):
         path = path_or_dir if tf.io.gfile.exists(path_or_dir + ".index") else None
     if path:
         try:
-            # Values the objects do not use (a training run's input_state) are expected.
-            checkpoint.restore(path).assert_existing_objects_matched().expect_partial()
+            # Values the objects do not use (a training run's input_state) are expected; large
+            # tables and slots are read in place, chunk by chunk (no second copy of them).
+            chunked_restore.restore(checkpoint, path).assert_existing_objects_matched().expect_partial()
         except (ValueError, AssertionError, tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as e:
             raise ConfigError(
                 f"the checkpoint {path} does not fit the model of this config ({_first_line(e)}). "
