@@ -67,7 +67,8 @@ def large_variables(root, path, large_elements=None):
         node = graph.nodes[node_id]
         if isinstance(obj, tf.Variable):
             keys = [a.checkpoint_key for a in node.attributes if a.name == "VARIABLE_VALUE"]
-            if keys and obj.shape.is_fully_defined() and obj.shape.num_elements() >= large_elements:
+            if (keys and obj.shape.rank and obj.shape.is_fully_defined()
+                    and obj.shape.num_elements() >= large_elements):
                 entries = bundle_entries(path) if entries is None else entries
                 if fits(obj, entries.get(keys[0])):
                     found.append((obj, entries[keys[0]]))
