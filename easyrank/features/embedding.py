@@ -54,17 +54,15 @@ def unfilled(shape, dtype=tf.float32):
     return tf.raw_ops.Empty(shape=shape, dtype=dtype, init=False)
 
 
-def fill_rows(variable, make_chunk, chunk_elements=None):
+def fill_rows(variable, make_chunk):
     """Writes `variable` (a variable, mirrored or sharded) chunk by chunk in place:
-    rows [start, start + n) of the whole table get make_chunk(start, [n] + row shape),
-    about `chunk_elements` elements (default 2^22: 16 MiB of float32) at a time."""
-    chunk_elements = chunk_elements or _CHUNK_ELEMENTS
+    rows [start, start + n) of the whole table get make_chunk(start, [n] + row shape)."""
     parts = variable.variables if isinstance(variable, tf.__internal__.distribute.ShardedVariable) \
         else [variable]
     offset = 0
     for part in parts:
         rows, row_shape = int(part.shape[0]), list(part.shape[1:])
-        chunk = max(1, chunk_elements // max(1, int(tf.TensorShape(row_shape).num_elements())))
+        chunk = max(1, _CHUNK_ELEMENTS // max(1, int(tf.TensorShape(row_shape).num_elements())))
         for start in range(0, rows, chunk):
             stop = min(rows, start + chunk)
             values = tf.cast(make_chunk(offset + start, [stop - start] + row_shape), part.dtype)

@@ -6,9 +6,9 @@ variable is in copy-on-read mode), so a restore peaks at about twice the model's
 RestoreV2 cannot read a row range either: a slice of a tensor saved whole reads the whole
 tensor first (tensor_bundle.cc, GetSliceValue).
 
-`restore` therefore restores the large variables (as many elements as a chunk-created
-table, easyrank.features.embedding) itself. TF's restore skips them: it does not restore
-an object whose update uid is newer than the restore's (checkpoint/restore.py
+`restore` therefore restores the large variables (2^24 elements or more, as large tables
+and slots are created without a second copy) itself. TF's restore skips them: it does not
+restore an object whose update uid is newer than the restore's (checkpoint/restore.py
 _single_restore). Each is then written in place, chunk by chunk, from the bytes of its
 entry in the checkpoint's data file; the entry's file, offset and size come from the
 checkpoint's index, a LevelDB table of BundleEntryProtos. The checkpoint format is
@@ -25,10 +25,10 @@ import tensorflow as tf
 from tensorflow.core.protobuf import tensor_bundle_pb2, trackable_object_graph_pb2
 from tensorflow.python.framework import ops
 
-from easyrank.features.embedding import LARGE_TABLE_ELEMENTS, fill_rows
-
-# Variables with at least this many elements are read chunk by chunk (as tables are created).
-LARGE_ELEMENTS = LARGE_TABLE_ELEMENTS
+# Variables with at least this many elements are read chunk by chunk (as large tables and
+# slots are created: easyrank.features.embedding, embedding_optimizers), 2^22 at a time.
+LARGE_ELEMENTS = 1 << 24
+_CHUNK_ELEMENTS = 1 << 22
 
 _TABLE_MAGIC = 0xdb4775248b80fb57  # LevelDB table footer (tensorflow/core/lib/io/format.h)
 _FOOTER_BYTES = 48
@@ -79,6 +79,25 @@ def large_variables(root, path, large_elements=None):
     return found
 
 
+class SavedValues:
+    """Assigns variables the values of checkpoint keys (warm start, whose keys are not the
+    model's): a large variable in place, chunk by chunk, any other as TF reads it."""
+
+    def __init__(self, path, reader=None, large_elements=None, chunk_elements=None):
+        self.path, self.reader = path, reader or tf.train.load_checkpoint(path)
+        self._large, self._chunk, self._entries = large_elements, chunk_elements, None
+
+    def assign(self, variable, key):
+        shape = variable.shape
+        if shape.rank and shape.is_fully_defined() and \
+                shape.num_elements() >= (self._large or LARGE_ELEMENTS):
+            self._entries = bundle_entries(self.path) if self._entries is None else self._entries
+            if fits(variable, self._entries.get(key)):
+                read_into(variable, self._entries[key], self._chunk)
+                return
+        variable.assign(self.reader.get_tensor(key))
+
+
 def fits(variable, location):
     """Whether `location` (file, BundleEntryProto) holds `variable`'s value whole, as raw bytes."""
     if location is None:
@@ -93,19 +112,22 @@ def fits(variable, location):
 
 
 def read_into(variable, location, chunk_elements=None):
-    """Writes the value at `location` into `variable` in place, `chunk_elements` at a time."""
+    """Writes the value at `location` into `variable` (plain or mirrored) in place, rows of
+    about `chunk_elements` elements at a time (scatter updates: no copy of the variable)."""
     path, entry = location
     dtype = tf.dtypes.as_dtype(entry.dtype)
-    row_bytes = int(np.prod(variable.shape.as_list()[1:])) * dtype.size
+    rows, row_shape = variable.shape[0], variable.shape.as_list()[1:]
+    row_bytes = int(np.prod(row_shape)) * dtype.size
+    step = max(1, (chunk_elements or _CHUNK_ELEMENTS) // max(1, int(np.prod(row_shape))))
     with tf.io.gfile.GFile(path, "rb") as f:
-        def chunk(start, shape):
-            f.seek(entry.offset + start * row_bytes)
-            data = f.read(shape[0] * row_bytes)
-            if len(data) != shape[0] * row_bytes:
+        f.seek(entry.offset)
+        for start in range(0, rows, step):
+            stop = min(rows, start + step)
+            data = f.read((stop - start) * row_bytes)
+            if len(data) != (stop - start) * row_bytes:
                 raise tf.errors.DataLossError(None, None, f"{path} ends inside a variable")
-            return np.frombuffer(data, dtype.as_numpy_dtype).reshape(shape)
-
-        fill_rows(variable, chunk, chunk_elements)
+            values = np.frombuffer(data, dtype.as_numpy_dtype).reshape([stop - start] + row_shape)
+            variable.scatter_update(tf.IndexedSlices(values, tf.range(start, stop)))
 
 
 def bundle_entries(prefix):

@@ -20,7 +20,7 @@ from google.protobuf import text_format
 
 from easyrank.errors import ConfigError
 from easyrank.protos import pipeline_pb2
-from easyrank.training import embedding_rows
+from easyrank.training import chunked_restore, embedding_rows
 from easyrank.training.embedding_rows import save_vocabularies  # noqa: F401  (loop writes them)
 
 logger = logging.getLogger(__name__)
@@ -120,10 +120,14 @@ def warm_start(config, checkpoint):
                           "model (checkpoint keys such as "
                           f"{', '.join(sorted(_short(k) for k in old_shapes)[:3])}); use "
                           "fine_tune_renames for renamed blocks or features.", path=_PATH)
+    saved = chunked_restore.SavedValues(path, reader)  # large ones in place, chunk by chunk
     for variable, value, old_key in assignments:  # only once every check passed
-        variable.assign(value if value is not None else reader.get_tensor(old_key))
+        if value is None:
+            saved.assign(variable, old_key)
+        else:
+            variable.assign(value)
     if train.fine_tune_optimizer_state:
-        summary["optimizer_slots"] = _restore_optimizer(reader, new_vars, model_keys, renames,
+        summary["optimizer_slots"] = _restore_optimizer(saved, new_vars, model_keys, renames,
                                                         unchanged, old_shapes)
     used = {a[2] for a in assignments}
     summary["unused"] = sorted(_short(k) for k in old_shapes
@@ -192,10 +196,10 @@ def _old_key(key, renames):
     return "/".join(parts) + _SUFFIX
 
 
-def _restore_optimizer(reader, new_vars, model_keys, renames, unchanged, old_shapes):
+def _restore_optimizer(saved, new_vars, model_keys, renames, unchanged, old_shapes):
     """Restores the slots of the variables restored unchanged, and the step count; returns
     the number of slots restored."""
-    old_names = _old_full_names(reader)
+    old_names = _old_full_names(saved.reader)
     old_model = {name: key for key, name in old_names.items() if key.startswith("model/")}
     old_slots = {}
     for key, name in old_names.items():
@@ -208,7 +212,7 @@ def _restore_optimizer(reader, new_vars, model_keys, renames, unchanged, old_sha
         if key.startswith(("model/", "input_state/")):
             continue
         if key.endswith("/_iterations" + _SUFFIX) and key in old_shapes:
-            variable.assign(reader.get_tensor(key))
+            saved.assign(variable, key)
             continue
         slot = _split_slot(variable.name.split(":")[0], new_model)
         if slot is None:
@@ -216,7 +220,7 @@ def _restore_optimizer(reader, new_vars, model_keys, renames, unchanged, old_sha
         old_model_key = _old_key(new_model[slot[1]], renames)
         old_key = old_slots.get((slot[0], old_model_key))
         if old_model_key in unchanged and old_key is not None:
-            variable.assign(reader.get_tensor(old_key))
+            saved.assign(variable, old_key)
             count += 1
     return count
 

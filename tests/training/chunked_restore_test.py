@@ -135,21 +135,25 @@ model_config {{
   backbone {{ blocks {{ name: "deep" inputs {{ feature_group: "all" }} mlp {{ hidden_units: [4] }} }} }}
   tasks {{ name: "t" label: "label" metrics: [AUC] }}
 }}
-train_config {{ num_epochs: {epochs} save_checkpoints_steps: 5 }}
+train_config {{ num_epochs: {epochs} save_checkpoints_steps: 5 {train} }}
 export_config {{ num_warmup_rows: 0 }}
 """
 
 
-def test_resumed_run_with_chunked_tables_and_slots_trains_as_with_tf_restore(tmp_path, monkeypatch):
-    with open(tmp_path / "data.csv", "w") as f:
-        f.write("item,x,label\n")
-        for i in range(60):
-            f.write(f"{i * 7 % 150},{(i * 37 % 11) / 10},{(i + i // 4) % 2}\n")
+def write_config(tmp_path, epochs, train=""):
+    if not (tmp_path / "data.csv").exists():
+        with open(tmp_path / "data.csv", "w") as f:
+            f.write("item,x,label\n")
+            for i in range(60):
+                f.write(f"{i * 7 % 150},{(i * 37 % 11) / 10},{(i + i // 4) % 2}\n")
+    path = tmp_path / f"e{epochs}{len(train)}.config"
+    path.write_text(CONFIG.format(data=tmp_path / "data.csv", epochs=epochs, train=train))
+    return config_lib.load_config(str(path))
 
+
+def test_resumed_run_with_chunked_tables_and_slots_trains_as_with_tf_restore(tmp_path, monkeypatch):
     def config(epochs):
-        path = tmp_path / f"e{epochs}.config"
-        path.write_text(CONFIG.format(data=tmp_path / "data.csv", epochs=epochs))
-        return config_lib.load_config(str(path))
+        return write_config(tmp_path, epochs)
 
     loop.train_and_evaluate(config(1), str(tmp_path / "tf"))
     shutil.copytree(tmp_path / "tf", tmp_path / "chunked")
@@ -168,3 +172,25 @@ def test_resumed_run_with_chunked_tables_and_slots_trains_as_with_tf_restore(tmp
     for name in names:
         np.testing.assert_array_equal(chunked.get_tensor(name), plain.get_tensor(name), err_msg=name)
 
+
+
+def test_warm_start_reads_large_tables_and_slots_in_place_with_the_same_values(tmp_path, monkeypatch):
+    loop.train_and_evaluate(write_config(tmp_path, 1), str(tmp_path / "old"))
+    config = write_config(tmp_path, 1, f'fine_tune_checkpoint: "{tmp_path / "old"}" '
+                                       "fine_tune_optimizer_state: true")
+    results, reads, read_into = [], [], chunked_restore.read_into
+    monkeypatch.setattr(chunked_restore, "read_into",
+                        lambda variable, *args: reads.append(variable.shape) or read_into(variable, *args))
+    for large in (1 << 24, 151 * 4):  # none chunked; the table and its m, v chunked
+        monkeypatch.setattr(chunked_restore, "LARGE_ELEMENTS", large)
+        model, checkpoint = create_model(config, strategies.build_strategy(config.train_config))
+        summary = warm_start.warm_start(config, checkpoint)
+        assert summary["optimizer_slots"] == 2 * len(model.trainable_variables)
+        results.append({k: v.numpy() for k, v in variables(checkpoint).items()})
+    assert reads == [tf.TensorShape([151, 4])] * 3
+    reader = tf.train.load_checkpoint(str(tmp_path / "old"))
+    table = "model/feature_groups/embedding.Sitem/.ATTRIBUTES/VARIABLE_VALUE"
+    np.testing.assert_array_equal(results[1][table], reader.get_tensor(table))
+    assert results[0].keys() == results[1].keys()
+    for key in results[0]:
+        np.testing.assert_array_equal(results[1][key], results[0][key], err_msg=key)
