@@ -1,14 +1,16 @@
 """Peak resident memory of restoring a checkpoint of large embedding tables and their slots.
 
 Creates --tables tables of --rows x --dim (easyrank.features.embedding.create_table) and
-their lazy Adam slots (m, v), applies one sparse update (tables in training are gathered
-from and scattered to, so TF copies a value assigned to them), saves a checkpoint, then
-restores it once with tf.train.Checkpoint.restore ("tf") and once with
-easyrank.training.chunked_restore ("chunked"), each in a fresh process, and prints the rise
-of resident memory above the state during the restore (VmHWM reset through
-/proc/self/clear_refs), its wall time, and whether every restored value equals the saved one.
+their slots (--optimizer lazy_adam: m and v; rowwise_adagrad: one accumulator per row),
+applies one sparse update (tables in training are gathered from and scattered to, so TF
+copies a value assigned to them), saves a checkpoint, then restores it once with
+tf.train.Checkpoint.restore ("tf") and once with easyrank.training.chunked_restore
+("chunked"), each in a fresh process, and prints the rise of resident memory above the
+state during the restore (VmHWM reset through /proc/self/clear_refs), its wall time, and
+whether every restored value equals the saved one.
 
     python tools/restore_memory.py --rows 4000000 --dim 16 --tables 3
+    python tools/restore_memory.py --rows 100000000 --dim 4 --tables 1 --optimizer rowwise_adagrad
 """
 
 import argparse
@@ -29,7 +31,7 @@ import tf_keras
 
 from easyrank.features.embedding import create_table
 from easyrank.training import chunked_restore, warm_start
-from easyrank.training.embedding_optimizers import LazyAdam
+from easyrank.training.embedding_optimizers import LazyAdam, RowwiseAdagrad
 
 
 def memory_mib(field):
@@ -45,7 +47,7 @@ def build(args):
     initializer = tf_keras.initializers.RandomUniform(-0.05, 0.05)
     tables = [create_table(layer, f"table_{i}", args.rows, args.dim, initializer)
               for i in range(args.tables)]
-    optimizer = LazyAdam(0.01)
+    optimizer = LazyAdam(0.01) if args.optimizer == "lazy_adam" else RowwiseAdagrad(0.01)
     optimizer.build(tables)
     ids = tf.constant([0, 7, args.rows - 1], tf.int64)
     optimizer.apply_gradients([(tf.IndexedSlices(tf.ones([3, args.dim]), ids, [args.rows, args.dim]), t)
@@ -85,20 +87,23 @@ def main():
     parser.add_argument("--rows", type=int, default=4_000_000)
     parser.add_argument("--dim", type=int, default=16)
     parser.add_argument("--tables", type=int, default=3)
+    parser.add_argument("--optimizer", choices=["lazy_adam", "rowwise_adagrad"], default="lazy_adam")
     parser.add_argument("--mode", choices=["tf", "chunked"], help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.mode:
         return child(args)
-    state_mib = args.tables * 3 * args.rows * args.dim * 4 / 2 ** 20
+    slots = 2 * args.dim if args.optimizer == "lazy_adam" else 1
+    state_mib = args.tables * args.rows * (args.dim + slots) * 4 / 2 ** 20
     with tempfile.TemporaryDirectory() as work:
         tf.random.set_seed(1)
         path = build(args).save(os.path.join(work, "ckpt"))
         print(f"tables + slots: {state_mib:,.0f} MiB ({args.tables} x {args.rows:,} x {args.dim}, "
-              "lazy Adam m and v)")
+              f"{args.optimizer})")
         for mode in ("tf", "chunked"):
             subprocess.run([sys.executable, __file__, "--rows", str(args.rows), "--dim", str(args.dim),
-                            "--tables", str(args.tables), "--mode", mode, "--path", path], check=True)
+                            "--tables", str(args.tables), "--optimizer", args.optimizer, "--mode", mode,
+                            "--path", path], check=True)
 
 
 if __name__ == "__main__":
