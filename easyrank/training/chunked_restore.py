@@ -54,7 +54,6 @@ def large_variables(root, path, large_elements=None):
     """[(variable, location)] of the variables of `root` with `large_elements` elements or
     more that the checkpoint `path` holds whole, matched to the checkpoint's objects as
     tf.train.Checkpoint matches them (by the names of the object graph's edges)."""
-    large_elements = large_elements or LARGE_ELEMENTS
     reader = tf.train.load_checkpoint(path)
     graph = trackable_object_graph_pb2.TrackableObjectGraph()
     graph.ParseFromString(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
@@ -67,8 +66,7 @@ def large_variables(root, path, large_elements=None):
         node = graph.nodes[node_id]
         if isinstance(obj, tf.Variable):
             keys = [a.checkpoint_key for a in node.attributes if a.name == "VARIABLE_VALUE"]
-            if (keys and obj.shape.rank and obj.shape.is_fully_defined()
-                    and obj.shape.num_elements() >= large_elements):
+            if keys and _is_large(obj, large_elements):
                 entries = bundle_entries(path) if entries is None else entries
                 if fits(obj, entries.get(keys[0])):
                     found.append((obj, entries[keys[0]]))
@@ -88,14 +86,18 @@ class SavedValues:
         self._large, self._chunk, self._entries = large_elements, chunk_elements, None
 
     def assign(self, variable, key):
-        shape = variable.shape
-        if shape.rank and shape.is_fully_defined() and \
-                shape.num_elements() >= (self._large or LARGE_ELEMENTS):
+        if _is_large(variable, self._large):
             self._entries = bundle_entries(self.path) if self._entries is None else self._entries
             if fits(variable, self._entries.get(key)):
                 read_into(variable, self._entries[key], self._chunk)
                 return
         variable.assign(self.reader.get_tensor(key))
+
+
+def _is_large(variable, large_elements):
+    shape = variable.shape
+    return bool(shape.rank) and shape.is_fully_defined() and \
+        shape.num_elements() >= (large_elements or LARGE_ELEMENTS)
 
 
 def fits(variable, location):
@@ -105,7 +107,7 @@ def fits(variable, location):
     entry = location[1]
     dtype = tf.dtypes.as_dtype(entry.dtype)
     shape = [d.size for d in entry.shape.dim]
-    return (not entry.slices and dtype == variable.dtype and dtype.is_numpy_compatible
+    return (not entry.slices and dtype == variable.dtype
             and dtype in (tf.float16, tf.bfloat16, tf.float32, tf.float64, tf.int32, tf.int64)
             and shape == variable.shape.as_list()
             and entry.size == int(np.prod(shape)) * dtype.size)
