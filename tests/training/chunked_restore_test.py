@@ -78,6 +78,23 @@ def test_tables_and_slots_restore_exactly_across_chunk_boundaries(tmp_path, make
     assert np.ptp(checkpoint.module.tables[0].numpy()) > 0.5  # not a constant fill
 
 
+def test_tf_restore_leaves_the_large_variables_to_the_chunked_read(tmp_path, monkeypatch):
+    """The memory saving rests on TF skipping them (no full read): without the chunked read
+    they keep their values, and the small ones are restored."""
+    checkpoint = trained(LazyAdam(0.1))
+    path = checkpoint.save(str(tmp_path / "ckpt"))
+    scramble(checkpoint)
+    monkeypatch.setattr(chunked_restore, "read_into", lambda *args: None)
+    chunked_restore.restore(checkpoint, path, large_elements=64).assert_consumed()
+    large = {id(v) for v, _ in chunked_restore.large_variables(checkpoint, path, 64)}
+    reader = tf.train.load_checkpoint(path)
+    for key, variable in variables(checkpoint).items():
+        if id(variable) in large:
+            assert np.all(variable.numpy() == 7), key
+        else:
+            np.testing.assert_array_equal(variable.numpy(), reader.get_tensor(key), err_msg=key)
+
+
 def test_restored_tables_train_on_as_after_a_plain_restore(tmp_path):
     path = trained(LazyAdam(0.1)).save(str(tmp_path / "ckpt"))
     results = []
