@@ -52,6 +52,8 @@ setup(
         "absl-py>=2.1",
         "tensorboard>=2.20",
         "numpy",
+        # Checksums of checkpoint entries read chunk by chunk (training/chunked_restore.py).
+        "google-crc32c>=1.5",
         # Exports carry TF Serving warmup records (tensorflow.serving.PredictionLog).
         "tensorflow-serving-api==2.21.*",
     ],

@@ -13,13 +13,15 @@ _single_restore). Each is then written in place, chunk by chunk, from the bytes 
 entry in the checkpoint's data file; the entry's file, offset and size come from the
 checkpoint's index, a LevelDB table of BundleEntryProtos. The checkpoint format is
 unchanged. A variable stored another way (sliced by a partitioned save, another shape or
-dtype) is left to TF's restore and its checks. Unlike RestoreV2, the chunked read does not
-verify the entry's crc32c (the sizes and shapes are checked).
+dtype) is left to TF's restore and its checks. Like RestoreV2, the chunked read checks the
+entry's crc32c (google-crc32c, over the chunks as they are read) and raises DataLossError on
+a mismatch.
 """
 
 import struct
 import sys
 
+import google_crc32c
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import tensor_bundle_pb2, trackable_object_graph_pb2
@@ -121,6 +123,7 @@ def read_into(variable, location, chunk_elements=None):
     rows, row_shape = variable.shape[0], variable.shape.as_list()[1:]
     row_bytes = int(np.prod(row_shape)) * dtype.size
     step = max(1, (chunk_elements or _CHUNK_ELEMENTS) // max(1, int(np.prod(row_shape))))
+    checksum = google_crc32c.Checksum()
     with tf.io.gfile.GFile(path, "rb") as f:
         f.seek(entry.offset)
         for start in range(0, rows, step):
@@ -128,8 +131,18 @@ def read_into(variable, location, chunk_elements=None):
             data = f.read((stop - start) * row_bytes)
             if len(data) != (stop - start) * row_bytes:
                 raise tf.errors.DataLossError(None, None, f"{path} ends inside a variable")
+            checksum.update(data)
             values = np.frombuffer(data, dtype.as_numpy_dtype).reshape([stop - start] + row_shape)
             variable.scatter_update(tf.IndexedSlices(values, tf.range(start, stop)))
+    if _masked_crc32c(int.from_bytes(checksum.digest(), "big")) != entry.crc32c:
+        raise tf.errors.DataLossError(
+            None, None, f"checksum mismatch in {path} for {variable.name}: the checkpoint is "
+            "corrupt (the variable is partly overwritten; restore it from another checkpoint)")
+
+
+def _masked_crc32c(crc):
+    """The crc32c as tensor_bundle stores it (tensorflow/core/lib/hash/crc32c.h Mask)."""
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
 def bundle_entries(prefix):

@@ -113,6 +113,20 @@ def test_restored_tables_train_on_as_after_a_plain_restore(tmp_path):
         np.testing.assert_array_equal(chunked, plain)
 
 
+def test_a_corrupt_entry_fails_its_checksum(tmp_path):
+    checkpoint = trained(LazyAdam(0.1))
+    path = checkpoint.save(str(tmp_path / "ckpt"))
+    large = chunked_restore.large_variables(checkpoint, path, large_elements=64)
+    data_file, entry = large[0][1]
+    with open(data_file, "r+b") as f:  # flip one byte inside the last chunk of the entry
+        f.seek(entry.offset + entry.size - 5)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(tf.errors.DataLossError, match="checksum mismatch"):
+        chunked_restore.restore(checkpoint, path, large_elements=64, chunk_elements=10)
+
+
 def test_a_variable_of_another_shape_is_left_to_tf_and_its_error(tmp_path):
     path = tf.train.Checkpoint(module=Tables(rows=(103, 64))).save(str(tmp_path / "ckpt"))
     checkpoint = tf.train.Checkpoint(module=Tables(rows=(120, 64)))
