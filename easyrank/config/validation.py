@@ -103,6 +103,15 @@ def _validate_data(data):
         if field.is_list and field.type != data_pb2.InputField.STRING:
             raise ConfigError("is_list needs a STRING field (a tf.Example bytes_list).",
                               path=f"{path}.input_fields[{i}].is_list")
+        if field.length < 0 or (field.length and (field.type != data_pb2.InputField.FLOAT or field.is_list)):
+            raise ConfigError("length (a dense vector, a tf.Example float_list) needs a FLOAT field without "
+                              f"is_list and a positive length. Received: {field.length}.",
+                              path=f"{path}.input_fields[{i}].length")
+        if field.length and data.format != data_pb2.DataConfig.TFRECORD:
+            raise ConfigError(f"length (a tf.Example float_list) is for TFRECORD input; "
+                              f"{data_pb2.DataConfig.Format.Name(data.format)} carries a vector as a STRING "
+                              "field of joined numbers (vector_feature.separator).",
+                              path=f"{path}.input_fields[{i}].length")
         if field.default_value and field.type != data_pb2.InputField.STRING:
             try:
                 float(field.default_value)
@@ -113,6 +122,9 @@ def _validate_data(data):
     for i, label in enumerate(data.label_fields):
         if label not in fields:
             raise ConfigError(f"label {label!r} is not among input_fields; add it as an input field.",
+                              path=f"{path}.label_fields[{i}]")
+        if fields[label].length:
+            raise ConfigError(f"label {label!r} is a vector (length); a label is one number per row.",
                               path=f"{path}.label_fields[{i}]")
     if data.sample_weight_field and data.sample_weight_field not in fields:
         raise ConfigError(f"{data.sample_weight_field!r} is not among input_fields.",
@@ -174,6 +186,9 @@ def _validate_features(feature_configs, fields, data, allow_unfilled=False):
 
 
 def _validate_feature(kind, feature, field, path, allow_unfilled):
+    if field.length and kind != "vector_feature":
+        raise ConfigError(f"input field {field.name!r} is a vector (length {field.length}); only a "
+                          "vector_feature reads it.", path=path)
     if kind in ("id_feature", "tag_feature", "sequence_feature"):
         choices = ["hash_bucket_size", "vocab_list", "vocab_file"] + (
             ["num_buckets"] if kind == "id_feature" else []) + ["dynamic"]
@@ -224,11 +239,14 @@ def _validate_feature(kind, feature, field, path, allow_unfilled):
         if kind == "sequence_feature":
             _validate_sequence_feature(feature, field, path)
     elif kind == "vector_feature":
-        if field.type != data_pb2.InputField.STRING or field.is_list:
+        if (field.type != data_pb2.InputField.STRING or field.is_list) and not field.length:
             raise ConfigError(f"a vector feature needs a STRING input field holding {feature.separator!r}-joined "
-                              "numbers.", path=path)
+                              "numbers, or a FLOAT field with length (a tf.Example float_list).", path=path)
         if feature.dimension <= 0:
             raise ConfigError(f"must be positive. Received: {feature.dimension}.", path=path + ".dimension")
+        if field.length and field.length != feature.dimension:
+            raise ConfigError(f"dimension {feature.dimension} differs from the length {field.length} of input "
+                              f"field {field.name!r}.", path=path + ".dimension")
         if feature.embedding_dim < 0:
             raise ConfigError(f"must be >= 0. Received: {feature.embedding_dim}.", path=path + ".embedding_dim")
         if not feature.separator:
@@ -441,6 +459,9 @@ def _validate_tasks(tasks, data, fields, groups, blocks):
             names = sorted(set(grouped))
             raise ConfigError(f"{' and '.join(names)} need{'s' if len(names) == 1 else ''} group_field, an input "
                               "field such as user_id.", path=path + ".group_field")
+        if task.group_field in fields and fields[task.group_field].length:
+            raise ConfigError(f"group_field {task.group_field!r} is a vector (length); name a field with one "
+                              "value per row, such as user_id.", path=path + ".group_field")
         if task.top_k < 1:
             raise ConfigError(f"must be at least 1. Received: {task.top_k}.", path=path + ".top_k")
         _validate_task_loss(task, tasks[:i], data, fields, path)
@@ -492,7 +513,7 @@ def _validate_task_loss(task, earlier, data, fields, path):
         if not value:
             continue
         field = fields.get(value)
-        if field is None or (value not in targets and field.type == data_pb2.InputField.STRING):
+        if field is None or field.length or (value not in targets and field.type == data_pb2.InputField.STRING):
             raise ConfigError(f"{value!r} is not a label or numeric input field of data_config.",
                               path=f"{path}.{name}")
     if task.esmm_parent:
@@ -517,7 +538,7 @@ def _validate_task_loss(task, earlier, data, fields, path):
 
 def _check_slice(piece, data, fields, path):
     """A metric slice names a non-label input field and a value of its type."""
-    if piece.field not in fields or piece.field in data.label_fields:
+    if piece.field not in fields or piece.field in data.label_fields or fields[piece.field].length:
         raise ConfigError(f"slice field {piece.field!r} is not a non-label input field; name a "
                           "column of data_config.input_fields.",
                           path=path + ".field")

@@ -11,7 +11,8 @@ def _compression(files):
 
 
 def feature_spec(data_config, include_targets=True):
-    """tf.io.parse_example spec of the input fields (scalars with defaults; lists for is_list)."""
+    """tf.io.parse_example spec of the input fields: scalars with defaults, string lists for
+    is_list, fixed-length float_lists for vectors (`length`)."""
     targets = set(data_config.label_fields) | {data_config.sample_weight_field}
     spec = {}
     for field in data_config.input_fields:
@@ -22,8 +23,9 @@ def feature_spec(data_config, include_targets=True):
         if field.is_list:
             spec[field.name] = tf.io.VarLenFeature(tf.string)
             continue
+        shape = [field.length] if field.length > 0 else []
         spec[field.name] = tf.io.FixedLenFeature(
-            [], fields_lib.field_dtype(field), default_value=fields_lib.default_value(field))
+            shape, fields_lib.field_dtype(field), default_value=fields_lib.default_value(field))
     return spec
 
 

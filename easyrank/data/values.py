@@ -14,7 +14,6 @@ import sys
 
 import tensorflow as tf
 
-from easyrank.data import fields as fields_lib
 from easyrank.protos import data_pb2
 
 
@@ -23,7 +22,7 @@ class ValueChecker:
 
     def __init__(self, data_config, binary_labels=None, marker="Malformed row"):
         targets = set(data_config.label_fields) | {data_config.sample_weight_field}
-        self._floats = {f.name: float(fields_lib.default_value(f)) if f.type != data_pb2.InputField.STRING
+        self._floats = {f.name: float(f.default_value or 0) if f.type != data_pb2.InputField.STRING
                         else 0.0
                         for f in data_config.input_fields
                         if f.name in targets or f.type == data_pb2.InputField.FLOAT}
@@ -55,8 +54,10 @@ class ValueChecker:
         problems = []  # (column name, [B] bool, reason text) in column order
         for name in names:
             values = columns[name]
-            problems.append((name, tf.logical_not(tf.math.is_finite(values)),
-                             f"column {name} is not a finite 32-bit float: "))
+            finite = tf.math.is_finite(values)
+            if values.shape.rank == 2:  # a vector field (length): bad if any value is
+                finite = tf.reduce_all(finite, axis=1)
+            problems.append((name, tf.logical_not(finite), f"column {name} is not a finite 32-bit float: "))
             if name in self._binary:
                 allowed = self._binary[name]
                 outside = tf.math.is_finite(values)
@@ -79,8 +80,9 @@ class ValueChecker:
             first = tf.argmax(tf.cast(bad, tf.int32))
             reason = tf.constant("")
             for name, problem, text in reversed(problems):  # the first problem's text wins
-                reason = tf.where(problem[first], text + tf.strings.as_string(
-                    columns[name][first], shortest=True), reason)
+                shown = tf.strings.reduce_join(tf.strings.as_string(
+                    tf.reshape(columns[name][first], [-1]), shortest=True), separator=",")
+                reason = tf.where(problem[first], text + shown, reason)
             message = self._marker + " " + locate(first[None])[0] + ": " + reason + "."
             check = tf.debugging.Assert(False, [message], summarize=1)
             with tf.control_dependencies([check]):

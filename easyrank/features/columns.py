@@ -155,7 +155,9 @@ _FLOAT_PATTERN = r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*"
 
 
 class VectorColumn(Column):
-    """A fixed-length vector in one delimited string -> [B, dimension], or projected to [B, D]."""
+    """A fixed-length vector -> [B, dimension], or projected to [B, D]. The input is one delimited
+    string per row ([B] strings), or the vector itself ([B, dimension] floats: a float_list field
+    with `length`)."""
 
     def __init__(self, name, input_name, dimension, separator, embedding_name="", embedding_dim=0):
         super().__init__(name, input_name, embedding_dim or dimension)
@@ -166,7 +168,9 @@ class VectorColumn(Column):
         return (self.embedding_name, self.dimension, self.embedding_dim) if self.embedding_dim else None
 
     def parse(self, values):
-        """[B] strings -> [B, dimension] float32; "" is the zero vector."""
+        """[B] strings -> [B, dimension] float32 ("" is the zero vector); floats pass through."""
+        if values.dtype != tf.string:
+            return tf.ensure_shape(tf.cast(values, tf.float32), [None, self.dimension])
         parts = tf.strings.split(values, self.separator)
         parts = tf.ragged.boolean_mask(parts, tf.strings.strip(parts) != "")
         lengths = parts.row_lengths()

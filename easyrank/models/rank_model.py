@@ -22,7 +22,8 @@ class RankModel(tf_keras.Model):
       backbone: a backbone.Backbone layer.
       tasks: heads.TaskSpec per task.
       heads: heads.TaskHead per task, in the order of `tasks`.
-      input_fields: [(name, tf.DType, default)] of the feature inputs.
+      input_fields: [(name, tf.DType, default)] of the feature inputs; a vector field's
+        default is a list of its `length` values (input [B, length]).
       sample_weight_field: the target holding per-example weights, or None.
       dense_l2: L2 penalty dense_l2 * sum(w^2) on the kernels of the dense layers.
     """
@@ -115,8 +116,9 @@ class RankModel(tf_keras.Model):
 
     def dummy_features(self, batch_size=1):
         """A batch of default values for every input field (builds the variables)."""
-        return {name: tf.fill([batch_size], tf.constant(default, dtype=dtype))
-                for name, dtype, default in self.input_fields}
+        defaults = {name: tf.constant(default, dtype=dtype) for name, dtype, default in self.input_fields}
+        return {name: tf.broadcast_to(value, [batch_size] + value.shape.as_list())
+                for name, value in defaults.items()}
 
 
 class _Untracked:

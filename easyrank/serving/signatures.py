@@ -21,6 +21,9 @@ Signatures (docs/serving.md):
   Histories (sequence features): in tf.Example a bytes_list, one id per element
   (input fields with is_list), parsed to a dense [batch, N] string tensor padded
   with ""; in raw_features one separator-joined string per row, as in CSV.
+  Dense vectors (input fields with `length`): in tf.Example a float_list of
+  exactly `length` values, in raw_features a [batch, length] float32 input;
+  another number of values fails the request (INVALID_ARGUMENT naming the key).
 Outputs are float32 and named "<task>/logits", "<task>/probs" (classification)
 or "<task>/predictions" (regression).
 """
@@ -51,7 +54,8 @@ class ServingModule(tf.Module):
             input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
         self.raw_features = tf.function(
             self._from_raw,
-            input_signature=[{name: tf.TensorSpec([None], dtype, name=name) for name, dtype, _ in fields}])
+            input_signature=[{name: tf.TensorSpec([None] + ([len(default)] if isinstance(default, list) else []),
+                                                  dtype, name=name) for name, dtype, default in fields}])
 
     def task_signatures(self, tasks):
         """{name: (concrete function, method name)} of the Regress and Classify signatures."""

@@ -235,3 +235,34 @@ def test_tfrecord_bad_record_names_file_and_record(tmp_path):
         collect(build_dataset(data_config("format: TFRECORD"), [path], training=False))
     assert f"{path} record 2" in str(info.value)
     assert os.path.exists(path)
+
+
+def _vector_example(vector, label=1.0):
+    feature = {"label": tf.train.Feature(float_list=tf.train.FloatList(value=[label]))}
+    if vector is not None:
+        feature["emb"] = tf.train.Feature(float_list=tf.train.FloatList(value=vector))
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+VECTOR = 'format: TFRECORD input_fields { name: "emb" type: FLOAT length: 3 default_value: "0.5" }'
+
+
+def test_tfrecord_float_list_vector_is_a_fixed_length_row(tmp_path):
+    path = str(tmp_path / "a.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+        writer.write(_vector_example([1.0, -2.0, 0.25]))
+        writer.write(_vector_example(None))  # missing: length copies of the default
+    features, _ = collect(build_dataset(data_config(VECTOR), [path], training=False))
+    np.testing.assert_allclose(features["emb"], [[1.0, -2.0, 0.25], [0.5, 0.5, 0.5]])
+
+
+@pytest.mark.parametrize("bad", [[1.0, 2.0], [1.0, 2.0, 3.0, 4.0], [1.0, float("nan"), 3.0]])
+def test_tfrecord_vector_of_wrong_length_or_nan_names_file_and_record(tmp_path, bad):
+    path = str(tmp_path / "a.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+        writer.write(_vector_example([1.0, 2.0, 3.0]))
+        writer.write(_vector_example(bad))
+    with pytest.raises(tf.errors.InvalidArgumentError) as info:
+        collect(build_dataset(data_config(VECTOR), [path], training=False))
+    assert f"{path}" in str(info.value) and "record 2" in str(info.value), str(info.value)[:2000]
+    assert "emb" in str(info.value)

@@ -70,3 +70,42 @@ feature_configs { cross_feature { name: "x" input_names: ["education", "sex"] ha
     from easyrank.config.validation import embedding_tables
     tables = embedding_tables(config_lib.parse_config(text).feature_configs)
     assert tables["v"][:2] == (3, 4) and tables["li"][0] == 7 and "l" not in tables and tables["x"][0] == 10
+
+
+def test_float_vector_input_passes_through_and_is_projected():
+    col = column('vector_feature { name: "x" dimension: 3 embedding_dim: 2 }')
+    values = tf.constant([[0.5, -1, 0.2], [1, 2, 3]], tf.float32)
+    matrix = np.arange(6, dtype=np.float32).reshape(3, 2)
+    np.testing.assert_allclose(col({"x": values}, {"x": tf.constant(matrix)}).numpy(), values.numpy() @ matrix,
+                               rtol=1e-6)
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match=r"\[\?,3\]"):
+        col.parse(tf.zeros([2, 2]))  # a [B, 2] input for dimension 3
+
+
+VECTOR_FIELD_BASE = """
+data_config { format: TFRECORD input_fields { name: "emb" type: FLOAT length: 3 } }
+feature_configs { vector_feature { name: "emb" dimension: 3 embedding_dim: 2 } }
+"""
+
+
+def vector_field_config(edit=""):
+    config = config_lib.parse_config(open(BASE, encoding="utf-8").read(), "base.config")
+    return text_format.Merge(VECTOR_FIELD_BASE + edit, config)
+
+
+def test_float_list_vector_field_passes_validation():
+    config_lib.validate(vector_field_config())
+
+
+@pytest.mark.parametrize("edit, field", [
+    ('data_config { input_fields { name: "v2" type: STRING length: 3 } }', "input_fields[5].length"),
+    ('data_config { input_fields { name: "v2" type: FLOAT length: -1 } }', "input_fields[5].length"),
+    ('data_config { input_fields { name: "v2" type: FLOAT length: 3 } format: CSV }', "input_fields[4].length"),
+    ('feature_configs { raw_feature { name: "r" input_name: "emb" } }', "raw_feature"),
+    ('feature_configs { vector_feature { name: "v" input_name: "emb" dimension: 4 } }', "dimension"),
+    ('model_config { tasks { name: "t2" label: "income_gt_50k" sample_weight_field: "emb" } }', "sample_weight_field"),
+])
+def test_bad_float_list_vectors_are_config_errors(edit, field):
+    with pytest.raises(ConfigError) as info:
+        config_lib.validate(vector_field_config(edit))
+    assert info.value.path.endswith(field), (info.value.path, str(info.value))
