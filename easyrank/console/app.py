@@ -94,6 +94,7 @@ _TF_NOISE = [
     r"\[\[[^\]]*\]\]",
     r"\[Op:\w+\]( name: \S*)?",
     r"assertion failed: ",
+    r"<stack traces unavailable>",
 ]
 _HINTS = [
     (r"Could not parse example input", "a record is not a serialized tf.Example: check that the "
