@@ -29,8 +29,9 @@ class PythonPolicy:
     """The policy of DynamicRows restated with dicts and lists."""
 
     def __init__(self, capacity, admit_after=1, eviction="LFU", evict_fraction=0.01,
-                 sketch_width=0, sketch_depth=2):
+                 sketch_width=0, sketch_depth=2, decay_every=0, decay=0.5):
         self.capacity, self.admit_after, self.lfu = capacity, admit_after, eviction == "LFU"
+        self.decay_every, self.decay = decay_every, decay
         self.evict_batch = max(1, int(np.ceil(evict_fraction * capacity)))
         self.width, self.depth = sketch_width or 4 * capacity, sketch_depth
         self.mapping, self.keys, self.scores = {}, {}, {}
@@ -49,6 +50,10 @@ class PythonPolicy:
                 order.append(key)
             counts[key] = counts.get(key, 0) + 1
         self.clock += 1
+        if self.decay_every and self.clock % self.decay_every == 0:  # before the batch's counts
+            if self.lfu:
+                self.scores = {r: int(np.floor(v * self.decay)) for r, v in self.scores.items()}
+            self.sketch = np.floor(self.sketch * self.decay).astype(np.int64)
         hits = {k for k in order if k in self.mapping}
         for key in hits:
             row = self.mapping[key]
@@ -104,12 +109,13 @@ def _zipf_batches(seed, num_batches, batch, vocabulary):
         yield [f"id{i}" for i in ids]
 
 
-@pytest.mark.parametrize("eviction,admit_after,width", [
-    ("LFU", 1, 0), ("LRU", 1, 0), ("LFU", 3, 0), ("LRU", 2, 0),
-    ("LFU", 3, 5)])  # a 5-wide sketch: counts collide and overcount, in both models alike
-def test_matches_python_policy(eviction, admit_after, width):
+@pytest.mark.parametrize("eviction,admit_after,width,decay_every,decay", [
+    ("LFU", 1, 0, 0, 0.5), ("LRU", 1, 0, 0, 0.5), ("LFU", 3, 0, 0, 0.5), ("LRU", 2, 0, 0, 0.5),
+    ("LFU", 3, 5, 0, 0.5),  # a 5-wide sketch: counts collide and overcount, in both models alike
+    ("LFU", 1, 0, 4, 0.5), ("LFU", 3, 0, 3, 0.7), ("LRU", 2, 0, 5, 0.25)])  # decaying counts
+def test_matches_python_policy(eviction, admit_after, width, decay_every, decay):
     kwargs = dict(capacity=12, admit_after=admit_after, eviction=eviction, evict_fraction=0.25,
-                  sketch_width=width)
+                  sketch_width=width, decay_every=decay_every, decay=decay)
     rows, policy = DynamicRows(**kwargs), PythonPolicy(**kwargs)
     update = tf.function(rows.update)
     evicted = 0
@@ -144,6 +150,26 @@ def test_eviction_order_lfu_and_lru():
     assert list(lru.lookup(tf.constant(["a", "b", "c", "d"])).numpy()) == [1, 0, 3, 2]
     lru.update(tf.constant(["e", "f"]))  # frees c (step 3) then a (step 4)
     assert list(lru.lookup(tf.constant(["a", "c", "d", "e", "f"])).numpy()) == [0, 0, 2, 3, 1]
+
+
+def test_decay_forgets_ids_popular_long_ago():
+    """Without decay an id looked up 100 times long ago keeps its row for ever under LFU; with
+    a half-life of 2 steps its count fades and a currently popular id takes the row."""
+    def run(decay_every):
+        rows = DynamicRows(capacity=2, eviction="LFU", evict_fraction=0.1, decay_every=decay_every)
+        rows.update(tf.constant(["old"] * 100 + ["a"]))
+        for _ in range(10):
+            rows.update(tf.constant(["a", "a", "a"]))  # a: 31 look-ups; old: none since step 1
+        rows.update(tf.constant(["new"]))  # full: frees the lowest score
+        return list(rows.lookup(tf.constant(["old", "a", "new"])).numpy()), rows.row_scores.numpy()
+
+    assert run(0)[0] == [1, 0, 2]  # 100 > 31: a loses its row
+    lookup, scores = run(2)
+    assert lookup == [0, 2, 1]  # old: 100 halved six times -> 1, below a's decayed count
+    policy = PythonPolicy(capacity=2, eviction="LFU", evict_fraction=0.1, decay_every=2)
+    for batch in [["old"] * 100 + ["a"]] + [["a"] * 3] * 10 + [["new"]]:
+        policy.update(batch)
+    assert {r: int(scores[r]) for r in (1, 2)} == policy.scores
 
 
 @pytest.mark.parametrize("optimizer", [
