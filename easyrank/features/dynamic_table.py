@@ -32,6 +32,7 @@ stack, the table and its optimizer slots all live on one ps task (`colocated`;
 a dynamic table is never partitioned), and each worker's update runs as one
 critical section there (a tf.CriticalSection: MutexLock on the ps), so
 concurrent workers never pop one free row twice nor admit an id twice.
+
 `lookup(ids)` only reads the mapping: the layer calls, evaluation and the
 exported model (its signatures and every traced function in it) never insert or
 count. The sketch, scores, free stack and mapping are checkpointed
