@@ -447,13 +447,16 @@ def _assert_consistent(rows):
 def test_parameter_server_workers_share_one_consistent_mapping(tmp_path):
     """Two workers and two ps tasks on 127.0.0.1: each dynamic table, its mapping and its slots
     live on a ps task, both workers update them concurrently (one critical section at a time);
-    no two ids ever share a row, and a resumed run starts from the checkpointed mapping."""
+    no two ids ever share a row, and a resumed run starts from the checkpointed mapping.
+    (Without the critical section the workers race: an in-process probe failed with "Expected
+    shape [35] for value, got [12]" in the mapping's insert within 20 steps.)"""
     from easyrank.training import model_state
     tiny = os.path.join(ROOT, "tests/data/movielens_tiny.csv")
     path = os.path.join(ROOT, "samples/configs/movielens_din_dynamic.config")
     model_dir = tmp_path / "model"
     edits = {"train_input_path": [tiny], "eval_input_path": [tiny], "data_config.batch_size": 32,
              "train_config.save_checkpoints_steps": 6, "train_config.log_step_count_steps": 3,
+             "train_config.save_summary_steps": 6,
              "train_config.distribution.strategy": "PARAMETER_SERVER",
              "train_config.distribution.min_shard_bytes": 1024,  # other tables are partitioned
              # movie ids fill their 30 rows and evict; users (1000 rows) are never evicted.
@@ -493,6 +496,11 @@ def test_parameter_server_workers_share_one_consistent_mapping(tmp_path):
     assert [s for n, s in shapes.items() if n.startswith("optimizer/") and s == [1001, 8]] == [
         [1001, 8]] * 2
     assert [25, 8] in [s for n, s in shapes.items() if n.startswith("optimizer/")]  # genres' half
+    events = [e for f in tf.io.gfile.glob(str(model_dir / "train" / "*"))
+              for e in tf.compat.v1.train.summary_iterator(f)]
+    steps = {e.step for e in events for v in e.summary.value
+             if v.tag == "dynamic/movie_id/occupancy"}
+    assert steps == {6, 12}  # the chief reads the tables on the ps between chunks of steps
     second = train(18)
     assert int(second["movie_id"].clock.numpy()) == 18  # resumed: the clock goes on
     resumed = _assert_consistent(second["user_id"])
