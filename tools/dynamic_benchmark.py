@@ -229,12 +229,14 @@ def stream(args):
         if i % max(1, steps // 10) == 0 or i == steps:
             report["rss_gib"][f"{i * fresh:.2e} fresh ids"] = round(_rss_gib(), 2)
     wall = time.perf_counter() - start
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     report.update({
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
         "distinct_ids_at_least": steps * fresh, "ids_pushed": steps * args.batch_size,
         "wall_s": round(wall, 1), "ids_per_s": round(steps * args.batch_size / wall),
         "admitted": int(rows.admitted.numpy()), "evicted": int(rows.evicted.numpy()),
         "occupancy": round(float(rows.stats()["occupancy"].numpy()), 4),
-        "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 2)})
+        "peak_rss_gib": round(usage.ru_maxrss / 2 ** 20, 2)})
     _, mapped = rows.mapping.export()
     mapped = mapped.numpy()
     # No two ids share a row, and every row is mapped or free.
