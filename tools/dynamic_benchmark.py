@@ -9,12 +9,20 @@ steady examples/s (from the first to the last progress line), peak RSS, the
 export's size and its load time in a fresh process.
 
     python tools/dynamic_benchmark.py --rows 400000 --id_space 100000000 --table_rows 32768
+
+--micro_steps times the id -> row path against hashing; --stream_ids pushes 10^8 or
+more distinct ids through the mapping alone (no model) and reports ids/s, admissions,
+evictions and resident memory along the stream:
+
+    python tools/dynamic_benchmark.py --stream_ids 100000000 --id_space 1000000000 \
+        --table_rows 1048576 --batch_size 65536 --admit_after 1
 """
 
 import argparse
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -179,6 +187,73 @@ def micro(args):
     print(json.dumps(result))
 
 
+def stream(args):
+    """The mapping's training path alone (update + look-up, no model) over a stream of at least
+    --stream_ids distinct ids: each batch holds Zipf ids over --id_space and never-seen ids
+    (fresh_fraction of it), made in the graph. Prints ids/s, admissions, evictions and the
+    process's resident memory along the way: it stays flat, set by the capacity. Returns the
+    report (a dict)."""
+    import tensorflow as tf
+
+    from easyrank.features.dynamic_table import DynamicRows
+
+    capacity = args.table_rows - 1
+    rows = DynamicRows(capacity, args.admit_after, args.eviction, decay_every=args.decay_every)
+    table = tf.Variable(tf.zeros([args.table_rows, 16]))
+    rows.attach(table, lambda shape: tf.random.uniform(shape, -0.05, 0.05))
+    fresh = max(1, int(args.batch_size * args.fresh_fraction))
+    hot = args.batch_size - fresh
+    n, a = float(args.id_space), 1.0 - args.zipf
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.int64)])
+    def step(i):
+        # Zipf ranks by the inverse CDF (as tools/generate_criteo.zipf_ranks), scattered over
+        # the id space; then `fresh` ids never used before, above the id space.
+        u = tf.random.stateless_uniform([hot], seed=tf.stack([i, tf.constant(7, tf.int64)]),
+                                        dtype=tf.float64)
+        x = (((n + 1.0) ** a - 1.0) * u + 1.0) ** (1.0 / a)
+        rank = tf.minimum(tf.cast(tf.floor(x), tf.int64) - 1, args.id_space - 1)
+        ids = tf.concat([(rank * 2654435761 + 12345) % args.id_space,
+                         args.id_space + i * fresh + tf.range(fresh, dtype=tf.int64)], 0)
+        rows.update(ids)
+        return tf.reduce_sum(tf.gather(table, rows.lookup(ids)))
+
+    steps = -(-args.stream_ids // fresh)
+    report = {"batch": args.batch_size, "fresh_per_batch": fresh, "steps": steps,
+              "capacity": capacity, "admit_after": args.admit_after, "eviction": args.eviction,
+              "decay_every": args.decay_every, "id_space": args.id_space, "rss_gib": {}}
+    step(tf.constant(0, tf.int64))  # trace
+    start = time.perf_counter()
+    for i in range(1, steps + 1):
+        step(tf.constant(i, tf.int64)).numpy()
+        if i % max(1, steps // 10) == 0 or i == steps:
+            report["rss_gib"][f"{i * fresh:.2e} fresh ids"] = round(_rss_gib(), 2)
+    wall = time.perf_counter() - start
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    report.update({
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+        "distinct_ids_at_least": steps * fresh, "ids_pushed": steps * args.batch_size,
+        "wall_s": round(wall, 1), "ids_per_s": round(steps * args.batch_size / wall),
+        "admitted": int(rows.admitted.numpy()), "evicted": int(rows.evicted.numpy()),
+        "occupancy": round(float(rows.stats()["occupancy"].numpy()), 4),
+        "peak_rss_gib": round(usage.ru_maxrss / 2 ** 20, 2)})
+    _, mapped = rows.mapping.export()
+    mapped = mapped.numpy()
+    # No two ids share a row, and every row is mapped or free.
+    report["one_row_per_id"] = bool(len(np.unique(mapped)) == len(mapped) == capacity - int(
+        rows.num_free.numpy()) == int(rows.admitted.numpy()) - int(rows.evicted.numpy()))
+    return report
+
+
+def _rss_gib():
+    """This process's resident memory now (Linux /proc), in GiB."""
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 2 ** 20
+    return float("nan")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=400_000)
@@ -192,7 +267,17 @@ def main():
     parser.add_argument("--output", default="")
     parser.add_argument("--micro_steps", type=int, default=0,
                         help="> 0: time only the id -> row path for this many batches")
+    parser.add_argument("--stream_ids", type=int, default=0,
+                        help="> 0: push this many never-seen ids (plus Zipf ids) through the "
+                             "mapping alone, no model (with --batch_size, --fresh_fraction)")
+    parser.add_argument("--fresh_fraction", type=float, default=0.5)
+    parser.add_argument("--zipf", type=float, default=1.15)
+    parser.add_argument("--eviction", default="LFU", choices=["LFU", "LRU"])
+    parser.add_argument("--decay_every", type=int, default=0)
     args = parser.parse_args()
+    if args.stream_ids:
+        print(json.dumps(stream(args)))
+        return
     if args.micro_steps:
         micro(args)
         return

@@ -793,21 +793,31 @@ def _validate_dynamic(dynamic, path):
     if dynamic.sketch_width < 0 or dynamic.sketch_depth < 1:
         raise ConfigError(f"sketch_width must be >= 0 and sketch_depth >= 1. Received: "
                           f"{dynamic.sketch_width} and {dynamic.sketch_depth}.", path=path)
+    if dynamic.decay_every_steps < 0:
+        raise ConfigError(f"must be >= 0 (0: counts never decay). Received: "
+                          f"{dynamic.decay_every_steps}.", path=path + ".decay_every_steps")
+    if dynamic.decay_every_steps and not 0 <= dynamic.count_decay < 1:
+        raise ConfigError(f"must be in [0, 1) (the factor counts are multiplied by every "
+                          f"decay_every_steps steps). Received: {dynamic.count_decay}.",
+                          path=path + ".count_decay")
 
 
 def _validate_dynamic_strategy(feature_configs, train):
-    """Dynamic tables need one mapping that every replica updates in step: one device or
-    MIRRORED (one process); each worker of the other strategies would grow its own."""
+    """Dynamic tables need one mapping that every replica updates: one device, MIRRORED (one
+    process, updated once per step) or PARAMETER_SERVER (on a ps task, one worker at a time).
+    MULTI_WORKER_MIRRORED would need every worker to apply the same update to its own copy
+    of the mapping (an all-gather of the string ids, which collectives do not carry)."""
     dist = train.distribution
-    if dist.strategy in (dist.DEFAULT, dist.MIRRORED):
+    if dist.strategy != dist.MULTI_WORKER_MIRRORED:
         return
     for i, wrapper in enumerate(feature_configs):
         kind = wrapper.WhichOneof("feature")
         feature = getattr(wrapper, kind)
         if "dynamic" in feature.DESCRIPTOR.fields_by_name and feature.HasField("dynamic"):
-            strategy = train.distribution.Strategy.Name(dist.strategy)
             raise ConfigError(
-                f"feature {feature.name!r} has a dynamic table, which strategy {strategy} cannot "
-                "hold: its id mapping lives in one process, and the workers of a multi-worker run "
-                "would each grow their own. Use strategy DEFAULT or MIRRORED, or hash_bucket_size.",
+                f"feature {feature.name!r} has a dynamic table, which strategy "
+                "MULTI_WORKER_MIRRORED cannot hold: each worker keeps its own copy of the id "
+                "mapping, and the copies would drift apart (every worker sees other ids). Use "
+                "PARAMETER_SERVER (the mapping lives on a ps task), DEFAULT or MIRRORED, or "
+                "hash_bucket_size.",
                 path=f"feature_configs[{i}].{kind}.dynamic")

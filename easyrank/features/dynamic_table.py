@@ -19,13 +19,27 @@ and `update_mappings`):
    in every optimizer slot of the table (`attach`), and starts with the id's
    sighting count (LFU) or the step (LRU) as score.
 
+With `decay_every` N > 0, every N-th update first multiplies the LFU scores of
+the occupied rows and the sketch's counters by `decay` (rounded down), so that
+ids popular long ago are forgotten: a score is a decayed count of look-ups.
+
 A step costs O(unique ids of the batch); an eviction scans the capacity once
-and frees at least evict_fraction x capacity rows, so its cost is amortised.
+and frees at least evict_fraction x capacity rows, so its cost is amortised,
+and so is a decay (O(capacity + sketch) every N steps).
+
+Under ParameterServerStrategy the mapping, the sketch, the scores, the free
+stack, the table and its optimizer slots all live on one ps task (`colocated`;
+a dynamic table is never partitioned), and each worker's update runs as one
+critical section there (a tf.CriticalSection: MutexLock on the ps), so
+concurrent workers never pop one free row twice nor admit an id twice.
+
 `lookup(ids)` only reads the mapping: the layer calls, evaluation and the
 exported model (its signatures and every traced function in it) never insert or
 count. The sketch, scores, free stack and mapping are checkpointed
 (and exported) with the model; their size is set by the capacity.
 """
+
+import contextlib
 
 import numpy as np
 import tensorflow as tf
@@ -49,10 +63,12 @@ class DynamicRows(tf.Module):
       evict_fraction: rows freed at once when full, as a fraction of capacity.
       sketch_width, sketch_depth: the count-min sketch of ids not yet admitted
         (width 0: 4 x capacity).
+      decay_every, decay: every `decay_every` updates (0: never) the LFU scores and
+        the sketch's counts are multiplied by `decay` in [0, 1), rounded down.
     """
 
     def __init__(self, capacity, admit_after=1, eviction="LFU", evict_fraction=0.01,
-                 sketch_width=0, sketch_depth=2, name="dynamic_rows"):
+                 sketch_width=0, sketch_depth=2, decay_every=0, decay=0.5, name="dynamic_rows"):
         super().__init__(name=name)
         self.capacity = int(capacity)
         self.admit_after = int(admit_after)
@@ -60,17 +76,29 @@ class DynamicRows(tf.Module):
         self.evict_batch = max(1, int(np.ceil(evict_fraction * self.capacity)))
         self.sketch_width = int(sketch_width or 4 * self.capacity)
         self.sketch_depth = int(sketch_depth)
+        self.decay_every, self.decay = int(decay_every), float(decay)
         rows = self.capacity + 1
-        self.mapping = tf.lookup.experimental.MutableHashTable(
-            tf.string, tf.int64, default_value=-1, name=f"{name}_mapping")
+        self._parameter_server = _under_parameter_server_strategy()
+        # First: a scalar, never partitioned; everything else is colocated with it.
+        self.num_free = tf.Variable(tf.constant(self.capacity, tf.int64), trainable=False,
+                                    name="num_free")
+        with self.colocated(), self._state_device():
+            self.mapping = tf.lookup.experimental.MutableHashTable(
+                tf.string, tf.int64, default_value=-1, name=f"{name}_mapping")
+            # Concurrent workers of a parameter-server run update one at a time.
+            self._lock = tf.CriticalSection(name=f"{name}_lock") if self._parameter_server else None
+            self._create_state(rows)
+        self._table = None
+        self._initializer = None
+        self._slots = []  # (slot variable, its initial row)
+
+    def _create_state(self, rows):
         self.row_keys = tf.Variable(tf.fill([rows], ""), trainable=False, name="row_keys")
         self.row_scores = tf.Variable(tf.fill([rows], tf.constant(_NEVER, tf.int64)),
                                       trainable=False, name="row_scores")
         # A stack of free rows; the top (num_free - 1) is popped first: 1, 2, 3, ... at the start.
         self.free_rows = tf.Variable(tf.range(self.capacity, 0, -1, dtype=tf.int64),
                                      trainable=False, name="free_rows")
-        self.num_free = tf.Variable(tf.constant(self.capacity, tf.int64), trainable=False,
-                                    name="num_free")
         self.clock = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="clock")
         self.admitted = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="admitted")
         self.evicted = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="evicted")
@@ -78,9 +106,18 @@ class DynamicRows(tf.Module):
         if self.admit_after > 1:
             self.sketch = tf.Variable(tf.zeros([self.sketch_depth * self.sketch_width], tf.int64),
                                       trainable=False, name="sketch")
-        self._table = None
-        self._initializer = None
-        self._slots = []  # (slot variable, its initial row)
+
+    def colocated(self):
+        """A context whose new variables live with this mapping's state: under
+        ParameterServerStrategy on its ps task, unpartitioned (the table and, through the
+        optimizer's colocation, its slots); elsewhere a no-op."""
+        if not self._parameter_server:
+            return contextlib.nullcontext()
+        return tf.distribute.get_strategy().extended.colocate_vars_with(self.num_free)
+
+    def _state_device(self):
+        return tf.device(self.num_free.device) if self._parameter_server \
+            else contextlib.nullcontext()
 
     @property
     def table(self):
@@ -108,9 +145,25 @@ class DynamicRows(tf.Module):
 
     @tf.autograph.experimental.do_not_convert
     def update(self, values):
-        """Counts, admits and evicts for one training batch of ids (any shape)."""
+        """Counts, admits and evicts for one training batch of ids (any shape).
+
+        Returns the tensors that end the update's critical section (parameter servers; else
+        []): a caller updating several tables runs them one after the other (control
+        dependencies), so that two workers never wait for each other's locks."""
         keys, _, counts = tf.unique_with_counts(as_keys(values), out_idx=tf.int64)
+        if self._lock is None:
+            self._update(keys, counts)
+            return []
+
+        def locked():  # the whole read-modify-write sequence, one worker at a time
+            self._update(keys, counts)
+            return self._state_reads()
+        return tf.nest.flatten(self._lock.execute(locked, exclusive_resource_access=False))
+
+    def _update(self, keys, counts):
         clock = self.clock.assign_add(1)
+        if self.decay_every:
+            tf.cond(clock % self.decay_every == 0, self._decay, tf.no_op)
         rows = tf.reshape(self.mapping.lookup(keys), [-1])
         hit = rows >= 0
         hit_rows = tf.boolean_mask(rows, hit)
@@ -139,6 +192,28 @@ class DynamicRows(tf.Module):
         score = seen if self.lfu else tf.fill(tf.shape(new_rows), clock)
         self.row_scores.scatter_update(tf.IndexedSlices(score, new_rows))
         self._reset(new_rows)
+
+    def _state_reads(self):
+        """A read of every resource an update writes: automatic control dependencies order
+        each after the update's writes, so a critical section returning them ends only once
+        the whole update is done."""
+        state = [self.num_free, self.clock, self.admitted, self.evicted, self.row_keys,
+                 self.row_scores, self.free_rows, self.sketch, self._table]
+        state += [slot for slot, _ in self._slots]
+        return [self.mapping.size()] + [v.read_value() if v.shape.rank == 0 else v.sparse_read([0])
+                                        for v in state if v is not None]
+
+    def _decay(self):
+        """Multiplies the LFU scores of occupied rows and the sketch's counts by `decay`."""
+        def scaled(values):
+            return tf.cast(tf.floor(tf.cast(values, tf.float64) * self.decay), tf.int64)
+
+        if self.lfu:
+            scores = self.row_scores.read_value()
+            self.row_scores.assign(tf.where(scores < _NEVER, scaled(scores), scores))
+        if self.sketch is not None:
+            self.sketch.assign(scaled(self.sketch.read_value()))
+        return tf.no_op()
 
     def _count(self, keys, counts):
         """Adds counts to the sketch; returns each key's estimate (min over the sketch's rows)."""
@@ -210,7 +285,8 @@ def from_config(message, name):
     """DynamicRows of a DynamicEmbedding message (validated)."""
     eviction = "LRU" if message.eviction == message.LRU else "LFU"
     return DynamicRows(message.capacity, message.admit_after, eviction, message.evict_fraction,
-                       message.sketch_width, message.sketch_depth, name=name)
+                       message.sketch_width, message.sketch_depth, message.decay_every_steps,
+                       message.count_decay, name=name)
 
 
 def update_mappings(columns, features):
@@ -231,18 +307,29 @@ def update_mappings(columns, features):
     tables = [rows for rows, _ in by_table.values()]
     ids = [parts for _, parts in by_table.values()]
 
+    def update_in_turn(batches):
+        # One table after the other: each update's lock is taken once the previous is released.
+        done = []
+        for rows, batch in zip(tables, batches):
+            with tf.control_dependencies(done):
+                done = rows.update(batch)
+
     def update(strategy, per_replica):
         # Column by column, replica by replica: the order of the global batch on one device.
-        for rows, parts in zip(tables, per_replica):
-            rows.update(tf.concat([v for part in parts
-                                   for v in strategy.experimental_local_results(part)], 0))
+        update_in_turn([tf.concat([v for part in parts
+                                   for v in strategy.experimental_local_results(part)], 0)
+                        for parts in per_replica])
 
     context = tf.distribute.get_replica_context()
     if context is None:  # already cross-replica
-        for rows, parts in zip(tables, ids):
-            rows.update(tf.concat(parts, 0))
+        update_in_turn([tf.concat(parts, 0) for parts in ids])
     else:
         context.merge_call(update, args=(ids,))
+
+
+def _under_parameter_server_strategy():
+    return tf.distribute.has_strategy() and isinstance(
+        tf.distribute.get_strategy(), tf.distribute.experimental.ParameterServerStrategy)
 
 
 def dynamic_tables(columns):

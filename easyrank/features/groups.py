@@ -5,6 +5,7 @@ per group out. It owns the embedding tables (one per embedding name).
 """
 
 import collections
+import contextlib
 import functools
 
 import tensorflow as tf
@@ -65,13 +66,15 @@ class FeatureGroups(tf_keras.layers.Layer):
         self._table_specs = table_specs
 
     def build(self, input_shape):
-        self.tables = {
-            name: embedding.create_table(self, f"embedding/{name}", rows, dim,
-                                         column.table_options.initializer(),
-                                         trainable=column.table_options.trainable)
-            for name, (rows, dim, column) in sorted(self._table_specs.items())
-        }
-        for name, rows in self.dynamic_tables.items():
+        dynamic = self.dynamic_tables
+        self.tables = {}
+        for name, (rows, dim, column) in sorted(self._table_specs.items()):
+            # A dynamic table lives with its mapping (one ps task under ParameterServerStrategy).
+            with dynamic[name].colocated() if name in dynamic else contextlib.nullcontext():
+                self.tables[name] = embedding.create_table(
+                    self, f"embedding/{name}", rows, dim, column.table_options.initializer(),
+                    trainable=column.table_options.trainable)
+        for name, rows in dynamic.items():
             stddev = self._table_specs[name][2].table_options.init_stddev
             rows.attach(self.tables[name], functools.partial(columns_lib.random_rows,
                                                              init_stddev=stddev))
