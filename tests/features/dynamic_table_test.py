@@ -19,6 +19,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 from easyrank import config as config_lib
 from easyrank.errors import ConfigError
 from easyrank.features.dynamic_table import DynamicRows
+from easyrank.training import embedding_optimizers
 from easyrank.training.dynamic_slots import find_slots
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -174,7 +175,12 @@ def test_decay_forgets_ids_popular_long_ago():
 
 @pytest.mark.parametrize("optimizer", [
     lambda: tf_keras.optimizers.Adam(0.1), lambda: tf_keras.optimizers.Adagrad(0.1),
-    lambda: tf_keras.optimizers.Ftrl(0.1), lambda: tf_keras.optimizers.SGD(0.1, momentum=0.9)])
+    lambda: tf_keras.optimizers.Ftrl(0.1), lambda: tf_keras.optimizers.SGD(0.1, momentum=0.9),
+    lambda: embedding_optimizers.LazyAdam(0.1), lambda: embedding_optimizers.SparseAdagrad(0.1),
+    lambda: embedding_optimizers.RowwiseAdagrad(0.1), lambda: embedding_optimizers.SparseFtrl(0.1),
+    lambda: embedding_optimizers.SparseSGD(0.1, momentum=0.9)],
+    ids=["adam", "adagrad", "ftrl", "sgd_momentum", "lazy_adam", "sparse_adagrad",
+         "rowwise_adagrad", "sparse_ftrl", "sparse_sgd_momentum"])
 def test_reused_row_and_its_slots_are_reset(optimizer):
     optimizer = optimizer()
     table = tf.Variable(tf.random.uniform([4, 2], -0.05, 0.05), name="embedding/item")
