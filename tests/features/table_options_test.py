@@ -31,6 +31,10 @@ def test_weighted_tags_in_the_values_and_in_a_parallel_field():
          {"x": tf.constant(["a:0.3|b:0.7", "c", "", "b:2|c:0.5"])}),
         ('tag_feature { name: "x" vocab_list: ["a", "b", "c"] embedding_dim: 2 weight_input: "w" combiner: MEAN }',
          {"x": tf.constant(["a|b", "c", "", "b|c"]), "w": tf.constant(["0.3|0.7", "", "", "2|0.5"])}),
+        # is_list inputs (tf.Example bytes_list, Parquet list): [B, N] padded with "".
+        ('tag_feature { name: "x" vocab_list: ["a", "b", "c"] embedding_dim: 2 weight_input: "w" combiner: MEAN }',
+         {"x": tf.constant([["a", "b"], ["c", ""], ["", ""], ["b", "c"]]),
+          "w": tf.constant([["0.3", "0.7"], ["", ""], ["", ""], ["2", "0.5"]])}),
     ]:
         groups = layer(text)
         out = groups(features)["g"].concat.numpy()
