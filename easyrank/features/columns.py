@@ -57,14 +57,6 @@ class Column:
         """(embedding name, rows, dim) of the table this column needs, or None."""
         return None
 
-    # Columns that look their ids up in one gather define `table_ids` and `from_rows`
-    # (FeatureGroups then gathers the ids of every column of a shared table at once).
-    table_ids = None
-
-    def from_rows(self, rows, state):
-        """The output from the gathered `rows` ([*ids.shape, dim]) of `table_ids`' ids."""
-        raise NotImplementedError
-
 
 class IdColumn(Column):
     """One categorical id per row -> an embedding row."""
@@ -81,16 +73,9 @@ class IdColumn(Column):
         """The raw values this column looks up in a batch (for a dynamic table's update)."""
         return features[self.input_name]
 
-    def table_ids(self, features):
-        """(ids [B], state for `from_rows`)."""
-        return self.index(features[self.input_name]), None
-
-    def from_rows(self, rows, state):
-        return rows
-
     def __call__(self, features, tables):
-        ids, state = self.table_ids(features)
-        return self.from_rows(tf.nn.embedding_lookup(tables[self.embedding_name], ids), state)
+        ids = self.index(features[self.input_name])
+        return tf.nn.embedding_lookup(tables[self.embedding_name], ids)
 
 
 class CrossColumn(IdColumn):
@@ -101,8 +86,8 @@ class CrossColumn(IdColumn):
                          embedding_dim)
         self.input_names = list(input_names)
 
-    def table_ids(self, features):
-        return self.index(features), None
+    def __call__(self, features, tables):
+        return tf.nn.embedding_lookup(tables[self.embedding_name], self.index(features))
 
 
 class _CrossIndex:

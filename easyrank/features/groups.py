@@ -48,13 +48,10 @@ class FeatureGroups(tf_keras.layers.Layer):
         name the same embedding table agree on its rows and width.
       groups: [(group name, [feature names])].
       embedding_l2: L2 penalty on the embedding rows looked up in a batch.
-      shared_lookup: columns that share a table gather their ids in one op (one
-        IndexedSlices gradient per table) instead of one gather each.
     """
 
-    def __init__(self, columns, groups, embedding_l2=0.0, shared_lookup=True, **kwargs):
+    def __init__(self, columns, groups, embedding_l2=0.0, **kwargs):
         super().__init__(**kwargs)
-        self.shared_lookup = shared_lookup
         self._columns = dict(columns)
         self._groups = [(name, list(feature_names)) for name, feature_names in groups]
         self._embedding_l2 = embedding_l2
@@ -124,9 +121,7 @@ class FeatureGroups(tf_keras.layers.Layer):
         dynamic_table.update_mappings(self._columns.values(), features)
 
     def call(self, features):
-        values = self._shared_lookups(features) if self.shared_lookup else {}
-        values = {name: values[name] if name in values else column(features, self.tables)
-                  for name, column in self._columns.items()}
+        values = {name: column(features, self.tables) for name, column in self._columns.items()}
         if self._embedding_l2:
             used = [getattr(v, "embeddings", v) for name, v in values.items()
                     if self._columns[name].table_spec()]
@@ -143,27 +138,6 @@ class FeatureGroups(tf_keras.layers.Layer):
             stacked = tf.stack(parts, axis=1) if len(widths) == 1 else None
             outputs[name] = GroupOutput(concat, stacked)
         return outputs
-
-    def _shared_lookups(self, features):
-        """{feature: value} of the columns that share a table: one gather per table."""
-        by_table = collections.defaultdict(list)
-        for name, column in self._columns.items():
-            if column.table_ids is not None:
-                by_table[column.embedding_name].append(name)
-        values = {}
-        for table, names in by_table.items():
-            if len(names) < 2:
-                continue
-            looked_up = [self._columns[name].table_ids(features) for name in names]
-            flat = [tf.reshape(tf.cast(ids, tf.int64), [-1]) for ids, _ in looked_up]
-            rows = tf.nn.embedding_lookup(self.tables[table], tf.concat(flat, axis=0))
-            parts = tf.split(rows, [tf.size(ids) for ids in flat])
-            dim = self.tables[table].shape[-1]
-            for name, (ids, state), part in zip(names, looked_up, parts):
-                part = tf.reshape(part, tf.concat([tf.shape(ids), [dim]], axis=0))
-                part.set_shape(ids.shape.concatenate([dim]))
-                values[name] = self._columns[name].from_rows(part, state)
-        return values
 
     def _sequence_input(self, feature_names, values):
         """SequenceInput of a group: sequence features -> keys, the others -> query."""

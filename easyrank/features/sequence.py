@@ -54,16 +54,10 @@ class SequenceColumn(Column):
         """The raw values this column looks up in a batch (for a dynamic table's update)."""
         return split_values(features[self.input_name], self.separator)[:, -self.max_len:].flat_values
 
-    def table_ids(self, features):
-        """(ids [B, max_len], lengths [B])."""
+    def __call__(self, features, tables):
         values = split_values(features[self.input_name], self.separator)
         padded, lengths = truncate_and_pad(values, self.max_len)
-        return self.index(padded), lengths
-
-    def from_rows(self, rows, lengths):
-        mask = tf.sequence_mask(lengths, self.max_len, dtype=rows.dtype)
-        return SequenceValue(rows * mask[:, :, None], lengths)
-
-    def __call__(self, features, tables):
-        ids, lengths = self.table_ids(features)
-        return self.from_rows(tf.nn.embedding_lookup(tables[self.embedding_name], ids), lengths)
+        ids = self.index(padded)
+        vectors = tf.nn.embedding_lookup(tables[self.embedding_name], ids)
+        mask = tf.sequence_mask(lengths, self.max_len, dtype=vectors.dtype)
+        return SequenceValue(vectors * mask[:, :, None], lengths)

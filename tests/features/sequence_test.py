@@ -130,38 +130,3 @@ def test_bad_sequence_configs(edit, path, message):
     with pytest.raises(ConfigError, match=message) as info:
         load_config("samples/configs/movielens_din.config", json.dumps(edit))
     assert info.value.path.startswith(path)
-
-
-def test_shared_tables_are_gathered_once_with_the_same_outputs_and_sparse_gradients():
-    """Issue 13: the columns of a shared table gather their ids in one op; outputs and
-    gradients equal one gather per feature, and the table's gradient stays IndexedSlices."""
-    features = _features(["1;2;3;4;5", "", "6;7"], ["Action;Comedy", "", "Drama"])
-    layers = {}
-    for shared in (True, False):
-        layer = _groups()
-        layer.shared_lookup = shared
-        layer(features)
-        layers[shared] = layer
-    layers[False].set_weights(layers[True].get_weights())
-    results = {}
-    for shared, layer in layers.items():
-        @tf.function
-        def step(layer=layer):
-            with tf.GradientTape() as tape:
-                out = layer(features)["history"].sequence
-                loss = tf.reduce_sum(out.keys * out.keys[:, :1]) + tf.reduce_sum(out.query ** 3)
-            tables = [layer.tables["movie_id"], layer.tables["genre"]]
-            return out, tape.gradient(loss, tables)
-
-        gathers = [op for op in step.get_concrete_function().graph.get_operations()
-                   if op.type == "ResourceGather"]
-        assert len(gathers) == (2 if shared else 4)  # one per table, or one per feature
-        out, grads = step()
-        assert all(isinstance(g, tf.IndexedSlices) for g in grads)
-        results[shared] = out, [tf.convert_to_tensor(g).numpy() for g in grads]
-    (out_shared, grads_shared), (out_each, grads_each) = results[True], results[False]
-    np.testing.assert_allclose(out_shared.keys, out_each.keys)
-    np.testing.assert_allclose(out_shared.query, out_each.query)
-    for a, b in zip(grads_shared, grads_each):
-        assert np.abs(a).max() > 0
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
