@@ -523,8 +523,10 @@ def test_mixed_float16_and_jit_train_and_export_a_float32_graph(tmp_path, monkey
      "train_config.distribution.devices: devices only applies to strategy MIRRORED."),
     ({"train_config.mixed_precision": "mixed_float16",
       "train_config.distribution.strategy": "PARAMETER_SERVER"},
-     "train_config.mixed_precision: mixed_float16 needs loss scaling, which tf_keras cannot "
-     "apply under strategy PARAMETER_SERVER"),
+     "train_config.mixed_precision: mixed_float16 cannot train under strategy PARAMETER_SERVER"),
+    ({"train_config.mixed_precision": "mixed_bfloat16",
+      "train_config.distribution.strategy": "PARAMETER_SERVER"},
+     "train_config.mixed_precision: mixed_bfloat16 cannot train under strategy PARAMETER_SERVER"),
 ])
 def test_distribution_config_errors(edit, message):
     from easyrank.config import load_config

@@ -649,12 +649,13 @@ def _validate_distribution(train, path):
         raise ConfigError(f"must be one of {', '.join(repr(p) for p in precisions)}. "
                           f"Received: {train.mixed_precision!r}.", path=f"{path}.mixed_precision")
     dist = train.distribution
-    if train.mixed_precision == "mixed_float16" and dist.strategy == dist.PARAMETER_SERVER:
+    if train.mixed_precision.startswith("mixed") and dist.strategy == dist.PARAMETER_SERVER:
         raise ConfigError(
-            "mixed_float16 needs loss scaling, which tf_keras cannot apply under strategy "
-            "PARAMETER_SERVER (it unscales gradients once per worker, not once per variable; "
-            "every embedding optimizer and the dense optimizer alike). Use mixed_bfloat16 "
-            "(no loss scaling), float32, or strategy MULTI_WORKER_MIRRORED.",
+            f"{train.mixed_precision} cannot train under strategy PARAMETER_SERVER, whatever the "
+            "embedding optimizer: tf_keras applies no loss scaling there (mixed_float16), and a "
+            "16-bit layer cannot read a weight partitioned over the ps tasks (mixed_bfloat16: "
+            "'variable must be of type tf.ResourceVariable'). Use float32, or strategy "
+            "MULTI_WORKER_MIRRORED or MIRRORED for mixed precision.",
             path=f"{path}.mixed_precision")
     if dist.devices and dist.strategy != dist.MIRRORED:
         raise ConfigError("devices only applies to strategy MIRRORED.",
