@@ -94,6 +94,23 @@ def inference_rate(saved_model_dir, features_batches, repeats):
     return rows / (time.perf_counter() - start)
 
 
+def dense_form(sparse):
+    """tf_keras' optimizer with the settings of a SparseOptimizer (row-wise Adagrad: Adagrad)."""
+    config = sparse.get_config()
+    lr = sparse._learning_rate  # noqa: SLF001 (a float or the same schedule)
+    kind = type(sparse).__name__
+    if kind == "LazyAdam":
+        return tf_keras.optimizers.Adam(lr, config["beta_1"], config["beta_2"], config["epsilon"])
+    if kind in ("SparseAdagrad", "RowwiseAdagrad"):
+        return tf_keras.optimizers.Adagrad(lr, config["initial_accumulator_value"],
+                                           config["epsilon"])
+    if kind == "SparseFtrl":
+        return tf_keras.optimizers.Ftrl(
+            lr, config["learning_rate_power"], config["initial_accumulator_value"],
+            config["l1_regularization_strength"], config["l2_regularization_strength"])
+    return tf_keras.optimizers.SGD(lr, config["momentum"], config["nesterov"])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", required=True)
@@ -105,6 +122,10 @@ def main():
     parser.add_argument("--inference_batches", type=int, default=20)
     parser.add_argument("--skip_input", action="store_true")
     parser.add_argument("--skip_export", action="store_true")
+    parser.add_argument("--dense_table_optimizer", action="store_true",
+                        help="Update the tables with tf_keras' own (dense) form of the embedding "
+                             "optimizer at the same settings instead of its row-wise form "
+                             "(tools/embedding_benchmark.py --quality).")
     args = parser.parse_args()
 
     config = load_config(args.config, args.edit_config_json or None)
@@ -123,6 +144,8 @@ def main():
     tf_keras.utils.set_random_seed(train.seed)
     model, _ = model_state.create_model(config, strategies.build_strategy(train))
     result["params"] = int(model.count_params())
+    if args.dense_table_optimizer:
+        model.optimizer.embedding = dense_form(model.optimizer.embedding)
     dataset = build_dataset(config.data_config, train_paths, training=True,
                             num_epochs=train.num_epochs, seed=train.seed)
     steps = None

@@ -16,11 +16,24 @@ three largest id fields (C24..C26) tables of S rows and caps every other table a
 Prints a Markdown table (for docs/benchmarks.md): steady and whole-run training
 examples/s, their ratio to the first point, peak resident memory, the bytes of
 tables plus slots, and the test AUC.
+
+--quality compares each embedding optimizer with its own dense counterpart, like for
+like: dense weights keep Adam 0.001; the "row-wise" arm updates the tables with OPT
+(settings above), the "dense" arm with tf_keras' optimizer of the same rule and
+settings (benchmark_easyrank.py --dense_table_optimizer: Adam for lazy_adam, Adagrad
+for adagrad and rowwise_adagrad, Ftrl, SGD). One run per arm and seed at
+--quality_size-row tables; prints the test AUC of each arm (mean and sample std over
+the seeds) and the paired difference row-wise - dense:
+
+    .venv/bin/python tools/embedding_benchmark.py --rows 100000 --test_rows 20000 \
+        --max_vocab 1000000 --quality lazy_adam,adagrad,rowwise_adagrad,ftrl,sgd \
+        --seeds 1,2,3 --output /tmp/q.json
 """
 
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 
@@ -73,6 +86,27 @@ def point_edits(config, rows, dim, optimizer, train_path):
     return edits
 
 
+def quality_markdown(results):
+    """Per comparison and arm: mean and sample std of the test AUC over seeds, and the
+    paired difference to the dense arm."""
+    lines = ["| embedding optimizer | tables updated by | test AUC per seed | mean | std | "
+             "minus dense: mean | std |", "|---|---|---|---:|---:|---:|---:|"]
+    for label in dict.fromkeys(r["label"] for r in results):
+        runs = [r for r in results if r["label"] == label]
+        dense = {r["seed"]: r["test_auc"] for r in runs if r["arm"] == "dense"}
+        for arm in dict.fromkeys(r["arm"] for r in runs):
+            aucs = {r["seed"]: r["test_auc"] for r in runs if r["arm"] == arm}
+            diffs = [aucs[s] - dense[s] for s in aucs if s in dense]
+            spread = lambda xs: statistics.stdev(xs) if len(xs) > 1 else 0.0  # noqa: E731
+            diff = (f"{statistics.mean(diffs):+.4f} | {spread(diffs):.4f}" if arm != "dense"
+                    else "| ")
+            lines.append(f"| {label} | {arm} | "
+                         f"{', '.join(f'{a:.4f}' for a in aucs.values())} | "
+                         f"{statistics.mean(aucs.values()):.4f} | "
+                         f"{spread(list(aucs.values())):.4f} | {diff} |")
+    return "\n".join(lines)
+
+
 def state_mib(rows, dim, optimizer):
     """MiB of the tables plus their optimizer slots."""
     slots = SLOTS[optimizer]
@@ -114,6 +148,13 @@ def main():
     parser.add_argument("--large_dim", type=int, default=4,
                         help="Embedding dim of points with tables of 10^8 rows or more.")
     parser.add_argument("--warmup_steps", type=int, default=50)
+    parser.add_argument("--quality", default="",
+                        help="Comma-separated embedding optimizers (lazy_adam, adagrad, "
+                             "rowwise_adagrad, ftrl, sgd): compare their row-wise and dense "
+                             "updates of the tables instead of --points.")
+    parser.add_argument("--seeds", default="1,2,3", help="train_config.seed of --quality runs.")
+    parser.add_argument("--quality_size", type=float, default=1e5,
+                        help="Rows of the 3 largest tables in --quality runs.")
     parser.add_argument("--work_dir", default="")
     parser.add_argument("--output", default="")
     args = parser.parse_args()
@@ -132,6 +173,9 @@ def main():
 
     report = {"rows": args.rows, "max_vocab": args.max_vocab, "cpu_count": os.cpu_count(),
               "load_average_start": benchmark.load_average(), "points": []}
+    if args.quality:
+        run_quality(args, config, work_dir, train_path, test_path, report)
+        return
     for text in [p for p in args.points.split(",") if p]:
         size, optimizer = parse_point(text)
         dim = args.large_dim if size and size >= 10 ** 8 else args.dim
@@ -147,6 +191,32 @@ def main():
         report["points"].append(result)
     report["load_average_end"] = benchmark.load_average()
     print(markdown(report["points"]))
+    benchmark.write_report(args.output, report)
+
+
+def run_quality(args, config, work_dir, train_path, test_path, report):
+    size = int(args.quality_size)
+    rows = table_rows(args.max_vocab, size, args.cap)
+    for kind in [k for k in args.quality.split(",") if k]:
+        parse_point(f"1:{kind}")
+        (settings,) = EMBEDDING_OPTIMIZERS[kind].values()
+        label = f"{kind} ({', '.join(f'{k} {v:g}' for k, v in settings.items())})"
+        for seed in [int(s) for s in args.seeds.split(",") if s]:
+            for arm in ("dense", "row-wise"):
+                edits = dict(point_edits(config, rows, args.dim, kind, train_path),
+                             **{"train_config.seed": seed})
+                command = [sys.executable, os.path.join(HERE, "benchmark_easyrank.py"),
+                           "--config", CONFIG, "--test_input_path", test_path,
+                           "--work_dir", os.path.join(work_dir, "run"), "--skip_export",
+                           "--skip_input", "--warmup_steps", str(args.warmup_steps),
+                           "--edit_config_json", json.dumps(edits)]
+                if arm == "dense":
+                    command.append("--dense_table_optimizer")
+                result = benchmark.run(command, f"quality {kind} {arm} seed {seed}")
+                result.update(kind=kind, label=label, arm=arm, seed=seed, size=size)
+                report["points"].append(result)
+    report["load_average_end"] = benchmark.load_average()
+    print(quality_markdown(report["points"]))
     benchmark.write_report(args.output, report)
 
 

@@ -649,6 +649,14 @@ def _validate_distribution(train, path):
         raise ConfigError(f"must be one of {', '.join(repr(p) for p in precisions)}. "
                           f"Received: {train.mixed_precision!r}.", path=f"{path}.mixed_precision")
     dist = train.distribution
+    if train.mixed_precision.startswith("mixed") and dist.strategy == dist.PARAMETER_SERVER:
+        raise ConfigError(
+            f"{train.mixed_precision} cannot train under strategy PARAMETER_SERVER, whatever the "
+            "embedding optimizer: tf_keras applies no loss scaling there (mixed_float16), and a "
+            "16-bit layer cannot read a weight partitioned over the ps tasks (mixed_bfloat16: "
+            "'variable must be of type tf.ResourceVariable'). Use float32, or strategy "
+            "MULTI_WORKER_MIRRORED or MIRRORED for mixed precision.",
+            path=f"{path}.mixed_precision")
     if dist.devices and dist.strategy != dist.MIRRORED:
         raise ConfigError("devices only applies to strategy MIRRORED.",
                           path=f"{path}.distribution.devices")

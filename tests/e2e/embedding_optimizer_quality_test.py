@@ -1,4 +1,8 @@
-"""Row-wise embedding optimizers reach the AUC of tf_keras' dense ones on census (issue 13)."""
+"""Row-wise embedding optimizers reach the AUC of tf_keras' dense ones on census (issue 13).
+
+Like for like: train_config.optimizer is the same in both runs; the tables are updated by
+it ("dense", use_dense_optimizer) or by its row-wise form (the default).
+"""
 
 import os
 
@@ -21,10 +25,26 @@ def eval_auc(model_dir, **edits):
     return loop.train_and_evaluate(config, str(model_dir))["income/auc"]
 
 
+# train_config.optimizer of each comparison ({}: the sample's Adam 0.001). FTRL is not among
+# them: tf_keras' FTRL replaces every weight's initial value by its first update, so an MLP
+# trained by it on every weight stays symmetric (AUC 0.5 on the generated data); its tables
+# are compared in docs/benchmarks.md with Adam on the dense weights.
+# With the lowest AUC the dense run must reach (measured: 0.9419, 0.9024, 0.8958; an
+# untrained model is at 0.5).
+OPTIMIZERS = {
+    "adam": ({}, 0.93),  # lazy Adam on the tables
+    "adagrad": ({"train_config.optimizer.adagrad.learning_rate": 0.05}, 0.89),
+    "sgd": ({"train_config.optimizer.sgd.learning_rate": 0.1}, 0.885),  # the same update
+}
+
+
 @pytest.mark.slow
-def test_lazy_adam_tables_match_dense_adam_auc_on_census(tmp_path):
-    dense = eval_auc(tmp_path / "dense", **{"train_config.embedding_optimizer.use_dense_optimizer": True})
-    lazy = eval_auc(tmp_path / "lazy")  # default: the row-wise form of Adam
-    print(f"census AUC: dense Adam on tables {dense:.4f}, lazy Adam {lazy:.4f}")
-    assert dense > 0.93, dense  # an untrained model is at 0.5
-    assert abs(lazy - dense) <= 0.002, (lazy, dense)
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+def test_row_wise_tables_match_the_dense_optimizer_auc_on_census(tmp_path, optimizer):
+    edits, floor = OPTIMIZERS[optimizer]
+    dense = eval_auc(tmp_path / "dense", **edits,
+                     **{"train_config.embedding_optimizer.use_dense_optimizer": True})
+    rowwise = eval_auc(tmp_path / "rowwise", **edits)  # default: the row-wise form
+    print(f"census AUC, {optimizer}: dense on tables {dense:.4f}, row-wise {rowwise:.4f}")
+    assert dense > floor, dense
+    assert abs(rowwise - dense) <= 0.002, (rowwise, dense)

@@ -177,3 +177,31 @@ def test_a_savedmodel_of_a_model_compiled_with_the_split_optimizer_loads(tmp_pat
     model.fit(tf.constant([[1], [2]], tf.int64), tf.constant([[1.0], [0.0]]), verbose=0)
     tf.saved_model.save(model, str(tmp_path / "model"))
     tf.saved_model.load(str(tmp_path / "model"))  # every saved variable is bound
+
+
+@pytest.mark.parametrize("dense, sparse, exact", [
+    (lambda: tf_keras.optimizers.SGD(0.5), lambda: eo.SparseSGD(0.5), True),
+    (lambda: tf_keras.optimizers.Adagrad(0.1, initial_accumulator_value=0.1),
+     lambda: eo.SparseAdagrad(0.1, initial_accumulator_value=0.1), False),
+])
+def test_where_the_dense_rule_moves_no_untouched_row_the_row_wise_form_equals_it(dense, sparse,
+                                                                                exact):
+    """tf_keras' SGD without momentum and its Adagrad leave a row without gradient unchanged, so
+    their row-wise forms give the same table: SGD bit for bit; Adagrad up to where epsilon
+    sits (tf_keras: g / sqrt(acc + eps); ResourceSparseApplyAdagradV2: g / (sqrt(acc) + eps))."""
+    init = np.random.default_rng(0).normal(size=(ROWS, DIM)).astype(np.float32)
+    tables = {}
+    for name, make in [("dense", dense), ("sparse", sparse)]:
+        table = tf.Variable(init)
+        optimizer = make()
+        for indices, values in BATCHES:
+            optimizer.apply_gradients([(tf.IndexedSlices(tf.constant(values, tf.float32),
+                                                         tf.constant(indices)), table)])
+        tables[name] = table.numpy()
+    untouched = [i for i in range(ROWS) if i not in (1, 3, 7)]
+    np.testing.assert_array_equal(tables["dense"][untouched], init[untouched])
+    assert np.abs(tables["dense"] - init).max() > 0.05
+    if exact:
+        np.testing.assert_array_equal(tables["sparse"], tables["dense"])
+    else:
+        np.testing.assert_allclose(tables["sparse"], tables["dense"], rtol=1e-5, atol=1e-6)
