@@ -14,12 +14,16 @@ import tf_keras
 
 from easyrank.errors import ConfigError
 
+# How a table starts when its feature sets no initializer: uniform(-0.05, 0.05), or
+# zeros (the tables of an FTRL run: FTRL-Proximal's weights start at 0).
+UNIFORM, ZEROS = "uniform", "zeros"
+
 
 @dataclasses.dataclass(frozen=True)
 class TableOptions:
     """How a column's embedding table starts and trains.
 
-    init_stddev: > 0 for a truncated normal, None for uniform(-0.05, 0.05).
+    init_stddev: > 0 for a truncated normal, None for the default (see `initializer`).
     pretrained: None or a float array [n, dim] for the first n rows.
     """
 
@@ -28,10 +32,11 @@ class TableOptions:
     pretrained: object = dataclasses.field(default=None, compare=False)
     pretrained_file: str = ""
 
-    def initializer(self):
-        """The tf_keras initializer of a table with these options."""
+    def initializer(self, default=UNIFORM):
+        """The tf_keras initializer of a table with these options; without init_stddev, the
+        `default` one (UNIFORM or ZEROS) for the rows that no pretrained row covers."""
         base = (tf_keras.initializers.TruncatedNormal(stddev=self.init_stddev) if self.init_stddev
-                else embedding_initializer())
+                else embedding_initializer(default))
         if self.pretrained is None:
             return base
         pretrained = self.pretrained
@@ -370,14 +375,21 @@ def _check_vocab_file(vocab_file, path):
     return len(seen)
 
 
-def embedding_initializer():
+def embedding_initializer(default=UNIFORM):
+    """The initializer of a table whose feature sets none: `default`, UNIFORM or ZEROS."""
+    if default == ZEROS:
+        return tf_keras.initializers.Zeros()
+    if default != UNIFORM:
+        raise ValueError(f"default table initializer {default!r} is not {UNIFORM!r} or {ZEROS!r}")
     return tf_keras.initializers.RandomUniform(-0.05, 0.05)
 
 
-def random_rows(shape, init_stddev=None):
+def random_rows(shape, init_stddev=None, default=UNIFORM):
     """Fresh rows of a table's initial distribution (TableOptions: truncated normal with
-    init_stddev, else uniform(-0.05, 0.05)), new values at every call (an unseeded tf_keras
-    initializer repeats its values inside a tf.function)."""
+    init_stddev, else `default`: uniform(-0.05, 0.05) or zeros), new values at every call (an
+    unseeded tf_keras initializer repeats its values inside a tf.function)."""
     if init_stddev:
         return tf.random.truncated_normal(shape, stddev=init_stddev)
+    if default == ZEROS:
+        return tf.zeros(shape)
     return tf.random.uniform(shape, -0.05, 0.05)

@@ -30,19 +30,23 @@ def create_table(layer, name, rows, dim, initializer, trainable=True):
     """An embedding table variable of `layer`.
 
     A small table, or one with another initializer (truncated normal, pretrained rows), is
-    initialised in one pass by `initializer`. A large RandomUniform one must not exist twice:
-    RandomUniform builds the whole value (and its temporaries) and the variable copies it, a
-    peak of 3-4 tables. It is created unfilled and filled chunk by chunk with
+    initialised in one pass by `initializer`. A large RandomUniform or Zeros one must not
+    exist twice: RandomUniform builds the whole value (and its temporaries) and the variable
+    copies it, a peak of 3-4 tables. It is created unfilled and filled chunk by chunk with
     scatter updates (any strategy: mirrored copies get the same rows, each shard of a
     partitioned table its own), so the peak is one table plus a 16 MiB chunk.
     """
     uniform = isinstance(initializer, tf_keras.initializers.RandomUniform)
-    if rows * dim < LARGE_TABLE_ELEMENTS or not uniform:  # other initializers: one pass
+    zeros = isinstance(initializer, tf_keras.initializers.Zeros)
+    if rows * dim < LARGE_TABLE_ELEMENTS or not (uniform or zeros):  # others: one pass
         return layer.add_weight(name=name, shape=(rows, dim), initializer=initializer,
                                 trainable=trainable)
-    minval, maxval = initializer.minval, initializer.maxval
     table = layer.add_weight(name=name, shape=(rows, dim), initializer=_Unfilled(),
                              trainable=trainable)
+    if zeros:
+        fill_rows(table, lambda start, shape: tf.zeros(shape))
+        return table
+    minval, maxval = initializer.minval, initializer.maxval
     seed = tf.random.uniform([], maxval=2 ** 31 - 1, dtype=tf.int64)  # follows the global seed
     fill_rows(table, lambda start, shape: tf.random.stateless_uniform(
         shape, seed=tf.stack([seed, start]), minval=minval, maxval=maxval))

@@ -48,10 +48,16 @@ class FeatureGroups(tf_keras.layers.Layer):
         name the same embedding table agree on its rows and width.
       groups: [(group name, [feature names])].
       embedding_l2: L2 penalty on the embedding rows looked up in a batch.
+      default_table_init: how a table whose feature sets no initializer (init_stddev)
+        starts: columns.UNIFORM (uniform(-0.05, 0.05)) or columns.ZEROS; pretrained rows
+        are always the file's.
     """
 
-    def __init__(self, columns, groups, embedding_l2=0.0, **kwargs):
+    def __init__(self, columns, groups, embedding_l2=0.0, default_table_init=columns_lib.UNIFORM,
+                 **kwargs):
         super().__init__(**kwargs)
+        columns_lib.embedding_initializer(default_table_init)  # a bad value fails here
+        self._default_table_init = default_table_init
         self._columns = dict(columns)
         self._groups = [(name, list(feature_names)) for name, feature_names in groups]
         self._embedding_l2 = embedding_l2
@@ -72,12 +78,12 @@ class FeatureGroups(tf_keras.layers.Layer):
             # A dynamic table lives with its mapping (one ps task under ParameterServerStrategy).
             with dynamic[name].colocated() if name in dynamic else contextlib.nullcontext():
                 self.tables[name] = embedding.create_table(
-                    self, f"embedding/{name}", rows, dim, column.table_options.initializer(),
+                    self, f"embedding/{name}", rows, dim, column.table_options.initializer(self._default_table_init),
                     trainable=column.table_options.trainable)
         for name, rows in dynamic.items():
             stddev = self._table_specs[name][2].table_options.init_stddev
-            rows.attach(self.tables[name], functools.partial(columns_lib.random_rows,
-                                                             init_stddev=stddev))
+            rows.attach(self.tables[name], functools.partial(
+                columns_lib.random_rows, init_stddev=stddev, default=self._default_table_init))
         super().build(input_shape)
 
     @property

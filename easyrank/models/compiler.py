@@ -13,6 +13,7 @@ from easyrank.backbone.builders import mlp_kwargs
 from easyrank.data import input_signature_fields
 from easyrank.errors import ConfigError
 from easyrank.features import FeatureGroups, build_columns
+from easyrank.features.columns import UNIFORM, ZEROS
 from easyrank.layers.mlp import MLP
 from easyrank.models.heads import BINARY_LOSSES, LOSSES, Task, TaskHead, TaskSpec
 from easyrank.models.rank_model import RankModel
@@ -31,7 +32,9 @@ def compile_model(config):
     groups = [(g.name, list(g.feature_names)) for g in model_config.feature_groups]
     # float32 whatever the mixed precision policy: lookups and transforms stay exact.
     feature_groups = FeatureGroups(build_columns(config.feature_configs), groups,
-                                   embedding_l2=model_config.embedding_l2, dtype="float32")
+                                   embedding_l2=model_config.embedding_l2,
+                                   default_table_init=default_table_init(config.train_config),
+                                   dtype="float32")
     group_shapes = feature_groups.output_shapes()
     backbone, outputs = compile_backbone(model_config.backbone, group_shapes,
                                          seed=config.train_config.seed)
@@ -44,6 +47,23 @@ def compile_model(config):
     return RankModel(feature_groups, backbone, tasks, heads,
                      input_signature_fields(config.data_config),
                      config.data_config.sample_weight_field or None, dense_l2=model_config.dense_l2)
+
+
+def default_table_init(train_config):
+    """How tables whose feature sets no initializer start: ZEROS when FTRL updates them
+    (train_config.embedding_optimizer.ftrl, or, with no embedding optimizer named, an ftrl
+    train_config.optimizer), else UNIFORM.
+
+    FTRL-Proximal's weights start at 0, and tf_keras' Ftrl recomputes every row from its
+    `linear` slot at every step, so its first step sets each row without a gradient to 0:
+    a dense-FTRL table starts at zero whatever its initializer. The row-wise form leaves an
+    untouched row as it is; starting it at 0 makes ids that training never saw read 0, as
+    under dense FTRL, instead of a random vector.
+    """
+    kind = train_config.embedding_optimizer.WhichOneof("optimizer")
+    if kind in (None, "use_dense_optimizer"):
+        kind = train_config.optimizer.WhichOneof("optimizer")
+    return ZEROS if kind == "ftrl" else UNIFORM
 
 
 def compile_task(task, path, group_shapes, outputs, output_block):

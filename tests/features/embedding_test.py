@@ -26,6 +26,18 @@ def test_large_table_is_filled_uniformly_in_chunks_and_by_seed(monkeypatch):
     assert len(np.unique(a[:16])) == 64 and not np.allclose(a[:16], a[16:32])  # chunks differ
 
 
+def test_large_zero_table_is_filled_in_chunks(monkeypatch):
+    monkeypatch.setattr(embedding, "LARGE_TABLE_ELEMENTS", 1000)
+    monkeypatch.setattr(embedding, "_CHUNK_ELEMENTS", 64)
+    writes = []
+    fill_rows = embedding.fill_rows
+    monkeypatch.setattr(embedding, "fill_rows", lambda v, make: writes.append(v) or fill_rows(v, make))
+    table = embedding.create_table(tf_keras.layers.Layer(), "t", 1000, 4,
+                                   tf_keras.initializers.Zeros())
+    assert writes == [table]  # allocated unfilled, then written chunk by chunk
+    np.testing.assert_array_equal(table.numpy(), np.zeros((1000, 4), np.float32))
+
+
 def test_small_table_uses_the_keras_initializer():
     table = embedding.create_table(tf_keras.layers.Layer(), "t", 10, 2,
                                    tf_keras.initializers.Constant(0.5))

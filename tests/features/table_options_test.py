@@ -13,6 +13,7 @@ from google.protobuf import text_format
 from easyrank import config as config_lib
 from easyrank.errors import ConfigError
 from easyrank.features import FeatureGroups
+from easyrank.features import columns as columns_lib
 from easyrank.features.builder import build_columns
 from easyrank.models import build_model
 from easyrank.protos import feature_pb2
@@ -20,9 +21,9 @@ from easyrank.protos import feature_pb2
 BASE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "base.config")
 
 
-def layer(*texts, group=("x",)):
+def layer(*texts, group=("x",), **kwargs):
     columns = build_columns([text_format.Parse(t, feature_pb2.FeatureConfig()) for t in texts])
-    return FeatureGroups(columns, [("g", list(group))])
+    return FeatureGroups(columns, [("g", list(group))], **kwargs)
 
 
 def test_weighted_tags_in_the_values_and_in_a_parallel_field():
@@ -68,6 +69,27 @@ def test_pretrained_frozen_table_and_initializer(tmp_path):
     assert groups.tables["x"] not in groups.trainable_weights
     std = groups.tables["y"].numpy().std()
     assert 0.35 < std < 0.5  # truncated normal of stddev 0.5 has std 0.44
+
+
+def test_zeros_default_keeps_explicit_initializers_and_pretrained_rows(tmp_path):
+    pretrained = tmp_path / "vectors.txt"
+    pretrained.write_text("1 2 3\n4,5,6\n")
+    groups = layer('id_feature { name: "x" hash_bucket_size: 50 embedding_dim: 3 }',
+                   'id_feature { name: "y" hash_bucket_size: 4000 embedding_dim: 8 embedding { init_stddev: 0.5 } }',
+                   f'id_feature {{ name: "z" vocab_list: ["p", "q", "r"] embedding_dim: 3 '
+                   f'embedding {{ pretrained_file: "{pretrained}" }} }}',
+                   group=("x", "y", "z"), default_table_init=columns_lib.ZEROS)
+    groups({"x": tf.constant(["a"]), "y": tf.constant(["a"]), "z": tf.constant(["p"])})
+    np.testing.assert_array_equal(groups.tables["x"].numpy(), np.zeros((50, 3)))
+    assert 0.35 < groups.tables["y"].numpy().std() < 0.5
+    np.testing.assert_array_equal(groups.tables["z"].numpy(), [[1, 2, 3], [4, 5, 6], [0, 0, 0], [0, 0, 0]])
+    uniform = layer('id_feature { name: "x" hash_bucket_size: 50 embedding_dim: 3 }')
+    uniform({"x": tf.constant(["a"])})
+    table = uniform.tables["x"].numpy()
+    assert np.all(np.abs(table) <= 0.05) and np.all(np.abs(table).sum(axis=1) > 0)
+    np.testing.assert_array_equal(columns_lib.random_rows([2, 3], default=columns_lib.ZEROS), 0.0)
+    with pytest.raises(ValueError, match="'ones'"):
+        layer('id_feature { name: "x" hash_bucket_size: 50 embedding_dim: 3 }', default_table_init="ones")
 
 
 @pytest.mark.parametrize("embedding, message", [

@@ -5,6 +5,7 @@ import easyrank  # noqa: F401
 # isort: split
 import os
 
+import numpy as np
 import pytest
 import tensorflow as tf
 from google.protobuf import message as proto_message
@@ -100,3 +101,21 @@ def test_task_errors():
     assert compile_error(config).path == "model_config.tasks[0].tower.hidden_units"
     config.model_config.tasks[0].tower.hidden_units.append(0)
     assert compile_error(config).path == "model_config.tasks[0].tower"
+
+
+@pytest.mark.parametrize("edits, zeros", [
+    ({}, False),
+    ({"train_config.optimizer.ftrl.learning_rate": 0.1}, True),
+    ({"train_config.embedding_optimizer.ftrl.learning_rate": 0.1}, True),
+    ({"train_config.optimizer.ftrl.learning_rate": 0.1,
+      "train_config.embedding_optimizer.use_dense_optimizer": True}, True),
+    ({"train_config.optimizer.ftrl.learning_rate": 0.1,
+      "train_config.embedding_optimizer.lazy_adam.learning_rate": 0.1}, False),
+    ({"train_config.embedding_optimizer.adagrad.learning_rate": 0.1}, False),
+])
+def test_tables_updated_by_ftrl_start_at_zero_unless_their_feature_sets_an_initializer(edits, zeros):
+    config = edited(**edits, **{"feature_configs[2].id_feature.embedding.init_stddev": 0.5})
+    model = build_model(config)
+    education, sex = model.feature_groups.tables["education"].numpy(), model.feature_groups.tables["sex"].numpy()
+    assert np.all(education == 0) == zeros
+    assert np.all(np.abs(education) <= 0.05) and np.abs(sex).max() > 0.05  # sex: its own init_stddev

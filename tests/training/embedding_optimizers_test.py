@@ -205,3 +205,31 @@ def test_where_the_dense_rule_moves_no_untouched_row_the_row_wise_form_equals_it
         np.testing.assert_array_equal(tables["sparse"], tables["dense"])
     else:
         np.testing.assert_allclose(tables["sparse"], tables["dense"], rtol=1e-5, atol=1e-6)
+
+
+def test_dense_ftrl_zeroes_rows_at_its_first_step_so_the_row_wise_form_starts_at_zero():
+    """tf_keras' Ftrl recomputes every row from its `linear` slot at every step: at step 1 a
+    row without gradient becomes 0 whatever its initial value. SparseFtrl leaves such a row as it
+    is, which is why FTRL tables start at zero (models/compiler.py default_table_init): from a
+    zero table, the row-wise form gives dense FTRL's table, and from a random one too on every
+    row the first step does not touch (rows 1 and 3 keep a small share of their initial value
+    under dense FTRL)."""
+    init = np.random.default_rng(0).normal(size=(ROWS, DIM)).astype(np.float32)
+    tables = {}
+    for name, make, start in [
+            ("dense_random", lambda: tf_keras.optimizers.Ftrl(0.1), init),
+            ("dense_zeros", lambda: tf_keras.optimizers.Ftrl(0.1), np.zeros_like(init)),
+            ("sparse_zeros", lambda: eo.SparseFtrl(0.1), np.zeros_like(init))]:
+        table = tf.Variable(start)
+        optimizer = make()
+        for indices, values in BATCHES:
+            optimizer.apply_gradients([(tf.IndexedSlices(tf.constant(values, tf.float32),
+                                                         tf.constant(indices), [ROWS, DIM]), table)])
+        tables[name] = table.numpy()
+    never = [i for i in range(ROWS) if i not in (1, 3, 7)]
+    np.testing.assert_array_equal(tables["dense_random"][never], 0.0)
+    assert np.all(np.abs(tables["sparse_zeros"][[1, 3, 7]]).sum(axis=1) > 0.1)  # trained rows
+    np.testing.assert_allclose(tables["sparse_zeros"], tables["dense_zeros"], rtol=1e-5, atol=1e-7)
+    later = [i for i in range(ROWS) if i not in (1, 3)]
+    np.testing.assert_allclose(tables["sparse_zeros"][later], tables["dense_random"][later],
+                               rtol=1e-5, atol=1e-7)
