@@ -77,8 +77,9 @@ class FeatureGroups(tf_keras.layers.Layer):
         for name, (rows, dim, column) in sorted(self._table_specs.items()):
             # A dynamic table lives with its mapping (one ps task under ParameterServerStrategy).
             with dynamic[name].colocated() if name in dynamic else contextlib.nullcontext():
+                initializer = column.table_options.initializer(self._default_table_init)
                 self.tables[name] = embedding.create_table(
-                    self, f"embedding/{name}", rows, dim, column.table_options.initializer(self._default_table_init),
+                    self, f"embedding/{name}", rows, dim, initializer,
                     trainable=column.table_options.trainable)
         for name, rows in dynamic.items():
             stddev = self._table_specs[name][2].table_options.init_stddev

@@ -51,14 +51,14 @@ def compile_model(config):
 
 def default_table_init(train_config):
     """How tables whose feature sets no initializer start: ZEROS when FTRL updates them
-    (train_config.embedding_optimizer.ftrl, or, with no embedding optimizer named, an ftrl
-    train_config.optimizer), else UNIFORM.
+    (train_config.embedding_optimizer.ftrl, or an ftrl train_config.optimizer with no
+    embedding optimizer or use_dense_optimizer), else UNIFORM.
 
     FTRL-Proximal's weights start at 0, and tf_keras' Ftrl recomputes every row from its
     `linear` slot at every step, so its first step sets each row without a gradient to 0:
-    a dense-FTRL table starts at zero whatever its initializer. The row-wise form leaves an
-    untouched row as it is; starting it at 0 makes ids that training never saw read 0, as
-    under dense FTRL, instead of a random vector.
+    a dense-FTRL table effectively starts at zero whatever its initializer. The row-wise form
+    leaves an untouched row as it is; starting it at 0 makes ids that training never saw read
+    0, as under dense FTRL, instead of a random vector.
     """
     kind = train_config.embedding_optimizer.WhichOneof("optimizer")
     if kind in (None, "use_dense_optimizer"):
