@@ -393,7 +393,6 @@ def test_parameter_server_partitioned_tables_with_an_embedding_optimizer(tmp_pat
     assert slots, names  # one accumulator per row of each 1000-row table
 
 
-
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["MULTI_WORKER_MIRRORED", "PARAMETER_SERVER"])
 @pytest.mark.parametrize("optimizer", ["lazy_adam", "adagrad", "ftrl", "sgd_momentum", "dense"])
@@ -419,6 +418,7 @@ def test_embedding_optimizers_in_a_cluster(tmp_path, strategy, optimizer):
         assert table_slots and not any("optimizer/embedding/" in n for n in table_slots)
     else:
         assert table_slots and all(n.startswith("optimizer/embedding/") for n in table_slots)
+
 
 def _wait_for(predicate, timeout):
     deadline = time.monotonic() + timeout
