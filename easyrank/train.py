@@ -23,13 +23,15 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    from easyrank.training.phases import PhaseTimer
+    timer = PhaseTimer()  # the imports end here; phases.json in model_dir (tools/benchmark.py)
     config = console.load_pipeline_config()
     model_dir = FLAGS.model_dir or config.model_dir
     if not model_dir:
         raise ConfigError("no model_dir: set it in the config or pass --model_dir.",
                           path="model_dir", file=FLAGS.pipeline_config_path)
     from easyrank.training import loop
-    loop.train_and_evaluate(config, model_dir, input_mode=FLAGS.input_mode)
+    loop.train_and_evaluate(config, model_dir, input_mode=FLAGS.input_mode, phases=timer)
     return 0
 
 

@@ -1,6 +1,22 @@
 """Training and serving benchmark of a config, optionally against DeepCTR's DCNMix.
 
-Each run is a fresh process (tools/benchmark_easyrank.py, and with
+By default (issue 23) it reports what a user waits for: the wall time of
+`python -m easyrank.train` from process start to a written export (and to the
+process's exit), split into easyrank's phases from the run's own
+model_dir/phases.json (import, build: config and model, input: the input
+pipeline's start and step count, tracing: the first step, training, evaluation,
+export, exit), against DeepCTR's whole process (pandas read, fit, predict,
+SavedModel) on the same data, alternated; each run's phases are shown, so a
+10 % change of one phase stands out against the run-to-run spread. It also
+runs the steady-state training rate of the same config in-process
+(tools/benchmark_easyrank.py) with the row-wise table optimizer and with
+tf_keras' dense form of it on the same tables, and prints the largest table.
+
+    python tools/benchmark.py --config samples/configs/census_dcn_mix.config \
+        --peer_python /work/peer-venv/bin/python --repeats 3 --output /tmp/bench.json
+
+--details instead runs the measures below (the issue 9 benchmark). Each run
+is a fresh process (tools/benchmark_easyrank.py, and with
 --peer_python tools/benchmark_deepctr.py in that interpreter's virtualenv).
 Runs alternate, ours then theirs, --repeats times, so that machine noise hits
 both; the table shows the median of each measure and the ratio ours/theirs.
@@ -31,6 +47,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -91,6 +108,77 @@ def run(command, label):
     return result
 
 
+PHASES = ["import", "build", "input", "tracing", "training", "evaluation", "export", "exit"]
+
+
+def run_whole(command, label, model_dir):
+    """Wall seconds of one process from its start to its exit, with its phases when it wrote them."""
+    print(f"[benchmark] {label}: {' '.join(command)}", file=sys.stderr, flush=True)
+    started = time.time()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    ended = time.time()
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr[-4000:])
+        raise SystemExit(f"[benchmark] {label} failed with exit code {done.returncode}")
+    result = {"whole_seconds": ended - started}
+    if model_dir:
+        from easyrank.training.phases import read_phases  # noqa: PLC0415
+        phases = read_phases(model_dir, started)
+        phases["exit"] = ended - started - sum(phases.values())
+        result.update(phases)
+        result["to_export_seconds"] = result["whole_seconds"] - phases["exit"]
+        with open(os.path.join(model_dir, "eval_result.json"), encoding="utf-8") as f:
+            evaluated = json.load(f)
+        result["eval_auc"] = next((v for k, v in evaluated.items() if k.endswith("/auc")), float("nan"))
+    else:
+        result.update({k: v for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()
+                       if k in ("test_auc", "train_seconds")})
+    print(f"[benchmark] {label}: {json.dumps(result)}", file=sys.stderr, flush=True)
+    return result
+
+
+def largest_table(config):
+    """Rows of the config's largest embedding table (hash buckets, vocabulary or num_buckets)."""
+    rows = 0
+    for wrapper in config.feature_configs:
+        feature = getattr(wrapper, wrapper.WhichOneof("feature"))
+        for field in ("hash_bucket_size", "num_buckets", "max_rows"):
+            if hasattr(feature, field):
+                rows = max(rows, getattr(feature, field))
+        if hasattr(feature, "vocab_list"):
+            rows = max(rows, len(feature.vocab_list) + 2)
+    return rows
+
+
+def whole_table(runs):
+    """Markdown: each phase per easyrank run and its median, then the whole process against DeepCTR."""
+    ours, theirs = runs["easyrank"], runs["deepctr"]
+    head = "| seconds | " + " | ".join(f"run {i + 1}" for i in range(len(ours))) + " | median |"
+    lines = [head, "|---|" + "---:|" * (len(ours) + 1)]
+    for key in PHASES + ["to_export_seconds", "whole_seconds"]:
+        values = [r[key] for r in ours if key in r]
+        if values:
+            label = {"to_export_seconds": "**to a written export**",
+                     "whole_seconds": "**whole process**"}.get(key, key)
+            lines.append(f"| {label} | " + " | ".join(f"{v:.2f}" for v in values)
+                         + f" | {statistics.median(values):.2f} |")
+    if theirs:
+        values = [r["whole_seconds"] for r in theirs]
+        lines.append("| DeepCTR whole process | " + " | ".join(f"{v:.2f}" for v in values)
+                     + f" | {statistics.median(values):.2f} |")
+        ratios = [t["whole_seconds"] / o["whole_seconds"] for o, t in zip(ours, theirs)]
+        lines.append("| **DeepCTR / easyrank** | " + " | ".join(f"{v:.2f}x" for v in ratios)
+                     + f" | {statistics.median(ratios):.2f}x |")
+    aucs = [r["eval_auc"] for r in ours]
+    lines.append("| easyrank eval AUC | " + " | ".join(f"{v:.4f}" for v in aucs)
+                 + f" | {statistics.median(aucs):.4f} |")
+    if theirs:
+        aucs = [r["test_auc"] for r in theirs]
+        lines.append("| DeepCTR test AUC | " + " | ".join(f"{v:.4f}" for v in aucs)
+                     + f" | {statistics.median(aucs):.4f} |")
+    return "\n".join(lines)
+
+
 def load_average():
     try:
         return os.getloadavg()
@@ -143,6 +231,11 @@ def main():
     parser.add_argument("--skip_export", action="store_true")
     parser.add_argument("--work_dir", default="")
     parser.add_argument("--output", default="", help="Write the JSON report here.")
+    parser.add_argument("--details", action="store_true",
+                        help="The in-process measures (input, steady and whole-fit rates, inference) "
+                             "instead of the whole process and its phases.")
+    parser.add_argument("--no_steady", action="store_true",
+                        help="Without the steady-rate runs (row-wise against dense table optimizer).")
     args = parser.parse_args()
 
     sys.path.insert(0, ROOT)
@@ -155,6 +248,9 @@ def main():
     if args.peer_python:
         with open(spec_path, "w", encoding="utf-8") as f:
             json.dump(peer_spec(config, args.test_input_path), f, indent=1)
+    if not args.details:
+        whole_process(args, config, work_dir, spec_path)
+        return
     common = ["--warmup_steps", str(args.warmup_steps)] + (["--skip_export"] if args.skip_export else [])
     load_before = load_average()
     runs = {"easyrank": [], "deepctr": []}
@@ -181,6 +277,46 @@ def main():
     print(table(ours, theirs))
     print(f"\nload average before {load_before}, after {report['load_average_after']}; "
           f"{os.cpu_count()} CPUs; medians of {args.repeats} runs each")
+    write_report(args.output, report)
+
+
+def whole_process(args, config, work_dir, spec_path):
+    """The default benchmark: whole processes alternated, then the steady rates (see the docstring)."""
+    edit = ["--edit_config_json", args.edit_config_json] if args.edit_config_json else []
+    load_before = load_average()
+    runs = {"easyrank": [], "deepctr": [], "steady_rowwise": [], "steady_dense": []}
+    for i in range(args.repeats):
+        model_dir = os.path.join(work_dir, f"easyrank_{i}")
+        runs["easyrank"].append(run_whole([sys.executable, "-m", "easyrank.train", "--pipeline_config_path",
+                                           args.config, "--model_dir", model_dir] + edit,
+                                          f"easyrank whole process {i + 1}", model_dir))
+        if args.peer_python:
+            runs["deepctr"].append(run_whole([args.peer_python, os.path.join(HERE, "benchmark_deepctr.py"),
+                                              "--spec", spec_path, "--inference_batches", "0",
+                                              "--work_dir", os.path.join(work_dir, f"deepctr_{i}")],
+                                             f"DeepCTR whole process {i + 1}", None))
+    if not args.no_steady:
+        for i in range(args.repeats):
+            for key, extra in (("steady_rowwise", []), ("steady_dense", ["--dense_table_optimizer"])):
+                runs[key].append(run([sys.executable, os.path.join(HERE, "benchmark_easyrank.py"),
+                                      "--config", args.config, "--test_input_path", args.test_input_path,
+                                      "--work_dir", os.path.join(work_dir, f"{key}_{i}"), "--skip_input",
+                                      "--skip_export", "--warmup_steps", str(args.warmup_steps)]
+                                     + extra + edit, f"easyrank {key} {i + 1}"))
+    report = {"config": args.config, "edit_config_json": args.edit_config_json, "repeats": args.repeats,
+              "load_average_before": load_before, "load_average_after": load_average(),
+              "cpu_count": os.cpu_count(), "largest_table_rows": largest_table(config), "runs": runs}
+    print(whole_table(runs))
+    if runs["steady_rowwise"]:
+        rates = {k: [r["train_examples_per_s"] for r in runs[k]] for k in ("steady_rowwise", "steady_dense")}
+        medians = report["steady_examples_per_s"] = {k: statistics.median(v) for k, v in rates.items()}
+        print(f"\nsteady train ex/s (from step {args.warmup_steps}), tables of at most "
+              f"{report['largest_table_rows']:,} rows: row-wise table optimizer "
+              + ", ".join(f"{v:,.0f}" for v in rates["steady_rowwise"]) + "; dense "
+              + ", ".join(f"{v:,.0f}" for v in rates["steady_dense"])
+              + f"; median row-wise / dense {medians['steady_rowwise'] / medians['steady_dense']:.2f}x")
+    print(f"\nload average before {load_before}, after {report['load_average_after']}; "
+          f"{os.cpu_count()} CPUs")
     write_report(args.output, report)
 
 

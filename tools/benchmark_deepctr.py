@@ -136,8 +136,9 @@ def main():
     if not args.skip_export:
         path = os.path.join(args.work_dir, "saved_model")
         model.save(path, save_format="tf")
-        result["inference_examples_per_s"] = inference_rate(
-            path, test_x, spec["batch_size"], args.inference_batches)
+        if args.inference_batches > 0:
+            result["inference_examples_per_s"] = inference_rate(
+                path, test_x, spec["batch_size"], args.inference_batches)
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     sys.stdout.write(json.dumps(result) + "\n")
 

@@ -34,6 +34,7 @@ from easyrank.training.callbacks import (
 from easyrank.training.loss_guard import LossGuard
 from easyrank.training.model_dir_lock import ModelDirLock
 from easyrank.training.model_state import create_model, global_step, restore, single_device_model
+from easyrank.training.phases import FirstStepMarker, PhaseTimer
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +43,11 @@ logger = logging.getLogger(__name__)
 COUNT_ROWS_MAX_BYTES = 256 << 20
 
 
-def train_and_evaluate(config, model_dir, input_mode=input_state.AUTO):
+def train_and_evaluate(config, model_dir, input_mode=input_state.AUTO, phases=None):
     """Trains (resuming or continuing), evaluates and exports; returns the final metrics.
 
     input_mode: "auto", "resume" or "continue" (training/input_state.py).
+    phases: a training.phases.PhaseTimer; the chief writes its marks to model_dir/phases.json.
 
     In a cluster (docs/distributed.md) only the chief writes model_dir,
     evaluates and exports; other workers return None once training ends,
@@ -60,7 +62,7 @@ def train_and_evaluate(config, model_dir, input_mode=input_state.AUTO):
     _check_inputs(config)
     # Only the chief writes model_dir; it holds the lock until it returns or fails.
     with ModelDirLock(model_dir) if chief else contextlib.nullcontext():
-        return _train_and_evaluate(config, model_dir, chief, input_mode)
+        return _train_and_evaluate(config, model_dir, chief, input_mode, phases or PhaseTimer("start"))
 
 
 def make_dir(path, field):
@@ -86,7 +88,7 @@ def _check_inputs(config):
             verify_gzip(path)
 
 
-def _train_and_evaluate(config, model_dir, chief, input_mode):
+def _train_and_evaluate(config, model_dir, chief, input_mode, phases):
     train = config.train_config
     stopper = early_stopping.build(config)
     tf_keras.utils.set_random_seed(train.seed)
@@ -137,10 +139,12 @@ def _train_and_evaluate(config, model_dir, chief, input_mode):
         if stopper is not None and stopper.update(at_step, results):
             model.stop_training = True
 
+    phases.mark("build")
     remaining = plan.remaining
     if remaining is None or remaining > 0:
         dataset, steps_per_epoch = _train_input(config, strategy, step, remaining, skip=plan.skip)
         total = _total_steps(config, step, steps_per_epoch)
+        phases.mark("input")
         logger.info("Training %s, batch size %d; checkpoints and summaries in %s",
                     f"to step {total:,}" if total else "until the input ends",
                     config.data_config.batch_size, model_dir)
@@ -171,7 +175,7 @@ def _train_and_evaluate(config, model_dir, chief, input_mode):
             counter = StepCounter()
             try:
                 model.fit(dataset, epochs=1, steps_per_epoch=steps_per_epoch, verbose=0,
-                          callbacks=callbacks + [counter])
+                          callbacks=callbacks + [counter, FirstStepMarker(phases)])
             except ValueError as e:
                 if "Empty logs" not in str(e):
                     raise
@@ -186,6 +190,7 @@ def _train_and_evaluate(config, model_dir, chief, input_mode):
                 # tf_keras counts one optimizer step too many when a dataset of unknown
                 # length runs out; the step count must equal the batches trained on.
                 model.optimizer.iterations.assign(step + counter.steps)
+    phases.mark("training")
     step = global_step(model)
     # The final step, always, but only after training: in a multi-worker run every worker
     # must take the same decision (a save may all-reduce).
@@ -205,7 +210,10 @@ def _train_and_evaluate(config, model_dir, chief, input_mode):
     if stopper is not None:
         results.update(stopper.summary())
     evaluator.write_eval_result(model_dir, results)
+    phases.mark("evaluation")
     path = exporter.at_end(model, results)
+    phases.mark("export")
+    phases.write(model_dir)
     if path:
         logger.info("Exported the model to %s", path)
         commands = deployment.serve_commands(config.export_config.model_name, os.path.dirname(path))
