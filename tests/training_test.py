@@ -1,5 +1,6 @@
 """The training loop's step accounting: epochs end exactly, with any steps_per_execution."""
 
+import gzip
 import os
 
 import easyrank  # noqa: F401
@@ -18,6 +19,22 @@ BASE = os.path.join(ROOT, "tests", "configs", "base.config")
 def test_count_rows_skips_headers():
     config = config_lib.load_config(BASE)
     assert count_rows(config.data_config, config.train_input_path) == 200
+
+
+@pytest.mark.parametrize("text", [b"h\n1\n2\n", b"h\n1\n2", b"h\r\n1\r\n\r\n2\r\n", b"h\n", b"",
+                                  b"h\n" + b"7\n" * 300000])
+def test_count_rows_counts_csv_lines_as_tf_data_reads_them(tmp_path, text):
+    # count_rows counts bytes (issue 23); TextLineDataset is what training reads.
+    import tensorflow as tf
+    config = config_lib.load_config(BASE)
+    plain, packed = tmp_path / "a.csv", tmp_path / "a.csv.gz"
+    plain.write_bytes(text)
+    packed.write_bytes(gzip.compress(text[:len(text) // 2]) + gzip.compress(text[len(text) // 2:]))
+    for path in (plain, packed):
+        lines = tf.data.TextLineDataset(str(path), compression_type="GZIP" if path.suffix == ".gz" else "")
+        expected = max(int(lines.reduce(0, lambda n, _: n + 1)) - 1, 0)
+        assert count_rows(config.data_config, [str(path)]) == expected
+        assert count_rows(config.data_config, [str(path), str(path)]) == 2 * expected
 
 
 @pytest.mark.parametrize("steps_per_execution", [1, 4])
