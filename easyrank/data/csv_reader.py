@@ -134,10 +134,11 @@ class CsvReader:
     def parse_batch(self, row_ids, lines):
         """Parses a batch of (row id, line) from read_file into (features, targets)."""
         if self._line_pattern is None or len({i for _, i in self._fields}) != len(self._fields):
-            return self._parse_general(row_ids, lines)
+            return self._check_values(*self._parse_general(row_ids, lines))
         plain = tf.reduce_all(tf.strings.regex_full_match(lines, self._line_pattern))
-        return tf.cond(plain, lambda: self._check_values(row_ids, *self._decode_plain(lines)),
-                       lambda: self._parse_general(row_ids, lines))
+        # The value checks run once, on whichever path's result: traced once (issue 23).
+        return self._check_values(*tf.cond(plain, lambda: (row_ids, *self._decode_plain(lines)),
+                                           lambda: self._parse_general(row_ids, lines)))
 
     def _check_values(self, row_ids, features, targets):
         def locate(rows):
@@ -147,7 +148,8 @@ class CsvReader:
         return self._values(features, targets, locate)
 
     def _parse_general(self, row_ids, lines):
-        """Checks every row, then converts the batch (bad rows raise or are dropped)."""
+        """Checks every row, then converts the batch (bad rows raise or are dropped); returns
+        (row ids, features, targets) of the rows kept."""
         filenames = tf.gather(self._files, row_ids // (1 << _LINE_BITS))
         line_numbers = row_ids % (1 << _LINE_BITS)
         cells = tf.strings.split(lines, self._delimiter)
@@ -173,7 +175,7 @@ class CsvReader:
                 bad, filenames, line_numbers, reasons)], summarize=1)
             with tf.control_dependencies([check]):
                 table = tf.identity(table)
-        return self._check_values(row_ids, *self._convert(table))
+        return (row_ids, *self._convert(table))
 
     @property
     def _label_names(self):
