@@ -13,7 +13,11 @@ the rows it names and leave every other row and its slots as they are:
 
 Each is a tf_keras optimizer (so strategies, ShardedVariables, checkpoints and
 LossScaleOptimizer work as for Keras' own); `apply_rows(variable, indices,
-values)` is the row update itself, reusable for tables kept elsewhere.
+values)` is the row update itself, reusable for tables kept elsewhere. It runs
+one tf.function per optimizer, traced once for all its tables of one row width
+and dtype (a table is an argument, not a capture): a training step's graph
+calls it once per table instead of holding each table's own copy of the update
+(issue 23). Under a distribution strategy the update is traced in place, per table.
 `SplitOptimizer` routes embedding tables to one optimizer and dense weights to
 another, with one step count.
 """
@@ -103,6 +107,18 @@ class SparseOptimizer(tf_keras.optimizers.Optimizer):
 
     def apply_rows(self, variable, indices, values):
         """Updates rows `indices` (unique) of `variable` with gradient rows `values`."""
+        slots = tuple(self.slots(variable))
+        if tf.distribute.has_strategy():  # distributed and sharded variables: traced in place
+            self._apply_rows(variable, slots, indices, values)
+            return
+        shared = self.__dict__.get("_shared_rows")
+        if shared is None:  # kept out of attribute tracking: nothing to save
+            shared = _Untracked(tf.function(self._apply_rows, reduce_retracing=True))
+            self.__dict__["_shared_rows"] = shared
+        shared.function(variable, slots, indices, values)
+
+    def _apply_rows(self, variable, slots, indices, values):
+        """apply_rows with the variable's slots (in slot_names() order) given."""
         raise NotImplementedError
 
     def _lr(self, variable):
@@ -124,6 +140,13 @@ class SparseOptimizer(tf_keras.optimizers.Optimizer):
         return config
 
 
+class _Untracked:
+    """Holds a value where tf.Module and Keras attribute tracking do not look."""
+
+    def __init__(self, function):
+        self.function = function
+
+
 def _scatter_set(slot, indices, rows):
     slot.scatter_update(tf.IndexedSlices(rows, indices))
 
@@ -139,8 +162,8 @@ class LazyAdam(SparseOptimizer):
     def slot_names(self):
         return ["m", "v"]
 
-    def apply_rows(self, variable, indices, values):
-        m, v = self.slots(variable)
+    def _apply_rows(self, variable, slots, indices, values):
+        m, v = slots
         dtype = variable.dtype
         step = tf.cast(self.iterations + 1, dtype)
         beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
@@ -171,8 +194,8 @@ class SparseAdagrad(SparseOptimizer):
     def _create_slot(self, variable, name):
         return super()._create_slot(variable, name, self.initial_accumulator_value)
 
-    def apply_rows(self, variable, indices, values):
-        (accumulator,) = self.slots(variable)
+    def _apply_rows(self, variable, slots, indices, values):
+        (accumulator,) = slots
         tf.raw_ops.ResourceSparseApplyAdagradV2(
             var=variable.handle, accum=accumulator.handle, lr=self._lr(variable),
             epsilon=tf.cast(self.epsilon, variable.dtype), grad=values, indices=indices)
@@ -193,8 +216,8 @@ class RowwiseAdagrad(SparseAdagrad):
         return SparseOptimizer._create_slot(self, variable, name, self.initial_accumulator_value,
                                             shape=variable.shape[:1])
 
-    def apply_rows(self, variable, indices, values):
-        (accumulator,) = self.slots(variable)
+    def _apply_rows(self, variable, slots, indices, values):
+        (accumulator,) = slots
         acc_rows = tf.gather(accumulator, indices) + tf.reduce_mean(tf.square(values), axis=1)
         _scatter_set(accumulator, indices, acc_rows)
         step = self._lr(variable) / (tf.sqrt(acc_rows) + self.epsilon)
@@ -219,8 +242,8 @@ class SparseFtrl(SparseOptimizer):
         value = self.initial_accumulator_value if name == "accumulator" else 0.0
         return super()._create_slot(variable, name, value)
 
-    def apply_rows(self, variable, indices, values):
-        accumulator, linear = self.slots(variable)
+    def _apply_rows(self, variable, slots, indices, values):
+        accumulator, linear = slots
         dtype = variable.dtype
         tf.raw_ops.ResourceSparseApplyFtrl(
             var=variable.handle, accum=accumulator.handle, linear=linear.handle, grad=values,
@@ -244,12 +267,12 @@ class SparseSGD(SparseOptimizer):
     def slot_names(self):
         return ["momentum"] if self.momentum else []
 
-    def apply_rows(self, variable, indices, values):
+    def _apply_rows(self, variable, slots, indices, values):
         lr = self._lr(variable)
         if not self.momentum:
             variable.scatter_sub(tf.IndexedSlices(lr * values, indices))
             return
-        (momentum,) = self.slots(variable)
+        (momentum,) = slots
         tf.raw_ops.ResourceSparseApplyKerasMomentum(
             var=variable.handle, accum=momentum.handle, lr=lr, grad=values, indices=indices,
             momentum=tf.cast(self.momentum, variable.dtype), use_nesterov=self.nesterov)
