@@ -163,3 +163,33 @@ class ExportTest(tf.test.TestCase):
 
 if __name__ == "__main__":
     tf.test.main()
+
+
+def test_evaluation_and_export_share_one_trace_and_the_warmup_rows(tmp_path):
+    # issue 23: the final evaluation's inference function and first rows serve the export.
+    from easyrank.evaluation import evaluator
+    from easyrank.models.inference import inference_function
+    config = census_config()
+    model = build_model(config)
+    predict, first_batch = inference_function(model), {}
+    results = evaluator.evaluate_model(model, evaluator.eval_dataset(config), config,
+                                       first_batch=first_batch, predict=predict)
+    assert results["num_examples"] == 200
+    fresh = saved_model.export_model(model, config, str(tmp_path / "fresh"))
+    shared = saved_model.export_model(model, config, str(tmp_path / "shared"), warmup_rows=first_batch,
+                                      predict=predict)
+    assert predict.experimental_get_tracing_count() == 1  # evaluation, raw and tf.Example signatures
+    read = [log.SerializeToString() for log in read_logs(os.path.join(fresh, "assets.extra", saved_model.WARMUP_ASSET))]
+    reused = [log.SerializeToString() for log in read_logs(os.path.join(shared, "assets.extra",
+                                                                        saved_model.WARMUP_ASSET))]
+    assert len(reused) == 8 and reused == read  # 4 signatures x (1 row, all 8 rows)
+    features, _ = warmup.read_rows(config, 8)
+    expected = model({k: tf.constant(v) for k, v in features.items()}, training=False)["income/probs"].numpy()
+    loaded = tf.saved_model.load(shared)
+    examples = tf.constant([e.SerializeToString() for e in warmup.to_examples(features)])
+    np.testing.assert_allclose(loaded.signatures["serving_default"](examples=examples)["income/probs"].numpy(),
+                               expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loaded.signatures["raw_features"](**{k: tf.constant(v) for k, v in features.items()})
+                               ["income/probs"].numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loaded.signatures["regress"](inputs=examples)["outputs"].numpy(), expected,
+                               rtol=1e-5, atol=1e-6)

@@ -4,12 +4,12 @@ import json
 import os
 
 import numpy as np
-import tensorflow as tf
 
 from easyrank.data import binary_labels, build_dataset
 from easyrank.errors import DataError
 from easyrank.evaluation import metrics as metrics_lib
 from easyrank.models.heads import prediction_key
+from easyrank.models.inference import inference_function
 from easyrank.protos import model_pb2
 
 Task = model_pb2.TaskConfig
@@ -39,19 +39,28 @@ _MULTICLASS_METRICS = {
 }
 
 
-def collect_predictions(model, dataset, tasks, num_steps=0, extra_fields=()):
-    """Runs the model over `dataset`; returns {key: np.ndarray} of predictions, labels, fields."""
-    keys = sorted({prediction_key(t) for t in tasks} | {f"{t.name}/joint_probs" for t in tasks if t.esmm_parent})
+def collect_predictions(model, dataset, tasks, num_steps=0, extra_fields=(), first_batch=None,
+                        predict=None):
+    """Runs the model over `dataset`; returns {key: np.ndarray} of predictions, labels, fields.
 
-    @tf.function
+    first_batch: a dict, filled with the first batch's features as NumPy arrays (the export's
+    warmup rows come from them instead of a second read of the data, issue 23).
+    predict: models.inference.inference_function(model), if the caller has it (the export
+    then reuses its trace); else it is made here.
+    """
+    keys = sorted({prediction_key(t) for t in tasks} | {f"{t.name}/joint_probs" for t in tasks if t.esmm_parent})
+    predict = predict or inference_function(model)
+
     def step(features):
-        outputs = model(features, training=False)
+        outputs = predict(features)
         return {k: outputs[k] for k in keys}
 
     collected = {}
     for i, (features, targets) in enumerate(dataset):
         if num_steps and i >= num_steps:
             break
+        if first_batch is not None and i == 0:
+            first_batch.update({k: v.numpy() for k, v in features.items()})
         batch = {k: v.numpy() for k, v in step(features).items()}
         batch.update({k: v.numpy() for k, v in targets.items()})
         batch.update({f: features[f].numpy() for f in extra_fields})
@@ -157,11 +166,12 @@ def extra_fields(config):
     return sorted(fields - set(data.label_fields) - {data.sample_weight_field})
 
 
-def evaluate_model(model, dataset, config, num_steps=0):
-    """Metrics of `model` on `dataset` for the tasks of `config`."""
+def evaluate_model(model, dataset, config, num_steps=0, first_batch=None, predict=None):
+    """Metrics of `model` on `dataset` for the tasks of `config` (first_batch, predict: see
+    collect_predictions)."""
     tasks = list(config.model_config.tasks)
-    collected = collect_predictions(model, dataset, tasks, num_steps,
-                                    extra_fields=extra_fields(config))
+    collected = collect_predictions(model, dataset, tasks, num_steps, extra_fields=extra_fields(config),
+                                    first_batch=first_batch, predict=predict)
     if not collected:
         raise DataError(f"the evaluation data {', '.join(config.eval_input_path)} has no rows"
                         + (" left after skipping bad rows" if config.data_config.skip_bad_rows else "")

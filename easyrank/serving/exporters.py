@@ -3,6 +3,10 @@
 An exporter is told of every evaluation during training (`after_evaluation`)
 and of the final one (`at_end`); it decides whether that model is written as
 a new version under export_dir and returns the version's path, or None.
+`warmup_rows` are the evaluation's first rows ({feature: NumPy array}) and `predict`
+its models.inference.inference_function when the caller has them: the export
+writes its warmup records from those rows and its signatures call that function,
+without reading the data or tracing the model again.
 """
 
 import os
@@ -22,25 +26,25 @@ class FinalExporter:
     def __init__(self, config, export_dir):
         self.config, self.export_dir = config, export_dir
 
-    def after_evaluation(self, model, results):
-        del model, results
+    def after_evaluation(self, model, results, warmup_rows=None, predict=None):
+        del model, results, warmup_rows, predict
         return None
 
-    def at_end(self, model, results):
+    def at_end(self, model, results, warmup_rows=None, predict=None):
         del results
-        return self._export(model)
+        return self._export(model, warmup_rows, predict)
 
-    def _export(self, model):
+    def _export(self, model, warmup_rows=None, predict=None):
         return export_model(model, self.config, self.export_dir,
-                            keep=self.config.export_config.keep)
+                            keep=self.config.export_config.keep, warmup_rows=warmup_rows)
 
 
 class LatestExporter(FinalExporter):
     """Exports after every evaluation, during training and at the end."""
 
-    def after_evaluation(self, model, results):
+    def after_evaluation(self, model, results, warmup_rows=None, predict=None):
         del results
-        return self._export(model)
+        return self._export(model, warmup_rows, predict)
 
 
 class BestExporter(FinalExporter):
@@ -50,7 +54,7 @@ class BestExporter(FinalExporter):
         super().__init__(config, export_dir)
         self.best = None
 
-    def after_evaluation(self, model, results):
+    def after_evaluation(self, model, results, warmup_rows=None, predict=None):
         spec = self.config.export_config
         value = results.get(spec.metric)
         if value is None:
@@ -60,7 +64,7 @@ class BestExporter(FinalExporter):
         if not better:
             return None
         self.best = value
-        return self._export(model)
+        return self._export(model, warmup_rows, predict)
 
     at_end = after_evaluation
 

@@ -16,6 +16,7 @@ import time
 
 import tensorflow as tf
 from google.protobuf import text_format
+from tf_keras.src.saving.legacy.saved_model.utils import keras_option_scope
 
 from easyrank.errors import DataError
 from easyrank.protos import pipeline_pb2
@@ -47,8 +48,13 @@ def versions(export_dir):
     return sorted((d for d in os.listdir(export_dir) if d.isdigit()), key=int)
 
 
-def export_model(model, config, export_dir, keep=0):
-    """Writes <export_dir>/<version>/ atomically; returns its path."""
+def export_model(model, config, export_dir, keep=0, warmup_rows=None, predict=None):
+    """Writes <export_dir>/<version>/ atomically; returns its path.
+
+    warmup_rows: {feature: NumPy array} of the evaluation data's first rows, if the caller
+    has them; else the warmup rows are read (warmup.read_rows).
+    predict: models.inference.inference_function(model), if the caller has one.
+    """
     os.makedirs(export_dir, exist_ok=True)
     remove_stale_temporaries(export_dir)
     version = next_version(export_dir)
@@ -56,20 +62,24 @@ def export_model(model, config, export_dir, keep=0):
     temp = os.path.join(export_dir, f".tmp-{version}-{os.getpid()}")
     shutil.rmtree(temp, ignore_errors=True)
     try:
-        module = ServingModule(model, config.data_config)
+        module = ServingModule(model, config.data_config, predict)
         task_signatures = module.task_signatures(list(config.model_config.tasks))
         signatures = {
             "serving_default": module.serving_default.get_concrete_function(),
             "raw_features": module.raw_features.get_concrete_function(),
         }
         signatures.update({name: fn for name, (fn, _) in task_signatures.items()})
-        tf.saved_model.save(module, temp, signatures=signatures)
+        # Without tf_keras' traces of every layer's call (its own SavedModel revival
+        # format, which nothing here loads): the signatures hold the whole model, and
+        # those traces were about half of the export's time (issue 23).
+        with keras_option_scope(save_traces=False, in_tf_saved_model_scope=False):
+            tf.saved_model.save(module, temp, signatures=signatures)
         set_method_names(temp, {name: method for name, (_, method) in task_signatures.items()})
         extra = os.path.join(temp, "assets.extra")
         os.makedirs(extra, exist_ok=True)
         with open(os.path.join(extra, PIPELINE_CONFIG_ASSET), "w", encoding="utf-8") as f:
             f.write(text_format.MessageToString(config))
-        _write_warmup(config, signature_inputs(signatures), os.path.join(extra, WARMUP_ASSET))
+        _write_warmup(config, signature_inputs(signatures), os.path.join(extra, WARMUP_ASSET), warmup_rows)
         os.rename(temp, final)
     finally:
         shutil.rmtree(temp, ignore_errors=True)
@@ -111,12 +121,14 @@ def _pid_alive(pid):
     return True
 
 
-def _write_warmup(config, signature_inputs, path):
+def _write_warmup(config, signature_inputs, path, rows=None):
     """Writes TF Serving warmup records from real evaluation rows (num_warmup_rows of them)."""
     num_rows = min(config.export_config.num_warmup_rows, warmup.MAX_ROWS)
     if num_rows <= 0:
         return
-    features, source = warmup.read_rows(config, num_rows)
+    features, source = warmup.first_rows(rows, num_rows) if rows else (None, None)
+    if features is None:
+        features, source = warmup.read_rows(config, num_rows)
     if source is None:
         logger.warning("No evaluation or training data could be read: the warmup records "
                        "hold one row of default values.")

@@ -34,6 +34,7 @@ import tensorflow as tf
 
 from easyrank.data.tfrecord_reader import densify, feature_spec
 from easyrank.models.heads import BINARY_LOSSES, prediction_key
+from easyrank.models.inference import inference_function, input_specs
 from easyrank.protos import model_pb2
 
 REGRESS_METHOD = "tensorflow/serving/regress"
@@ -44,18 +45,17 @@ class ServingModule(tf.Module):
     """Holds the model, its serving_default and raw_features functions, and builds the
     Regress/Classify signatures (task_signatures)."""
 
-    def __init__(self, model, data_config):
+    def __init__(self, model, data_config, predict=None):
         super().__init__()
         self.model = model
         self._spec = feature_spec(data_config, include_targets=False)
-        fields = model.input_fields
+        # Every signature calls this one function (models/inference.py): the model is
+        # traced once, or once more for tf.Example lists, not once per signature (issue 23).
+        self._predict = predict or inference_function(model)
         self.serving_default = tf.function(
             self._from_examples,
             input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
-        self.raw_features = tf.function(
-            self._from_raw,
-            input_signature=[{name: tf.TensorSpec([None] + ([len(default)] if isinstance(default, list) else []),
-                                                  dtype, name=name) for name, dtype, default in fields}])
+        self.raw_features = tf.function(self._from_raw, input_signature=[input_specs(model)])
 
     def task_signatures(self, tasks):
         """{name: (concrete function, method name)} of the Regress and Classify signatures."""
@@ -95,7 +95,7 @@ class ServingModule(tf.Module):
         return self._outputs(features)
 
     def _outputs(self, features):
-        outputs = self.model(features, training=False)
+        outputs = self._predict(features)
         return {k: tf.cast(v, tf.float32) for k, v in outputs.items()}
 
 

@@ -45,6 +45,14 @@ def read_rows(config, num_rows):
     return defaults, None
 
 
+def first_rows(rows, num_rows):
+    """(the first `num_rows` of `rows`, "evaluation") when `rows` (the first batch of the
+    evaluation data, as read_rows would read it) has that many, else (None, None)."""
+    if not rows or len(next(iter(rows.values()))) < num_rows:
+        return None, None
+    return {k: v[:num_rows] for k, v in rows.items()}, "evaluation"
+
+
 def to_examples(features):
     """tf.Example per row; list features (2-D) keep their non-empty entries, empty values are left out."""
     num_rows = len(next(iter(features.values())))

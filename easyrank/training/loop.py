@@ -21,6 +21,7 @@ from easyrank.data import binary_labels, build_dataset, count_rows, list_files
 from easyrank.data.compression import is_gzip, verify_gzip
 from easyrank.errors import ConfigError, DataError
 from easyrank.evaluation import evaluator
+from easyrank.models.inference import inference_function
 from easyrank.serving import deployment, exporters
 from easyrank.training import early_stopping, input_state, strategies, warm_start
 from easyrank.training.callbacks import (
@@ -204,14 +205,17 @@ def _train_and_evaluate(config, model_dir, chief, input_mode, phases):
     if multi_worker or train.mixed_precision not in ("", "float32"):
         # Evaluate and export a float32 one-device copy: no collectives, no remote variables.
         model = single_device_model(config, manager.latest_checkpoint)
-    results = evaluator.evaluate_model(model, eval_data(), config, config.eval_config.num_eval_steps)
+    # The evaluation's inference function and first rows serve the export as well.
+    predict, first_batch = inference_function(model), {}
+    results = evaluator.evaluate_model(model, eval_data(), config, config.eval_config.num_eval_steps,
+                                       first_batch=first_batch, predict=predict)
     results["global_step"] = step
     report(step, results)
     if stopper is not None:
         results.update(stopper.summary())
     evaluator.write_eval_result(model_dir, results)
     phases.mark("evaluation")
-    path = exporter.at_end(model, results)
+    path = exporter.at_end(model, results, warmup_rows=first_batch, predict=predict)
     phases.mark("export")
     phases.write(model_dir)
     if path:
