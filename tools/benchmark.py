@@ -111,11 +111,15 @@ def run(command, label):
 PHASES = ["import", "build", "input", "tracing", "training", "evaluation", "export", "exit"]
 
 
-def run_whole(command, label, model_dir):
-    """Wall seconds of one process from its start to its exit, with its phases when it wrote them."""
+def run_whole(command, label, model_dir, root=ROOT):
+    """Wall seconds of one process from its start to its exit, with its phases when it wrote them.
+
+    root: the checkout whose easyrank runs (its PYTHONPATH and working directory).
+    """
     print(f"[benchmark] {label}: {' '.join(command)}", file=sys.stderr, flush=True)
+    env = dict(os.environ, PYTHONPATH=root)
     started = time.time()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False, env=env)
     ended = time.time()
     if done.returncode != 0:
         sys.stderr.write(done.stderr[-4000:])
@@ -151,17 +155,24 @@ def largest_table(config):
 
 
 def whole_table(runs):
-    """Markdown: each phase per easyrank run and its median, then the whole process against DeepCTR."""
-    ours, theirs = runs["easyrank"], runs["deepctr"]
+    """Markdown: each phase per easyrank run and its median (and the baseline's), then the whole
+    process against DeepCTR."""
+    ours, theirs, base = runs["easyrank"], runs["deepctr"], runs.get("baseline")
     head = "| seconds | " + " | ".join(f"run {i + 1}" for i in range(len(ours))) + " | median |"
-    lines = [head, "|---|" + "---:|" * (len(ours) + 1)]
+    if base:
+        head += " baseline runs | baseline median | change |"
+    lines = [head, "|---|" + "---:|" * (len(ours) + 1) + ("---:|---:|---:|" if base else "")]
     for key in PHASES + ["to_export_seconds", "whole_seconds"]:
         values = [r[key] for r in ours if key in r]
         if values:
             label = {"to_export_seconds": "**to a written export**",
                      "whole_seconds": "**whole process**"}.get(key, key)
-            lines.append(f"| {label} | " + " | ".join(f"{v:.2f}" for v in values)
-                         + f" | {statistics.median(values):.2f} |")
+            row = f"| {label} | " + " | ".join(f"{v:.2f}" for v in values) + f" | {statistics.median(values):.2f} |"
+            if base:
+                before = [r[key] for r in base if key in r]
+                row += (" " + ", ".join(f"{v:.2f}" for v in before) + f" | {statistics.median(before):.2f} | "
+                        f"{statistics.median(values) - statistics.median(before):+.2f} |") if before else " | | |"
+            lines.append(row)
     if theirs:
         values = [r["whole_seconds"] for r in theirs]
         lines.append("| DeepCTR whole process | " + " | ".join(f"{v:.2f}" for v in values)
@@ -169,9 +180,15 @@ def whole_table(runs):
         ratios = [t["whole_seconds"] / o["whole_seconds"] for o, t in zip(ours, theirs)]
         lines.append("| **DeepCTR / easyrank** | " + " | ".join(f"{v:.2f}x" for v in ratios)
                      + f" | {statistics.median(ratios):.2f}x |")
-    aucs = [r["eval_auc"] for r in ours]
-    lines.append("| easyrank eval AUC | " + " | ".join(f"{v:.4f}" for v in aucs)
-                 + f" | {statistics.median(aucs):.4f} |")
+        if base:
+            ratios = [t["whole_seconds"] / b["whole_seconds"] for b, t in zip(base, theirs)]
+            lines.append("| DeepCTR / easyrank baseline | " + " | ".join(f"{v:.2f}x" for v in ratios)
+                         + f" | {statistics.median(ratios):.2f}x |")
+    for name, group in (("easyrank", ours), ("baseline", base or [])):
+        aucs = [r["eval_auc"] for r in group]
+        if aucs:
+            lines.append(f"| {name} eval AUC | " + " | ".join(f"{v:.4f}" for v in aucs)
+                         + f" | {statistics.median(aucs):.4f} |")
     if theirs:
         aucs = [r["test_auc"] for r in theirs]
         lines.append("| DeepCTR test AUC | " + " | ".join(f"{v:.4f}" for v in aucs)
@@ -234,6 +251,9 @@ def main():
     parser.add_argument("--details", action="store_true",
                         help="The in-process measures (input, steady and whole-fit rates, inference) "
                              "instead of the whole process and its phases.")
+    parser.add_argument("--baseline_root", default="",
+                        help="Another checkout of easyrank (e.g. `git worktree add /tmp/base COMMIT`) whose "
+                             "whole process runs alternated with this one's: before/after in one command.")
     parser.add_argument("--no_steady", action="store_true",
                         help="Without the steady-rate runs (row-wise against dense table optimizer).")
     args = parser.parse_args()
@@ -285,11 +305,16 @@ def whole_process(args, config, work_dir, spec_path):
     edit = ["--edit_config_json", args.edit_config_json] if args.edit_config_json else []
     load_before = load_average()
     runs = {"easyrank": [], "deepctr": [], "steady_rowwise": [], "steady_dense": []}
+    if args.baseline_root:
+        runs["baseline"] = []
     for i in range(args.repeats):
-        model_dir = os.path.join(work_dir, f"easyrank_{i}")
-        runs["easyrank"].append(run_whole([sys.executable, "-m", "easyrank.train", "--pipeline_config_path",
-                                           args.config, "--model_dir", model_dir] + edit,
-                                          f"easyrank whole process {i + 1}", model_dir))
+        for key, root in (("easyrank", ROOT), ("baseline", args.baseline_root)):
+            if key not in runs:
+                continue
+            model_dir = os.path.join(work_dir, f"{key}_{i}")
+            runs[key].append(run_whole([sys.executable, "-m", "easyrank.train", "--pipeline_config_path",
+                                        os.path.join(ROOT, args.config), "--model_dir", model_dir] + edit,
+                                       f"{key} whole process {i + 1}", model_dir, root=root))
         if args.peer_python:
             runs["deepctr"].append(run_whole([args.peer_python, os.path.join(HERE, "benchmark_deepctr.py"),
                                               "--spec", spec_path, "--inference_batches", "0",
