@@ -20,7 +20,8 @@ def input_specs(model):
 
 def inference_function(model):
     """tf.function of `model(features, training=False)`, traced once for input_specs(model)."""
-    function = tf.function(lambda features: model(features, training=False), reduce_retracing=True)
+    function = tf.function(lambda features: model(features, training=False), reduce_retracing=True,
+                           autograph=False)
     function.get_concrete_function({name: tf.TensorSpec(spec.shape, spec.dtype)
                                     for name, spec in input_specs(model).items()})
     return function

@@ -113,7 +113,7 @@ class SparseOptimizer(tf_keras.optimizers.Optimizer):
             return
         shared = self.__dict__.get("_shared_rows")
         if shared is None:  # kept out of attribute tracking: nothing to save
-            shared = _Untracked(tf.function(self._apply_rows, reduce_retracing=True))
+            shared = _Untracked(tf.function(self._apply_rows, reduce_retracing=True, autograph=False))
             self.__dict__["_shared_rows"] = shared
         shared.function(variable, slots, indices, values)
 
