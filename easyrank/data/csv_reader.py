@@ -134,11 +134,11 @@ class CsvReader:
     def parse_batch(self, row_ids, lines):
         """Parses a batch of (row id, line) from read_file into (features, targets)."""
         if self._line_pattern is None or len({i for _, i in self._fields}) != len(self._fields):
-            return self._check_values(*self._parse_general(row_ids, lines))
+            return self._parse_general(row_ids, lines)
         plain = tf.reduce_all(tf.strings.regex_full_match(lines, self._line_pattern))
         # The value checks run once, on whichever path's result: traced once (issue 23).
         return self._check_values(*tf.cond(plain, lambda: (row_ids, *self._decode_plain(lines)),
-                                           lambda: self._parse_general(row_ids, lines)))
+                                           lambda: self._general_rows(row_ids, lines)))
 
     def _check_values(self, row_ids, features, targets):
         def locate(rows):
@@ -148,8 +148,11 @@ class CsvReader:
         return self._values(features, targets, locate)
 
     def _parse_general(self, row_ids, lines):
-        """Checks every row, then converts the batch (bad rows raise or are dropped); returns
-        (row ids, features, targets) of the rows kept."""
+        """Checks every row, then converts the batch (bad rows raise or are dropped)."""
+        return self._check_values(*self._general_rows(row_ids, lines))
+
+    def _general_rows(self, row_ids, lines):
+        """_parse_general before the value checks: (row ids, features, targets) of the rows kept."""
         filenames = tf.gather(self._files, row_ids // (1 << _LINE_BITS))
         line_numbers = row_ids % (1 << _LINE_BITS)
         cells = tf.strings.split(lines, self._delimiter)
