@@ -36,4 +36,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    console.run(main)
+    console.run(main, fast_exit=True)

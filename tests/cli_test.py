@@ -91,11 +91,20 @@ def test_bad_override(tmp_path):
 
 
 def test_tiny_run_succeeds_and_nothing_is_lost_on_bad_input(tmp_path):
-    path = write_config(tmp_path, "num_epochs: 1", "num_epochs: 2")
+    path = write_config(tmp_path, "num_epochs: 1", "num_epochs: 2 save_summary_steps: 5")
     model_dir = tmp_path / "m"
     out = run_train(path, model_dir)
     assert out.returncode == 0, out.stderr[-3000:]
     assert (model_dir / "eval_result.json").exists()
+    # The train CLI ends without Python's finalization (issue 23): everything it wrote is complete.
+    import json
+    phases = json.load(open(model_dir / "phases.json"))["seconds"]
+    assert list(phases) == ["build", "input", "tracing", "training", "evaluation", "export"]
+    import tensorflow as tf
+    tags = {kind: {v.tag for f in tf.io.gfile.glob(str(model_dir / kind / "events.*"))
+                   for e in tf.compat.v1.train.summary_iterator(f) for v in e.summary.value}
+            for kind in ("train", "eval")}
+    assert {"loss", "learning_rate"} <= tags["train"] and "income/auc" in tags["eval"], tags
     saved = sorted(os.listdir(model_dir))
     # A second run with a broken override fails before touching model_dir.
     out = run_train(path, model_dir, "--edit_config_json", '{"data_config.batch_size": -1}')

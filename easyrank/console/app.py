@@ -48,8 +48,13 @@ def load_pipeline_config():
     return config
 
 
-def run(main):
-    """app.run(main) with user errors turned into one paragraph and an exit code."""
+def run(main, fast_exit=False):
+    """app.run(main) with user errors turned into one paragraph and an exit code.
+
+    fast_exit: after main succeeds, flush the output and end the process without Python's
+    finalization, for a CLI that has closed everything it wrote (the train CLI): deleting
+    TensorFlow's traced functions one by one at exit took 2-13 s on 2 cores (issue 23).
+    """
 
     def guarded(argv):
         logging.get_absl_handler().use_absl_log_file = False
@@ -81,6 +86,11 @@ def run(main):
             if message is None:
                 raise
             _fail(f"Cluster error: {message}", EXIT_CLUSTER)
+        if fast_exit:
+            std_logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code or 0)
         sys.exit(code or 0)
 
     app.run(guarded)

@@ -191,6 +191,8 @@ def _train_and_evaluate(config, model_dir, chief, input_mode, phases):
                 # tf_keras counts one optimizer step too many when a dataset of unknown
                 # length runs out; the step count must equal the batches trained on.
                 model.optimizer.iterations.assign(step + counter.steps)
+        if train_writer is not None:
+            train_writer.close()  # flushed now: the train CLI ends without finalizers (console.run)
     phases.mark("training")
     step = global_step(model)
     # The final step, always, but only after training: in a multi-worker run every worker
@@ -211,6 +213,7 @@ def _train_and_evaluate(config, model_dir, chief, input_mode, phases):
                                        first_batch=first_batch, predict=predict)
     results["global_step"] = step
     report(step, results)
+    eval_writer.close()
     if stopper is not None:
         results.update(stopper.summary())
     evaluator.write_eval_result(model_dir, results)
