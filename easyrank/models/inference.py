@@ -20,8 +20,8 @@ def input_specs(model):
 
 def inference_function(model):
     """tf.function of `model(features, training=False)`, traced once for input_specs(model)."""
-    function = tf.function(lambda features: model(features, training=False), reduce_retracing=True,
-                           autograph=False)
-    function.get_concrete_function({name: tf.TensorSpec(spec.shape, spec.dtype)
-                                    for name, spec in input_specs(model).items()})
+    # Exact shapes per trace (no reduce_retracing): a relaxed trace would lose the rank that
+    # tells a tf.Example list [batch, N] from a joined string [batch].
+    function = tf.function(lambda features: model(features, training=False), autograph=False)
+    function.get_concrete_function(input_specs(model))
     return function

@@ -64,10 +64,7 @@ def export_model(model, config, export_dir, keep=0, warmup_rows=None, predict=No
     try:
         module = ServingModule(model, config.data_config, predict)
         task_signatures = module.task_signatures(list(config.model_config.tasks))
-        signatures = {
-            "serving_default": module.serving_default.get_concrete_function(),
-            "raw_features": module.raw_features.get_concrete_function(),
-        }
+        signatures = module.base_signatures()
         signatures.update({name: fn for name, (fn, _) in task_signatures.items()})
         # Without tf_keras' traces of every layer's call (its own SavedModel revival
         # format, which nothing here loads): the signatures hold the whole model, and

@@ -42,8 +42,8 @@ CLASSIFY_METHOD = "tensorflow/serving/classify"
 
 
 class ServingModule(tf.Module):
-    """Holds the model, its serving_default and raw_features functions, and builds the
-    Regress/Classify signatures (task_signatures)."""
+    """Holds the model and builds the signatures: serving_default and raw_features
+    (base_signatures), Regress/Classify (task_signatures)."""
 
     def __init__(self, model, data_config, predict=None):
         super().__init__()
@@ -51,14 +51,25 @@ class ServingModule(tf.Module):
         self._spec = feature_spec(data_config, include_targets=False)
         # Every signature calls this one function (models/inference.py): the model is
         # traced once, or once more for tf.Example lists, not once per signature (issue 23).
-        self._predict = predict or inference_function(model)
-        self.serving_default = tf.function(
-            self._from_examples,
-            input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
-        self.raw_features = tf.function(self._from_raw, input_signature=[input_specs(model)])
+        # Functions held out of attribute tracking: tf.saved_model.save traces a tracked
+        # tf.function again to list it (in its save context), a second trace of the model per
+        # function; the signatures hold their graphs anyway (issue 23).
+        self._held = _Untracked({
+            "predict": predict or inference_function(model),
+            "serving_default": tf.function(
+                self._from_examples, input_signature=[tf.TensorSpec([None], tf.string, name="examples")]),
+            "raw_features": tf.function(self._from_raw, input_signature=[input_specs(model)]),
+        })
+
+    def base_signatures(self):
+        """{"serving_default", "raw_features": concrete function}."""
+        return {name: self._held.value[name].get_concrete_function()
+                for name in ("serving_default", "raw_features")}
 
     def task_signatures(self, tasks):
-        """{name: (concrete function, method name)} of the Regress and Classify signatures."""
+        """{name: (concrete function, method name)} of the Regress and Classify signatures.
+
+        They call serving_default (traced once) rather than parsing the examples again."""
         examples = tf.TensorSpec([None], tf.string, name="inputs")
         signatures = {}
         for task in tasks:
@@ -68,7 +79,7 @@ class ServingModule(tf.Module):
             multiclass = task.loss == model_pb2.TaskConfig.SOFTMAX_CROSS_ENTROPY
 
             def regress(inputs, key=key):
-                return {"outputs": self._from_examples(inputs)[key]}
+                return {"outputs": self._held.value["serving_default"](inputs)[key]}
 
             if not multiclass:  # Regress answers one number per example
                 signatures[prefix + "regress"] = (tf.function(
@@ -78,7 +89,7 @@ class ServingModule(tf.Module):
             names = [str(c) for c in range(task.num_classes if multiclass else 2)]
 
             def classify(inputs, key=key, names=names, multiclass=multiclass):
-                probs = self._from_examples(inputs)[key]
+                probs = self._held.value["serving_default"](inputs)[key]
                 classes = tf.tile(tf.constant([names]), [tf.shape(probs)[0], 1])
                 scores = probs if multiclass else tf.stack([1.0 - probs, probs], axis=1)
                 return {"scores": scores, "classes": classes}
@@ -95,8 +106,15 @@ class ServingModule(tf.Module):
         return self._outputs(features)
 
     def _outputs(self, features):
-        outputs = self._predict(features)
+        outputs = self._held.value["predict"](features)
         return {k: tf.cast(v, tf.float32) for k, v in outputs.items()}
+
+
+class _Untracked:
+    """Holds a value where tf.Module attribute tracking does not look."""
+
+    def __init__(self, value):
+        self.value = value
 
 
 def set_method_names(saved_model_dir, methods):
