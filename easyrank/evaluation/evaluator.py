@@ -4,12 +4,13 @@ import json
 import os
 
 import numpy as np
+import tensorflow as tf
 
 from easyrank.data import binary_labels, build_dataset
 from easyrank.errors import DataError
 from easyrank.evaluation import metrics as metrics_lib
 from easyrank.models.heads import prediction_key
-from easyrank.models.inference import inference_function
+from easyrank.models.inference import inference_function, trace_for
 from easyrank.protos import model_pb2
 
 Task = model_pb2.TaskConfig
@@ -50,6 +51,8 @@ def collect_predictions(model, dataset, tasks, num_steps=0, extra_fields=(), fir
     """
     keys = sorted({prediction_key(t) for t in tasks} | {f"{t.name}/joint_probs" for t in tasks if t.esmm_parent})
     predict = predict or inference_function(model)
+    if isinstance(dataset, tf.data.Dataset):
+        trace_for(predict, dataset.element_spec[0])
 
     def step(features):
         outputs = predict(features)
