@@ -10,7 +10,7 @@ once, on first use, and every test that needs them reads the same result:
   Used by the "learns on a slice" thresholds, the check_export test of every sample and the
   per-block end-to-end tests.
 - `sample_full(name)`: the sample config as shipped, trained to the end with exporter NONE (no
-  test of a full run reads its export).
+  test of a full run reads its export) and evaluated on the held-out test split.
 
 Treat what they return as read-only: a test that trains further, exports again or edits a
 config makes its own copy (`copy_config`, a model_dir of its own). Configs are fresh copies on
@@ -141,12 +141,24 @@ def sample_slice(tmp_path_factory, load_sample):
     return get
 
 
+def _test_split(name, config, request):
+    """The held-out test split of the sample: census's test.csv.gz (or its Parquet copy);
+    the MovieLens samples' eval_input_path is already their test split."""
+    if name.endswith("_parquet"):
+        return [request.getfixturevalue("census_parquet")["test"]]
+    if name.startswith("census_"):
+        return [os.path.join(CENSUS, "test.csv.gz")]
+    return list(config.eval_input_path)
+
+
 @pytest.fixture(scope="session")
-def sample_full(tmp_path_factory, load_sample):
+def sample_full(request, tmp_path_factory, load_sample):
     """sample_full(name) -> namespace(config, model_dir, results): the sample config as shipped
-    (criteo: the generated data; parquet: the Parquet splits), trained to its end and evaluated
-    on its evaluation split, with export_config.exporter NONE. Trained on first use, once per
-    session; the final checkpoint is tf.train.latest_checkpoint(model_dir).
+    (criteo: the generated data; parquet: the Parquet splits), trained to its end with
+    export_config.exporter NONE (no test of a full run reads its export), evaluated by the train
+    loop on the held-out test split (census: test.csv.gz; MovieLens: its eval_input_path, already
+    the test split), which training never reads. Trained on first use, once per session; the
+    final checkpoint is tf.train.latest_checkpoint(model_dir).
     """
     from easyrank.training import loop
     runs = {}
@@ -154,6 +166,9 @@ def sample_full(tmp_path_factory, load_sample):
     def get(name):
         if name not in runs:
             config = load_sample(name, {"export_config.exporter": "NONE"})
+            test = _test_split(name, config, request)
+            del config.eval_input_path[:]
+            config.eval_input_path.extend(test)
             model_dir = str(tmp_path_factory.mktemp(f"full_{name}"))
             runs[name] = (config, model_dir, loop.train_and_evaluate(config, model_dir))
         config, model_dir, results = runs[name]
