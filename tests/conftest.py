@@ -12,9 +12,10 @@ once, on first use, and every test that needs them reads the same result:
 - `sample_full(name)`: the sample config as shipped, trained to the end with exporter NONE (no
   test of a full run reads its export) and evaluated on the held-out test split.
 
-Treat what they return as read-only: a test that trains further, exports again or edits a
-config makes its own copy (`copy_config`, a model_dir of its own). Configs are fresh copies on
-every call.
+Configs and results are fresh copies on every call; model_dir and export_dir are shared and
+read-only: a test that trains further or exports again copies the directory first
+(shutil.copytree). A new test that trains and never reads the export sets
+`"export_config.exporter": "NONE"` (an export costs about as much as a short training run).
 """
 
 import os
@@ -45,7 +46,7 @@ SLICE_BATCH = 256
 
 
 def copy_config(config):
-    """A copy of a shared fixture's config that a test may edit."""
+    """A copy of a shared run's config that a test may edit."""
     copy = type(config)()
     copy.CopyFrom(config)
     return copy
