@@ -43,6 +43,7 @@ GOLDEN = {
     "feature_twice_in_group": (17, "model_config.feature_groups[0].feature_names[2]", "'age' is listed twice"),
     "best_metric_never_reported": (24, "export_config.metric", "never reports 'income/aucc'"),
     "negative_export_keep": (24, "export_config.keep", "must be non-negative"),
+    "none_exporter_with_export_dir": (24, "export_config.export_dir", "exporter NONE exports nothing"),
     "bad_model_name": (24, "export_config.model_name", "is not a TF Serving model name"),
     "negative_warmup_rows": (24, "export_config.num_warmup_rows", "must be non-negative"),
     "negative_clip_norm": (23, "train_config.optimizer.clip_norm", "Received: -1.0"),

@@ -28,10 +28,10 @@ NOISE = [
 ]
 
 
-def run_cli(model_dir, *extra):
+def run_cli(model_dir, *extra, exporter="FINAL"):
     edits = {"train_input_path": [TINY], "eval_input_path": [TINY], "data_config.batch_size": 32,
              "train_config.log_step_count_steps": 5, "train_config.save_summary_steps": 3,
-             "train_config.save_checkpoints_steps": 10}
+             "train_config.save_checkpoints_steps": 10, "export_config.exporter": exporter}
     return subprocess.run(
         [sys.executable, "-m", "easyrank.train", "--pipeline_config_path", CONFIG,
          "--model_dir", str(model_dir), "--edit_config_json", json.dumps(edits), *extra],
@@ -67,7 +67,7 @@ def test_first_run_prints_easyrank_lines_only(tmp_path):
 
 
 def test_tf_log_shows_tensorflow_messages_again(tmp_path):
-    out = run_cli(tmp_path / "m", "--tf_log")
+    out = run_cli(tmp_path / "m", "--tf_log", exporter="NONE")
     assert out.returncode == 0, out.stderr[-3000:]
     lines = (out.stdout + out.stderr).splitlines()
     assert any(re.match(r"[IWEF]\d{4} ", line) for line in lines), "\n".join(lines)

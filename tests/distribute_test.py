@@ -339,7 +339,7 @@ def test_multi_worker_mirrored_with_the_sample_log_and_summary_intervals(tmp_pat
     model_dir = tmp_path / "model"
     args = train_args(model_dir, train_config__num_steps=120, train_config__num_epochs=100,
                       train_config__log_step_count_steps=100, train_config__save_summary_steps=50,
-                      train_config__save_checkpoints_steps=60,
+                      train_config__save_checkpoints_steps=60, export_config__exporter="NONE",
                       train_config__distribution__strategy="MULTI_WORKER_MIRRORED")
     code, out = run_bounded(launcher(2, 0, args, 400), 430, tmp=tmp_path)
     assert code == 0, out[-4000:]
@@ -383,7 +383,7 @@ def test_parameter_server_partitioned_tables_with_an_embedding_optimizer(tmp_pat
     args = train_args(model_dir, train_config__num_steps=4, train_config__save_checkpoints_steps=4,
                       train_config__log_step_count_steps=2,
                       train_config__distribution__strategy="PARAMETER_SERVER",
-                      train_config__distribution__min_shard_bytes=1024,
+                      train_config__distribution__min_shard_bytes=1024, export_config__exporter="NONE",
                       train_config__embedding_optimizer__rowwise_adagrad__learning_rate=0.05)
     code, out = run_bounded(launcher(1, 2, args, 200), 240)
     assert code == 0, out[-4000:]
@@ -406,7 +406,7 @@ def test_embedding_optimizers_in_a_cluster(tmp_path, strategy, optimizer):
     args = train_args(model_dir, train_config__num_steps=4, train_config__save_checkpoints_steps=4,
                       train_config__log_step_count_steps=2,
                       train_config__distribution__strategy=strategy,
-                      train_config__distribution__min_shard_bytes=1024,
+                      train_config__distribution__min_shard_bytes=1024, export_config__exporter="NONE",
                       **embedding_optimizer_edits(optimizer))
     code, out = run_bounded(launcher(workers, ps, args, 200), 240, tmp=tmp_path)
     assert code == 0, out[-4000:]
@@ -434,7 +434,7 @@ def test_run_killed_midway_resumes_from_latest_checkpoint(tmp_path):
     model_dir = tmp_path / "model"
     args = [sys.executable, "-m", "easyrank.train"] + train_args(
         model_dir, train_config__num_steps=400, train_config__save_checkpoints_steps=5,
-        train_config__num_epochs=100)
+        train_config__num_epochs=100, export_config__exporter="NONE")
     process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -449,7 +449,7 @@ def test_run_killed_midway_resumes_from_latest_checkpoint(tmp_path):
     assert 5 <= killed_at < 400
     code, out = run_bounded(args[:-1] + [edits(train_config__num_steps=killed_at + 5,
                                                train_config__save_checkpoints_steps=5,
-                                               train_config__num_epochs=100)], 240)
+                                               train_config__num_epochs=100, export_config__exporter="NONE")], 240)
     assert code == 0, out[-3000:]
     assert f"Resuming from {model_dir}/ckpt-{killed_at} at step {killed_at}" in out
     assert json.load(open(model_dir / "eval_result.json"))["global_step"] == killed_at + 5
@@ -461,7 +461,7 @@ def test_killed_worker_makes_the_other_fail_in_bounded_time(tmp_path):
     model_dir = tmp_path / "model"
     args = [sys.executable, "-m", "easyrank.train"] + train_args(
         model_dir, train_config__num_steps=100000, train_config__num_epochs=10000,
-        train_config__save_checkpoints_steps=5,
+        train_config__save_checkpoints_steps=5, export_config__exporter="NONE",
         train_config__distribution__strategy="MULTI_WORKER_MIRRORED")  # heartbeats, no timeout
     cluster = local_cluster.cluster_spec(2, 0)
     logs = [open(tmp_path / f"worker{i}.log", "w+") for i in range(2)]

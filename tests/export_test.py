@@ -160,6 +160,19 @@ class ExportTest(tf.test.TestCase):
                 self.assertNotEmpty(versions)
             self.assertEqual(versions, sorted(versions, key=int))
 
+    def test_none_exporter_writes_no_export(self):
+        from easyrank.training import loop
+        config = census_config()
+        config.data_config.batch_size = 32
+        config.train_config.num_steps = 2
+        config.export_config.exporter = config.export_config.NONE
+        model_dir = os.path.join(self.get_temp_dir(), "none")
+        results = loop.train_and_evaluate(config, model_dir)
+        self.assertEqual(results["global_step"], 2)
+        self.assertTrue(os.path.exists(os.path.join(model_dir, "eval_result.json")))
+        self.assertTrue(tf.train.latest_checkpoint(model_dir).endswith("ckpt-2"))
+        self.assertFalse(os.path.exists(os.path.join(model_dir, "export")))
+
 
 if __name__ == "__main__":
     tf.test.main()

@@ -40,7 +40,8 @@ def test_count_rows_counts_csv_lines_as_tf_data_reads_them(tmp_path, text):
 @pytest.mark.parametrize("steps_per_execution", [1, 4])
 def test_epochs_train_exactly_the_batches_of_the_data(tmp_path, steps_per_execution):
     config = config_lib.load_config(BASE, edit_config_json={
-        "train_config.num_epochs": 3, "train_config.steps_per_execution": steps_per_execution})
+        "train_config.num_epochs": 3, "train_config.steps_per_execution": steps_per_execution,
+        "export_config.exporter": "NONE"})
     results = loop.train_and_evaluate(config, str(tmp_path))
     assert results["global_step"] == -(-3 * 200 // 32)  # 19: epochs are batched back to back
     assert os.path.exists(tmp_path / "ckpt-19.index")

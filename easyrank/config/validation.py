@@ -634,6 +634,9 @@ def _validate_export(export, tasks):
             raise ConfigError(f"evaluation never reports {export.metric!r}, so BEST would never "
                               f"export; the tasks' metrics are: {', '.join(sorted(keys))}.",
                               path=path + ".metric")
+    if export.exporter == export_pb2.ExportConfig.NONE and export.HasField("export_dir"):
+        raise ConfigError("exporter NONE exports nothing: remove export_dir, or pick another exporter.",
+                          path=path + ".export_dir")
     for name in ("keep", "num_warmup_rows"):
         if getattr(export, name) < 0:
             raise ConfigError(f"must be non-negative. Received: {getattr(export, name)}.",

@@ -1,4 +1,4 @@
-"""When a training run exports: the FINAL, LATEST and BEST exporters of export_config.
+"""When a training run exports: the FINAL, LATEST, BEST and NONE exporters of export_config.
 
 An exporter is told of every evaluation during training (`after_evaluation`)
 and of the final one (`at_end`); it decides whether that model is written as
@@ -18,6 +18,11 @@ from easyrank.serving.saved_model import export_model
 def default_export_dir(config, model_dir):
     """export_config.export_dir, or <model_dir>/export."""
     return config.export_config.export_dir or os.path.join(model_dir, "export")
+
+
+def exports(config):
+    """Whether training writes exports at all (every exporter but NONE)."""
+    return config.export_config.exporter != export_pb2.ExportConfig.NONE
 
 
 class FinalExporter:
@@ -69,10 +74,19 @@ class BestExporter(FinalExporter):
     at_end = after_evaluation
 
 
+class NoExporter(FinalExporter):
+    """Exports nothing (exporter NONE)."""
+
+    def at_end(self, model, results):
+        del model, results
+        return None
+
+
 _EXPORTERS = {
     export_pb2.ExportConfig.FINAL: FinalExporter,
     export_pb2.ExportConfig.LATEST: LatestExporter,
     export_pb2.ExportConfig.BEST: BestExporter,
+    export_pb2.ExportConfig.NONE: NoExporter,
 }
 
 

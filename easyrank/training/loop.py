@@ -123,7 +123,7 @@ def _train_and_evaluate(config, model_dir, chief, input_mode, phases):
         return evaluator.eval_dataset(config)
 
     export_dir = exporters.default_export_dir(config, model_dir)
-    if chief:
+    if chief and exporters.exports(config):
         make_dir(export_dir, "export_config.export_dir")
     exporter = exporters.build_exporter(config, export_dir)
     eval_writer = tf.summary.create_file_writer(os.path.join(model_dir, "eval")) if chief else None

@@ -1,8 +1,8 @@
 """End to end for the feature-interaction samples (DCN-Mix, DCN-V2, MaskNet, FiBiNET) on census.
 
-Fast: each config trains a few steps on tests/data/census_tiny.csv, evaluates and exports,
-and the export reloads and scores; that each of them learns is asserted on a slice of the
-census data in sample_targets_test.py. Slow: census_dcn_mix.config as shipped (3 epochs)
+Fast: each config's `sample_slice` run (tests/conftest.py: a few dozen steps on a slice of
+census, evaluated and exported; that it learns is asserted in sample_targets_test.py): the
+export reloads and scores. Slow: census_dcn_mix.config as shipped (3 epochs)
 reaches the issue's test AUC of 0.937 on samples/data/census/test.csv.gz (the other three
 configs' 0.935 targets are in sample_targets_test.py).
 """
@@ -16,31 +16,19 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from easyrank import config as config_lib
-from easyrank.evaluation import evaluator
-from easyrank.training import loop, model_state
-
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TINY = os.path.join(ROOT, "tests", "data", "census_tiny.csv")
 TEST_CSV = os.path.join(ROOT, "samples", "data", "census", "test.csv.gz")
 
 
-def config_path(name):
-    return os.path.join(ROOT, "samples", "configs", f"census_{name}.config")
-
-
 @pytest.mark.parametrize("name", ["dcn_mix", "dcn_v2", "masknet", "fibinet"])
-def test_trains_evaluates_and_exports(name, tmp_path):
-    config = config_lib.load_config(config_path(name), edit_config_json={
-        "train_input_path": [TINY], "eval_input_path": [TINY], "train_config.num_steps": 6,
-        "data_config.batch_size": 64, "train_config.save_checkpoints_steps": 3})
-    model_dir = str(tmp_path / name)
-    results = loop.train_and_evaluate(config, model_dir)
-    assert results["global_step"] == 6
-    assert results["num_examples"] == 200
+def test_trains_evaluates_and_exports(name, sample_slice):
+    run = sample_slice(f"census_{name}")  # tests/conftest.py: the slice run, trained once
+    results = run.after
+    assert results["global_step"] == run.steps
+    assert results["num_examples"] == run.eval_steps * 256
     assert np.isfinite(results["income/logloss"])
-    assert os.path.exists(os.path.join(model_dir, "eval_result.json"))
-    export_root = os.path.join(model_dir, "export")
+    assert os.path.exists(os.path.join(run.model_dir, "eval_result.json"))
+    export_root = run.export_dir
     versions = sorted(v for v in os.listdir(export_root) if v.isdigit())
     assert versions
     model = tf.saved_model.load(os.path.join(export_root, versions[-1]))
@@ -53,12 +41,8 @@ def test_trains_evaluates_and_exports(name, tmp_path):
 
 
 @pytest.mark.slow
-def test_dcn_mix_reaches_test_auc(tmp_path):
-    config = config_lib.load_config(config_path("dcn_mix"))
-    model_dir = str(tmp_path / "dcn_mix")
-    loop.train_and_evaluate(config, model_dir)
-    model = model_state.single_device_model(config, tf.train.latest_checkpoint(model_dir))
-    del config.eval_input_path[:]
-    config.eval_input_path.append(TEST_CSV)
-    results = evaluator.evaluate_model(model, evaluator.eval_dataset(config), config)
-    assert results["income/auc"] >= 0.937, results
+def test_dcn_mix_reaches_test_auc(sample_full):
+    # tests/conftest.py: the config as shipped, trained once, evaluated on TEST_CSV.
+    run = sample_full("census_dcn_mix")
+    assert list(run.config.eval_input_path) == [TEST_CSV]
+    assert run.results["income/auc"] >= 0.937, run.results

@@ -27,7 +27,8 @@ def _config(name, **edits):
 
 def test_love_task_counts_liked_rows_only(tmp_path):
     config = _config("movielens_ctcvr", train_input_path=[TINY], eval_input_path=[TINY],
-                     **{"train_config.num_steps": 5, "data_config.batch_size": 64})
+                     **{"train_config.num_steps": 5, "data_config.batch_size": 64,
+                        "export_config.exporter": "NONE"})
     results = loop.train_and_evaluate(config, str(tmp_path))
     with open(TINY, encoding="utf-8") as f:
         header = f.readline().strip().split(",")
@@ -49,7 +50,8 @@ def test_love_task_counts_liked_rows_only(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["movielens_ctcvr", "movielens_esmm"])
 def test_funnel_samples_meet_their_targets(name, tmp_path):
-    results = loop.train_and_evaluate(_config(name, train_input_path=[TRAIN], eval_input_path=[TEST]), str(tmp_path))
+    config = _config(name, train_input_path=[TRAIN], eval_input_path=[TEST], **{"export_config.exporter": "NONE"})
+    results = loop.train_and_evaluate(config, str(tmp_path))
     # One epoch, test split: like/auc 0.80-0.81 and love/auc (liked rows) 0.73-0.74 here; an untrained
     # model scores 0.5.
     assert results["like/auc"] > 0.78 and results["love/auc"] > 0.70, results

@@ -21,7 +21,7 @@ CONFIG = os.path.join(ROOT, "samples", "configs", "census_mlp.config")
 def eval_auc(model_dir, **edits):
     config = config_lib.load_config(CONFIG, edit_config_json=dict({
         "train_config.num_epochs": 1, "train_config.log_step_count_steps": 1000,
-        "train_config.save_checkpoints_steps": 1000}, **edits))
+        "train_config.save_checkpoints_steps": 1000, "export_config.exporter": "NONE"}, **edits))
     return loop.train_and_evaluate(config, str(model_dir))["income/auc"]
 
 

@@ -2,35 +2,28 @@
 
 Fast: a few dozen or hundred steps of 256 rows from the sample's own training split (60 steps
 are a fifth of an epoch of census), evaluated on the first 4,096 rows of its evaluation split,
-through the whole train loop (checkpoint, evaluation, export). Each threshold sits well above
+through the whole train loop (checkpoint, evaluation, export): the `sample_slice` run of
+tests/conftest.py, whose export samples_export_test.py checks. Each threshold sits well above
 what the same model scores before training, and the test checks that gap too: an untrained or
 broken model cannot pass. Measured values are in the comments of FAST.
 
-Slow: the config as shipped reaches its target on the held-out test split (census: test.csv.gz;
-MovieLens: eval_input_path is already the test split). Targets of the samples not listed here
-are asserted next to their other tests: census_dcn_mix in census_interaction_test.py,
-census_mmoe in multitask_test.py, movielens_din and movielens_mean_pool in
-movielens_din_test.py, movielens_ctcvr and movielens_esmm in ctcvr_test.py.
+Slow: the config as shipped (`sample_full` in tests/conftest.py) reaches its target on the
+held-out test split (census: test.csv.gz; MovieLens: eval_input_path is already the test
+split). Targets of the samples not listed here are asserted next to their other tests:
+census_dcn_mix in census_interaction_test.py, census_mmoe in multitask_test.py, movielens_din
+and movielens_mean_pool in movielens_din_test.py, movielens_ctcvr and movielens_esmm in
+ctcvr_test.py.
 """
 
 import os
-import subprocess
-import sys
 
 import easyrank  # noqa: F401
 
 # isort: split
 import pytest
-import tensorflow as tf
-import tf_keras
-
-from easyrank import config as config_lib
-from easyrank.evaluation import evaluator
-from easyrank.training import loop, model_state, strategies
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIGS = os.path.join(ROOT, "samples", "configs")
-CENSUS = os.path.join(ROOT, "samples", "data", "census")
 
 EVAL_STEPS = 16  # x 256 rows; 0: all of the evaluation split
 UNTRAINED_GAP = 0.04  # each threshold is at least this far above the untrained model's value
@@ -87,9 +80,9 @@ SLOW = {
 }
 
 
-def test_every_sample_config_has_fast_and_full_targets():
+def test_every_sample_config_has_fast_and_full_targets(sample_slice):
     names = sorted(f[:-len(".config")] for f in os.listdir(CONFIGS) if f.endswith(".config"))
-    assert sorted(FAST) == names
+    assert sorted(FAST) == names == sample_slice.names
     # Full targets in their own files (or benchmarks: the new blocks' rows in docs/benchmarks.md,
     # criteo_mlp's in tests/e2e/embedding_optimizer_quality_test.py and tools/embedding_benchmark.py).
     elsewhere = {"census_dcn_mix", "census_mmoe", "movielens_din", "movielens_mean_pool",
@@ -98,57 +91,12 @@ def test_every_sample_config_has_fast_and_full_targets():
     assert sorted(set(SLOW) | elsewhere) == names
 
 
-def parquet_paths(tmp_path):
-    """The census splits as Parquet (the sample config's conversion command), under tmp_path."""
-    out = tmp_path / "parquet"
-    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "convert_to_parquet.py"),
-                    "--config", os.path.join(CONFIGS, "census_dcn_mix.config"),
-                    "--output_dir", str(out), "--row_group_size", "20000"]
-                   + [arg for split in ("train", "eval", "test") for arg in (
-                       "--input", os.path.join(CENSUS, f"{split}.csv.gz"))],
-                   check=True, cwd=ROOT, capture_output=True, timeout=300)
-    return {split: str(out / f"{split}.parquet") for split in ("train", "eval", "test")}
-
-
-def load(name, tmp_path, edits=None):
-    """The sample config; the Parquet sample reads Parquet files made from the census splits."""
-    edits = dict(edits or {})
-    if name.startswith("criteo_"):  # generated data (the sample config's commands, smaller)
-        for split, rows, seed in (("train", 40000, 1), ("eval", 8192, 2)):
-            subprocess.run([sys.executable, os.path.join(ROOT, "tools", "generate_criteo.py"), "--rows", str(rows),
-                            "--max_vocab", "100000", "--seed", str(seed), "--output", str(tmp_path / split)],
-                           check=True, cwd=ROOT, capture_output=True, timeout=300)
-        edits.update({"train_input_path": [str(tmp_path / "train.csv")],
-                      "eval_input_path": [str(tmp_path / "eval.csv")]})
-    if name.endswith("_parquet"):
-        paths = parquet_paths(tmp_path)
-        edits.update({"train_input_path": [paths["train"]], "eval_input_path": [paths["eval"]]})
-    return config_lib.load_config(os.path.join(CONFIGS, f"{name}.config"), edit_config_json=edits)
-
-
-def slice_config(name, tmp_path):
-    steps, eval_steps, _ = FAST[name]
-    return load(name, tmp_path, {
-        "data_config.batch_size": 256, "data_config.shuffle_buffer_size": 4096,
-        "train_config.num_steps": steps, "train_config.num_epochs": 1,
-        "train_config.save_checkpoints_steps": steps, "train_config.log_step_count_steps": steps,
-        "eval_config.batch_size": 256, "eval_config.num_eval_steps": eval_steps})
-
-
-def untrained_results(config):
-    """The model of `config` as the train loop initialises it (same seed), evaluated untrained."""
-    tf_keras.utils.set_random_seed(config.train_config.seed)
-    model, _ = model_state.create_model(config, strategies.build_strategy(config.train_config))
-    return evaluator.evaluate_model(model, evaluator.eval_dataset(config), config,
-                                    config.eval_config.num_eval_steps)
-
-
 @pytest.mark.parametrize("name", sorted(FAST))
-def test_sample_learns_on_a_slice(name, tmp_path):
-    config = slice_config(name, tmp_path)
+def test_sample_learns_on_a_slice(name, sample_slice):
+    run = sample_slice(name)  # tests/conftest.py: trained once, shared with samples_export_test
     steps, eval_steps, thresholds = FAST[name]
-    before = untrained_results(config)
-    after = loop.train_and_evaluate(config, str(tmp_path / "model"))
+    before, after = run.before, run.after
+    assert (run.steps, run.eval_steps) == (steps, eval_steps)
     assert after["global_step"] == steps and before["num_examples"] == after["num_examples"]
     assert after["num_examples"] == eval_steps * 256 or not eval_steps
     print(name, {k: (round(before[k], 4), round(after[k], 4)) for k in thresholds})
@@ -159,16 +107,9 @@ def test_sample_learns_on_a_slice(name, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SLOW))
-def test_sample_reaches_its_target_on_the_test_split(name, tmp_path):
-    config = load(name, tmp_path)
-    model_dir = str(tmp_path / "model")
-    results = loop.train_and_evaluate(config, model_dir)
-    if name.startswith("census_"):
-        model = model_state.single_device_model(config, tf.train.latest_checkpoint(model_dir))
-        test = config.eval_input_path[0].replace("eval.", "test.")
-        del config.eval_input_path[:]
-        config.eval_input_path.append(test)
-        results = evaluator.evaluate_model(model, evaluator.eval_dataset(config), config)
+def test_sample_reaches_its_target_on_the_test_split(name, sample_full):
+    # tests/conftest.py: the config as shipped, trained once, evaluated on the test split.
+    results = sample_full(name).results
     print(name, {k: round(results[k], 4) for k in SLOW[name]})
     for metric, target in SLOW[name].items():
         assert results[metric] >= target, (metric, results)

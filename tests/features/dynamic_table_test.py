@@ -463,7 +463,7 @@ def test_parameter_server_workers_share_one_consistent_mapping(tmp_path):
     edits = {"train_input_path": [tiny], "eval_input_path": [tiny], "data_config.batch_size": 32,
              "train_config.save_checkpoints_steps": 6, "train_config.log_step_count_steps": 3,
              "train_config.save_summary_steps": 6,
-             "train_config.distribution.strategy": "PARAMETER_SERVER",
+             "train_config.distribution.strategy": "PARAMETER_SERVER", "export_config.exporter": "NONE",
              "train_config.distribution.min_shard_bytes": 1024,  # other tables are partitioned
              # movie ids fill their 30 rows and evict; users (1000 rows) are never evicted.
              "feature_configs[4].id_feature.dynamic.capacity": 30,

@@ -15,29 +15,20 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from easyrank import config as config_lib
 from easyrank.serving import checks
-from easyrank.training import loop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 import export_embedding_table  # noqa: E402
 
-SAMPLE = os.path.join(ROOT, "samples", "configs", "movielens_ranking.config")
 TABLE = os.path.join(ROOT, "samples", "data", "movielens", "genre_embedding.txt")
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    model_dir = str(tmp_path_factory.mktemp("ranking") / "model")
-    tiny = os.path.join(ROOT, "tests", "data", "movielens_tiny.csv")
-    config = config_lib.load_config(SAMPLE, {
-        "train_input_path": [tiny], "eval_input_path": [tiny], "data_config.batch_size": 64,
-        "train_config.num_steps": 20, "train_config.save_checkpoints_steps": 20,
-        "eval_config.eval_interval_steps": 0})
-    loop.train_and_evaluate(config, model_dir)
-    return model_dir
+def trained(sample_slice):
+    """model_dir of movielens_ranking's slice run (tests/conftest.py): trained and exported once."""
+    return sample_slice("movielens_ranking").model_dir
 
 
 def test_frozen_pretrained_table_keeps_the_file_rows_and_the_tool_writes_them_back(trained, tmp_path):

@@ -33,7 +33,7 @@ model_config {{
   tasks {{ name: "t" label: "label" metrics: [AUC] }}
 }}
 train_config {{ num_epochs: {epochs} save_checkpoints_steps: 3 }}
-export_config {{ num_warmup_rows: 0 }}
+export_config {{ exporter: NONE }}
 """
 ROWS = 200
 

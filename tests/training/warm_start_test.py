@@ -41,7 +41,7 @@ model_config {{
   tasks {{ name: "t" label: "label" metrics: [AUC] }}
 }}
 train_config {{ num_epochs: 2 {train} }}
-export_config {{ num_warmup_rows: 0 }}
+export_config {{ exporter: NONE }}
 """
 COLORS = ["red", "green", "blue", "black"]
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

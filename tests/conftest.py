@@ -1,0 +1,177 @@
+"""Session fixtures: each sample config is trained once per test session and shared.
+
+The suite must run in a coffee break on 2 cores (issue 23), so the expensive things are made
+once, on first use, and every test that needs them reads the same result:
+
+- `census_parquet`: the census splits as Parquet (the sample config's conversion command).
+- `criteo_data`: generated Criteo-like train and eval CSV files (the sample's commands, smaller).
+- `sample_slice(name)`: the sample config `name` trained a few dozen steps on a slice of its
+  own data, evaluated before training (same seed) and after, and exported (exporter FINAL).
+  Used by the "learns on a slice" thresholds, the check_export test of every sample and the
+  per-block end-to-end tests.
+- `sample_full(name)`: the sample config as shipped, trained to the end with exporter NONE (no
+  test of a full run reads its export) and evaluated on the held-out test split.
+
+Configs and results are fresh copies on every call; model_dir and export_dir are shared and
+read-only: a test that trains further or exports again copies the directory first
+(shutil.copytree). A new test that trains and never reads the export sets
+`"export_config.exporter": "NONE"` (an export costs about as much as a short training run).
+"""
+
+import os
+import subprocess
+import sys
+import types
+
+import easyrank  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
+
+# isort: split
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = os.path.join(ROOT, "samples", "configs")
+CENSUS = os.path.join(ROOT, "samples", "data", "census")
+
+# config -> (training steps, evaluation steps of 256 rows; 0: the whole evaluation split) of
+# the slice run. 60 steps of 256 rows are a fifth of an epoch of census. The POSO samples
+# learn slowly and the first test rows are the hardest: 300 steps, the whole test split.
+SLICE_STEPS = {name: (60, 16) for name in (
+    "census_mlp", "census_dcn_mix", "census_dcn_mix_parquet", "census_dcn_v2", "census_masknet",
+    "census_fibinet", "census_mmoe", "census_shared_bottom", "census_ple", "census_deepfm",
+    "census_wide_deep", "census_dlrm", "movielens_din", "movielens_ctcvr", "movielens_esmm",
+    "movielens_mean_pool", "movielens_ranking", "movielens_bst", "movielens_din_dynamic",
+    "criteo_mlp")}
+SLICE_STEPS.update({"movielens_poso": (300, 0), "movielens_poso_baseline": (300, 0)})
+SLICE_BATCH = 256
+
+
+def copy_config(config):
+    """A copy of a shared run's config that a test may edit."""
+    copy = type(config)()
+    copy.CopyFrom(config)
+    return copy
+
+
+@pytest.fixture(scope="session")
+def census_parquet(tmp_path_factory):
+    """{"train"|"eval"|"test": path} of the census splits converted to Parquet, made once."""
+    out = tmp_path_factory.mktemp("census_parquet")
+    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "convert_to_parquet.py"),
+                    "--config", os.path.join(CONFIGS, "census_dcn_mix.config"),
+                    "--output_dir", str(out), "--row_group_size", "20000"]
+                   + [arg for split in ("train", "eval", "test") for arg in (
+                       "--input", os.path.join(CENSUS, f"{split}.csv.gz"))],
+                   check=True, cwd=ROOT, capture_output=True, timeout=300)
+    return {split: str(out / f"{split}.parquet") for split in ("train", "eval", "test")}
+
+
+@pytest.fixture(scope="session")
+def criteo_data(tmp_path_factory):
+    """{"train"|"eval": path}: 40,000 and 8,192 generated Criteo-like rows, made once."""
+    out = tmp_path_factory.mktemp("criteo")
+    for split, rows, seed in (("train", 40000, 1), ("eval", 8192, 2)):
+        subprocess.run([sys.executable, os.path.join(ROOT, "tools", "generate_criteo.py"), "--rows", str(rows),
+                        "--max_vocab", "100000", "--seed", str(seed), "--output", str(out / split)],
+                       check=True, cwd=ROOT, capture_output=True, timeout=300)
+    return {split: str(out / f"{split}.csv") for split in ("train", "eval")}
+
+
+@pytest.fixture(scope="session")
+def load_sample(request):
+    """load_sample(name, edits=None): the sample config with its data.
+
+    criteo_ reads the generated data of `criteo_data`; *_parquet the Parquet census splits of
+    `census_parquet` (each made on first use only).
+    """
+    from easyrank import config as config_lib
+
+    def load(name, edits=None):
+        edits = dict(edits or {})
+        if name.startswith("criteo_"):
+            data = request.getfixturevalue("criteo_data")
+            edits.update({"train_input_path": [data["train"]], "eval_input_path": [data["eval"]]})
+        if name.endswith("_parquet"):
+            data = request.getfixturevalue("census_parquet")
+            edits.update({"train_input_path": [data["train"]], "eval_input_path": [data["eval"]]})
+        return config_lib.load_config(os.path.join(CONFIGS, f"{name}.config"), edit_config_json=edits)
+    return load
+
+
+def _untrained_results(config):
+    """The model of `config` as the train loop initialises it (same seed), evaluated untrained."""
+    import tf_keras
+
+    from easyrank.evaluation import evaluator
+    from easyrank.training import model_state, strategies
+    tf_keras.utils.set_random_seed(config.train_config.seed)
+    model, _ = model_state.create_model(config, strategies.build_strategy(config.train_config))
+    return evaluator.evaluate_model(model, evaluator.eval_dataset(config), config,
+                                    config.eval_config.num_eval_steps)
+
+
+@pytest.fixture(scope="session")
+def sample_slice(tmp_path_factory, load_sample):
+    """sample_slice(name) -> namespace(config, model_dir, export_dir, steps, eval_steps, before, after).
+
+    The sample trained SLICE_STEPS[name][0] steps of 256 rows of its own training split,
+    evaluated on the first SLICE_STEPS[name][1] x 256 rows of its evaluation split (0: all),
+    before training (`before`, the same seed's initial model) and after (`after`, also in
+    model_dir/eval_result.json), through the whole train loop; exported once, at the end, to
+    export_dir (<model_dir>/export). Trained on first use, once per session.
+    """
+    from easyrank.training import loop
+    runs = {}
+
+    def get(name):
+        if name not in runs:
+            steps, eval_steps = SLICE_STEPS[name]
+            edits = {"data_config.batch_size": SLICE_BATCH, "data_config.shuffle_buffer_size": 4096,
+                     "train_config.num_steps": steps, "train_config.num_epochs": 1,
+                     "train_config.save_checkpoints_steps": steps, "train_config.log_step_count_steps": steps,
+                     "eval_config.batch_size": SLICE_BATCH, "eval_config.num_eval_steps": eval_steps}
+            config = load_sample(name, edits)
+            model_dir = str(tmp_path_factory.mktemp(f"slice_{name}"))
+            before = _untrained_results(config)
+            after = loop.train_and_evaluate(config, model_dir)
+            runs[name] = (config, model_dir, steps, eval_steps, before, after)
+        config, model_dir, steps, eval_steps, before, after = runs[name]
+        return types.SimpleNamespace(
+            config=copy_config(config), model_dir=model_dir, export_dir=os.path.join(model_dir, "export"),
+            steps=steps, eval_steps=eval_steps, before=dict(before), after=dict(after))
+    get.names = sorted(SLICE_STEPS)
+    return get
+
+
+def _test_split(name, config, request):
+    """The held-out test split of the sample: census's test.csv.gz (or its Parquet copy);
+    the MovieLens samples' eval_input_path is already their test split."""
+    if name.endswith("_parquet"):
+        return [request.getfixturevalue("census_parquet")["test"]]
+    if name.startswith("census_"):
+        return [os.path.join(CENSUS, "test.csv.gz")]
+    return list(config.eval_input_path)
+
+
+@pytest.fixture(scope="session")
+def sample_full(request, tmp_path_factory, load_sample):
+    """sample_full(name) -> namespace(config, model_dir, results): the sample config as shipped
+    (criteo: the generated data; parquet: the Parquet splits), trained to its end with
+    export_config.exporter NONE (no test of a full run reads its export), evaluated by the train
+    loop on the held-out test split (census: test.csv.gz; MovieLens: its eval_input_path, already
+    the test split), which training never reads. Trained on first use, once per session; the
+    final checkpoint is tf.train.latest_checkpoint(model_dir).
+    """
+    from easyrank.training import loop
+    runs = {}
+
+    def get(name):
+        if name not in runs:
+            config = load_sample(name, {"export_config.exporter": "NONE"})
+            test = _test_split(name, config, request)
+            del config.eval_input_path[:]
+            config.eval_input_path.extend(test)
+            model_dir = str(tmp_path_factory.mktemp(f"full_{name}"))
+            runs[name] = (config, model_dir, loop.train_and_evaluate(config, model_dir))
+        config, model_dir, results = runs[name]
+        return types.SimpleNamespace(config=copy_config(config), model_dir=model_dir, results=dict(results))
+    return get
