@@ -136,3 +136,19 @@ def test_ram_directory_rename_loses_files():
     tf.io.gfile.rename(f"{root}/a", f"{root}/b")
     assert not tf.io.gfile.exists(f"{root}/b/x")
     tf.io.gfile.rmtree(root)
+
+
+@pytest.mark.parametrize("model_dir, says", [
+    ("s3://bucket/model", "is on s3://, a file system TensorFlow"),
+    ("foo://bucket/model", "No easyrank file layer knows foo://"),
+])
+def test_model_dir_tensorflow_cannot_write_stops_before_training(tmp_path, capsys, model_dir, says):
+    config = tmp_path / "run.config"
+    config.write_text(open(BASE, encoding="utf-8").read().replace('"tests/data/', f'"{ROOT}/tests/data/'))
+    assert run_cli("train", "--pipeline_config_path", str(config), "--model_dir", model_dir) == 2
+    err = capsys.readouterr().err
+    paragraph = [line for line in err.splitlines() if line.startswith("Config error:")]
+    assert len(paragraph) == 1 and "Traceback" not in err, err[-2000:]
+    assert paragraph[0].startswith(f"Config error: {config}:4: model_dir: '{model_dir}' ")
+    assert says in paragraph[0] and "--import_modules" in paragraph[0]
+    assert "Training to step" not in err
