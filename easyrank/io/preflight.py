@@ -21,11 +21,12 @@ def _ways_out(name):
             f"tf.experimental.register_filesystem_plugin on the plugin's .so).")
 
 
-def check_tensorflow_path(path, field, write=False):
+def check_tensorflow_path(path, field, write=False, access=None):
     """ConfigError naming `field` unless TensorFlow can use `path` (and write under it).
 
     write: `path` is a directory that is created and written (a probe file written and
     deleted), so a read-only store or refused credentials stop the run here.
+    access: what TensorFlow does with `path`, for the message ("read" or "write").
     """
     name = schemes.scheme(path)
     if not schemes.tensorflow_knows(path):
@@ -36,7 +37,7 @@ def check_tensorflow_path(path, field, write=False):
         raise ConfigError(
             f"{path!r} is on {name}://, a file system TensorFlow {tf.__version__} lacks "
             f"(it knows {', '.join(s + '://' for s in tf.io.gfile.get_registered_schemes() if s)} and "
-            f"local paths), and TensorFlow must {'write' if write else 'read'} this path. "
+            f"local paths), and TensorFlow must {access or ('write' if write else 'read')} this path. "
             f"{where}{_ways_out(name)}", path=field)
     if not write:
         return
