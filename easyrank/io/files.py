@@ -210,6 +210,9 @@ def identity(path):
     """
     if schemes.needs_arrow(path):  # S3: LastModified
         return arrow.identity(path)
+    if not schemes.scheme(path):  # tf.io.gfile.stat keeps whole seconds of a local mtime
+        local = os.stat(path)
+        return [local.st_size, local.st_mtime_ns]
     info = stat(path)
     if info.mtime_nsec:
         return [info.length, info.mtime_nsec]
