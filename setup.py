@@ -58,7 +58,8 @@ setup(
         "tensorflow-serving-api==2.21.*",
     ],
     extras_require={
-        "test": ["pytest>=8", "ruff>=0.6"],
+        # moto[server]: a local S3-compatible server for the object-storage tests (tests/io/).
+        "test": ["pytest>=8", "ruff>=0.6", "moto[server]>=5"],
         "serving": [],  # kept so that `pip install -e ".[test,serving]"` still works; now core
     },
     cmdclass={"build_py": BuildPyWithProtos},

@@ -19,10 +19,12 @@ def main(argv):
     del argv
     config = console.load_pipeline_config()
     model_dir = FLAGS.model_dir or config.model_dir
+    from easyrank.io import preflight
     from easyrank.serving import exporters, saved_model
     from easyrank.training import model_state
-    model = model_state.restore_model(config, FLAGS.checkpoint_path or model_dir, FLAGS.pipeline_config_path)
     export_dir = FLAGS.export_dir or exporters.default_export_dir(config, model_dir)
+    preflight.check_tensorflow_path(export_dir, "export_config.export_dir", write=True)
+    model = model_state.restore_model(config, FLAGS.checkpoint_path or model_dir, FLAGS.pipeline_config_path)
     print(saved_model.export_model(model, config, export_dir, keep=config.export_config.keep))
     return 0
 

@@ -20,7 +20,9 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    from easyrank.io import preflight
     from easyrank.serving import predictor, saved_model
+    preflight.check_tensorflow_path(FLAGS.output_path, "output_path", access="write")
     version_dir = saved_model.resolve_version_dir(FLAGS.saved_model_dir)
     count = predictor.predict_file(version_dir, FLAGS.input_path, FLAGS.output_path, FLAGS.batch_size)
     print(f"Scored {count} rows with {version_dir}; wrote {FLAGS.output_path}")

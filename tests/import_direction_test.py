@@ -14,12 +14,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.join(ROOT, "easyrank")
 CLIS = {"easyrank.train", "easyrank.evaluate", "easyrank.export", "easyrank.predict",
         "easyrank.check_export", "easyrank.launch", "easyrank.stats"}
-BASE = {"easyrank", "easyrank.errors", "easyrank.protos"}
+BASE = {"easyrank", "easyrank.errors", "easyrank.protos", "easyrank.io"}  # io: the file layer
 
 # What each part may import from easyrank besides itself (and BASE, except for layers).
 ALLOWED = {
     "easyrank.layers": set(),
     "easyrank.errors": set(),
+    "easyrank.io": set(),
     "easyrank.protos": set(),
     "easyrank.config": set(),
     "easyrank.data": set(),

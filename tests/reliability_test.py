@@ -13,6 +13,7 @@ import easyrank  # noqa: F401
 
 # isort: split
 import pytest
+import tensorflow as tf
 
 from easyrank.console import app
 from easyrank.data.compression import verify_gzip
@@ -83,18 +84,18 @@ def test_pruning_hides_a_version_before_deleting_and_removes_stale_temporaries(t
         (tmp_path / version / "variables").mkdir(parents=True)
         (tmp_path / version / "saved_model.pb").write_text("x")
     renamed = []
-    real_rename = os.rename
+    real_rename = tf.io.gfile.rename  # the file layer's rename (easyrank/io/files.py)
 
-    def spy(src, dst):
+    def spy(src, dst, overwrite=False):
         renamed.append((os.path.basename(src), os.path.basename(dst)))
         assert not os.path.basename(dst).isdigit()  # never a numeric name TF Serving would load
-        return real_rename(src, dst)
+        return real_rename(src, dst, overwrite)
 
-    os.rename = spy
+    tf.io.gfile.rename = spy
     try:
         saved_model.delete_version(str(tmp_path), "100")
     finally:
-        os.rename = real_rename
+        tf.io.gfile.rename = real_rename
     assert renamed == [("100", f".deleting-100-{os.getpid()}")]
     assert sorted(os.listdir(tmp_path)) == ["200"]
     # Left by killed exports: a temporary of a dead process and a half-deleted version.

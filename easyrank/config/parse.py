@@ -38,11 +38,13 @@ def load_config(path, edit_config_json=None, allow_unfilled=False):
 
     allow_unfilled: accept what is left to `python -m easyrank.stats` (validate()).
     """
+    import tensorflow as tf  # here: the CLIs import TensorFlow quietly, after parsing flags
+
+    from easyrank.io import files, schemes
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise ConfigError(f"cannot read the config file: {e.strerror}.", file=path) from None
+        data = files.read_bytes(path)
+    except (OSError, tf.errors.OpError) as e:
+        raise ConfigError(f"cannot read the config file: {schemes.first_line(e)}.", file=path) from None
     try:
         text = data.decode("utf-8-sig")  # a UTF-8 byte-order mark is accepted
     except UnicodeDecodeError as e:
@@ -286,9 +288,10 @@ def attach_location(error, config_path):
     """Fills a ConfigError raised after loading (e.g. by a builder) with file and line."""
     if error.file is None and config_path:
         error.file = config_path
+        from easyrank.io import files
         try:
-            with open(config_path, encoding="utf-8-sig", errors="replace") as f:
-                error.line = locate_line(f.read(), error.path)
-        except OSError:
+            error.line = locate_line(files.read_bytes(config_path).decode("utf-8-sig", errors="replace"),
+                                     error.path)
+        except Exception:  # noqa: BLE001 - the location is a courtesy; the error is reported anyway
             pass
     return error

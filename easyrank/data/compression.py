@@ -11,10 +11,12 @@ pass counts the decompressed text's lines (`gzip_lines`), which is how a CSV
 input's rows are counted for "step N/total" without another read (issue 23).
 """
 
-import os
 import zlib
 
+import tensorflow as tf
+
 from easyrank.errors import DataError
+from easyrank.io import files, schemes
 
 _CHUNK = 1 << 20
 _verified = {}  # (path, size, mtime) -> lines of the decompressed text
@@ -33,10 +35,9 @@ def gzip_lines(path):
     """Lines of the text in the gzip file `path` (as tf.data.TextLineDataset reads them: a last
     line without its newline counts); DataError when the file is truncated or corrupt."""
     try:
-        stat = os.stat(path)
-    except OSError as e:
-        raise DataError(f"Cannot read {path}: {e.strerror}.") from None
-    key = (path, stat.st_size, stat.st_mtime_ns)
+        key = (path, *files.identity(path))
+    except (OSError, tf.errors.OpError) as e:
+        raise DataError(f"Cannot read {path}: {schemes.first_line(e)}.") from None
     if key in _verified:
         return _verified[key]
     decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -44,7 +45,7 @@ def gzip_lines(path):
     offset = newlines = 0
     last = b"\n"  # the last decompressed byte: a text without a final newline has one line more
     try:
-        with open(path, "rb") as f:
+        with files.open(path, "rb") as f:
             while True:
                 chunk = f.read(_CHUNK)
                 if not chunk:
@@ -66,10 +67,10 @@ def gzip_lines(path):
     except zlib.error as e:
         raise DataError(f"{path} is not a valid gzip file or is corrupt before byte {offset} ({e}). "
                         "Re-create or re-copy the file.") from None
-    except OSError as e:
-        raise DataError(f"Cannot read {path}: {e.strerror}.") from None
+    except (OSError, tf.errors.OpError) as e:
+        raise DataError(f"Cannot read {path}: {schemes.first_line(e)}.") from None
     if member_open:
-        raise DataError(f"{path} is truncated: its gzip stream ends early, at byte {stat.st_size}, "
+        raise DataError(f"{path} is truncated: its gzip stream ends early, at byte {key[1]}, "
                         "so rows are missing. Re-create or re-copy the file.")
     lines = newlines + (last != b"\n")
     _verified[key] = lines

@@ -13,6 +13,7 @@ which also names the bad rows. Both give the same tensors.
 """
 
 import gzip
+import io
 import sys
 
 import tensorflow as tf
@@ -20,6 +21,7 @@ import tensorflow as tf
 from easyrank.data import fields as fields_lib
 from easyrank.data.values import ValueChecker
 from easyrank.errors import DataError
+from easyrank.io import files
 from easyrank.protos import data_pb2
 
 # A number as tf.strings.to_number reads it, or an empty cell (-> default).
@@ -35,7 +37,9 @@ _LINE_BITS = 40
 
 def open_text(path):
     """A CSV file (gzip or plain) opened as UTF-8 text."""
-    return gzip.open(path, "rt", encoding="utf-8") if path.endswith(".gz") else open(path, encoding="utf-8")
+    if path.endswith(".gz"):
+        return io.TextIOWrapper(gzip.GzipFile(fileobj=files.open(path, "rb")), encoding="utf-8")
+    return files.open(path, "r")
 
 
 def _compression(files):
@@ -70,7 +74,7 @@ class CsvReader:
             try:
                 with open_text(path) as f:
                     header = f.readline().rstrip("\r\n").split(self._delimiter)
-            except (OSError, UnicodeDecodeError, EOFError) as e:
+            except (OSError, UnicodeDecodeError, EOFError, tf.errors.OpError) as e:
                 raise DataError(f"Cannot read the header of {path}: {e}.") from None
             missing = [name for name in declared if name not in header]
             if missing:

@@ -6,7 +6,6 @@ per-row work is only reading lines or records. Parquet input is read and
 shuffled by row groups and whole columns in parquet_reader.ParquetReader.
 """
 
-import glob
 import os
 
 import tensorflow as tf
@@ -14,6 +13,8 @@ import tensorflow as tf
 from easyrank.data import csv_reader, tfrecord_reader
 from easyrank.data.compression import gzip_lines, is_gzip, verify_gzip
 from easyrank.errors import DataError
+from easyrank.io import files as file_layer
+from easyrank.io import schemes
 from easyrank.protos import data_pb2, model_pb2
 
 _ALL_ROWS = 1 << 40  # a batch size that takes every row (data_config.cache)
@@ -21,11 +22,15 @@ def list_files(patterns):
     """Expands globs in order; raises DataError naming a pattern that matches nothing."""
     files = []
     for pattern in patterns:
-        matched = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else (
-            [pattern] if os.path.isfile(pattern) else [])
+        try:
+            matched = file_layer.expand(pattern)
+        except (OSError, tf.errors.OpError) as e:
+            raise DataError(f"Cannot list the input {pattern!r}: {schemes.first_line(e)}. Check the "
+                            "path, that its bucket exists and that this process's credentials may "
+                            "read it.") from None
         if not matched:
-            raise DataError(f"Input file not found: {pattern!r} matches no file "
-                            f"(working directory {os.getcwd()}).")
+            raise DataError(f"Input file not found: {pattern!r} matches no file" + (
+                "." if schemes.scheme(pattern) else f" (working directory {os.getcwd()})."))
         files.extend(matched)
     return files
 

@@ -43,6 +43,7 @@ import tensorflow as tf
 
 from easyrank.data import fields as fields_lib
 from easyrank.errors import DataError
+from easyrank.io import arrow
 from easyrank.protos import data_pb2
 
 BAD_ROW_MARKER = "Malformed Parquet row"
@@ -86,7 +87,7 @@ def _type_problem(field, arrow_type, is_target):
 def open_parquet(path):
     """pq.ParquetFile of `path`; raises DataError for a missing, empty or corrupt file."""
     try:
-        return pq.ParquetFile(path)
+        return pq.ParquetFile(arrow.open_input(path))
     except (OSError, pa.ArrowException) as e:
         raise DataError(f"{path}: cannot read it as a Parquet file ({e}). Check that the file is "
                         "complete and is Parquet (data_config.format: PARQUET).") from None
@@ -244,7 +245,7 @@ class ParquetReader:
         path = self._files[index]
         try:
             if index not in handles:
-                handles[index] = pq.ParquetFile(path, read_dictionary=sorted(self._dictionary))
+                handles[index] = pq.ParquetFile(arrow.open_input(path), read_dictionary=sorted(self._dictionary))
             table = handles[index].read_row_group(group, columns=self._columns)
         except (OSError, pa.ArrowException) as e:
             raise ValueError(f"{BAD_ROW_MARKER} group {group} in {path}: cannot read it ({e}).") from None

@@ -9,6 +9,7 @@ import tensorflow as tf
 from easyrank.data import binary_labels, build_dataset
 from easyrank.errors import DataError
 from easyrank.evaluation import metrics as metrics_lib
+from easyrank.io import files
 from easyrank.models.heads import prediction_key
 from easyrank.models.inference import inference_function, trace_for
 from easyrank.protos import model_pb2
@@ -200,10 +201,8 @@ def evaluate_config(model, config):
 
 def write_eval_result(model_dir, results, filename="eval_result.json"):
     """Writes the flat metrics JSON atomically; returns its path."""
-    os.makedirs(model_dir, exist_ok=True)
+    files.makedirs(model_dir)
     path = os.path.join(model_dir, filename)
     clean = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in results.items()}
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(clean, f, indent=2, sort_keys=True)
-    os.replace(path + ".tmp", path)
+    files.write_text(path, json.dumps(clean, indent=2, sort_keys=True))
     return path

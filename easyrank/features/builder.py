@@ -1,6 +1,7 @@
 """Feature columns built from the config's feature_configs, one per feature."""
 
 import numpy as np
+import tensorflow as tf
 
 from easyrank.errors import ConfigError
 from easyrank.features import dynamic_table
@@ -15,6 +16,7 @@ from easyrank.features.columns import (
     VectorColumn,
 )
 from easyrank.features.sequence import SequenceColumn
+from easyrank.io import files, schemes
 
 
 def build_columns(feature_configs):
@@ -71,11 +73,11 @@ def _table_options(options, column, path):
                               "num_buckets, not hashing.", path=path + ".pretrained_file")
         _, rows, dim = column.table_spec()
         try:
-            with open(options.pretrained_file, encoding="utf-8") as f:
+            with files.open(options.pretrained_file) as f:
                 lines = [line.replace(",", " ").split() for line in f if line.strip()]
             pretrained = np.array(lines, dtype=np.float32) if lines else np.zeros([0, dim], np.float32)
-        except OSError as e:
-            raise ConfigError(f"cannot read {options.pretrained_file!r}: {e.strerror}.",
+        except (OSError, tf.errors.OpError) as e:
+            raise ConfigError(f"cannot read {options.pretrained_file!r}: {schemes.first_line(e)}.",
                               path=path + ".pretrained_file") from None
         except ValueError:
             raise ConfigError(f"{options.pretrained_file!r} must hold one row of {dim} numbers per line.",

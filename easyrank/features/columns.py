@@ -13,6 +13,7 @@ import tensorflow as tf
 import tf_keras
 
 from easyrank.errors import ConfigError
+from easyrank.io import files, schemes
 
 # How a table starts when its feature sets no initializer: uniform(-0.05, 0.05), or
 # zeros (the tables of an FTRL run: FTRL-Proximal's weights start at 0).
@@ -360,7 +361,7 @@ def _check_vocab_file(vocab_file, path):
     """The number of entries of a vocabulary file; each line must be unique UTF-8 text."""
     seen = {}
     try:
-        with open(vocab_file, encoding="utf-8") as f:
+        with files.open(vocab_file) as f:
             for number, line in enumerate(f, 1):
                 value = line.rstrip("\n")
                 if value in seen:
@@ -368,8 +369,8 @@ def _check_vocab_file(vocab_file, path):
                                       f"{value!r} (also line {seen[value]}); each value needs one row.",
                                       path=path)
                 seen[value] = number
-    except OSError as e:
-        raise ConfigError(f"cannot read vocab_file: {e.strerror}.", path=path) from None
+    except (OSError, tf.errors.OpError) as e:
+        raise ConfigError(f"cannot read vocab_file: {schemes.first_line(e)}.", path=path) from None
     except UnicodeDecodeError:
         raise ConfigError(f"{vocab_file} is not UTF-8 text.", path=path) from None
     return len(seen)

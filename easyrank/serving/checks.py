@@ -22,7 +22,6 @@ base directory (its highest version is checked).
 
 """
 
-import gzip
 import json
 import os
 import subprocess
@@ -36,6 +35,8 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 from easyrank.data import list_files
+from easyrank.data.csv_reader import open_text
+from easyrank.io import arrow, files, schemes
 from easyrank.models import build_model
 from easyrank.models.heads import prediction_key
 from easyrank.protos import data_pb2
@@ -56,12 +57,11 @@ def read_rows_file(config, path, num_rows, out_dir):
         return out
     if config.data_config.format == data_pb2.DataConfig.PARQUET:
         out = os.path.join(out_dir, "rows.parquet")
-        first = next(pq.ParquetFile(path).iter_batches(batch_size=num_rows))
+        first = next(pq.ParquetFile(arrow.open_input(path)).iter_batches(batch_size=num_rows))
         pq.write_table(pa.Table.from_batches([first]), out)
         return out
     out = os.path.join(out_dir, "rows.csv")
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as src, open(out, "w", encoding="utf-8") as dst:
+    with open_text(path) as src, files.open(out, "w") as dst:
         for i, line in enumerate(src):
             if i >= num_rows + (1 if config.data_config.csv_header else 0):
                 break
@@ -71,8 +71,7 @@ def read_rows_file(config, path, num_rows, out_dir):
 
 def signature_inputs(version_dir):
     saved_model = saved_model_pb2.SavedModel()
-    with open(os.path.join(version_dir, "saved_model.pb"), "rb") as f:
-        saved_model.ParseFromString(f.read())
+    saved_model.ParseFromString(files.read_bytes(os.path.join(version_dir, "saved_model.pb")))
     return {name: sorted(sig.inputs) for name, sig in saved_model.meta_graphs[0].signature_def.items()
             if not name.startswith("__")}
 
@@ -104,7 +103,11 @@ def check(export_path, input_path=None, num_rows=64, tolerance=1e-5, cc_check=Fa
     config = read_pipeline_config(version_dir)
     path = list_files([input_path] if input_path else
                       list(config.eval_input_path) or list(config.train_input_path))[0]
-    work = tempfile.mkdtemp(prefix="easyrank_check_")
+    work = tempfile.mkdtemp(prefix="easyrank_check_")  # local: the fresh process reads it
+    if not schemes.get(version_dir).shared:  # ram://: another process cannot see it
+        local = os.path.join(work, "export", os.path.basename(version_dir.rstrip("/")))
+        files.copy_tree(version_dir, local)
+        version_dir = local
     rows_file = read_rows_file(config, path, num_rows, work)
     features, _ = warmup.read_rows(_with_eval_path(config, rows_file), num_rows)
     logs = warmup.build_prediction_logs(config.export_config.model_name, signature_inputs(version_dir),
@@ -181,9 +184,8 @@ def _run_fresh_process(version_dir, requests, work):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.run([sys.executable, script, version_dir, "--out", out, "--requests", requests,
                            "--outputs", npz], env=env, capture_output=True, text=True)
-    if not os.path.exists(out):
+    if not files.exists(out):
         raise RuntimeError(f"the fresh-process check failed:\n{proc.stderr[-3000:]}")
-    with open(out, encoding="utf-8") as f:
-        report = json.load(f)
-    outputs = dict(np.load(npz)) if os.path.exists(npz) else {}
+    report = json.loads(files.read_text(out))
+    outputs = dict(np.load(npz)) if files.exists(npz) else {}
     return report, outputs

@@ -12,6 +12,8 @@ written outside the export directory. docs/serving.md explains them.
 
 import os
 
+from easyrank.io import files as file_layer
+
 MODELS_CONFIG = "models.config"
 BATCHING_CONFIG = "batching_parameters.txt"
 MONITORING_CONFIG = "monitoring.config"
@@ -89,7 +91,7 @@ Query it:
 
 def serve_commands(model_name, export_dir):
     """Shell commands that serve export_dir with TF Serving: local binary, then Docker."""
-    base_path = os.path.abspath(export_dir)
+    base_path = file_layer.abspath(export_dir)
     return [f"tensorflow_model_server --port=8500 --rest_api_port=8501 "
             f"--model_name={model_name} --model_base_path={base_path}",
             f"docker run --rm -p 8500:8500 -p 8501:8501 -v {base_path}:/models/{model_name} "
@@ -98,7 +100,7 @@ def serve_commands(model_name, export_dir):
 
 def write_deployment_files(export_dir, model_name, signature_names):
     """(Re)writes the deployment files in export_dir, each atomically."""
-    base_path = os.path.abspath(export_dir)
+    base_path = file_layer.abspath(export_dir)
     files = {
         MODELS_CONFIG: models_config_text(model_name, base_path),
         BATCHING_CONFIG: _BATCHING,
@@ -106,7 +108,4 @@ def write_deployment_files(export_dir, model_name, signature_names):
         README: readme_text(model_name, base_path, signature_names),
     }
     for name, text in files.items():
-        path = os.path.join(export_dir, name)
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(path + ".tmp", path)
+        file_layer.write_text(os.path.join(export_dir, name), text)

@@ -4,7 +4,6 @@ The input is parsed as described by the pipeline.config saved with the model;
 label columns may be absent. Output: a CSV with one column per model output.
 """
 
-import os
 
 import numpy as np
 import tensorflow as tf
@@ -12,6 +11,7 @@ import tensorflow as tf
 from easyrank.data import build_dataset, list_files
 from easyrank.data.csv_reader import open_text
 from easyrank.data.parquet_reader import open_parquet
+from easyrank.io.files import atomic_writer
 from easyrank.protos import data_pb2
 from easyrank.serving.saved_model import read_pipeline_config
 
@@ -35,7 +35,7 @@ def predict_file(version_dir, patterns, output_path, batch_size=1024):
         batches = ({k: _joined(v, separators.get(k)) for k, v in features.items() if k in names}
                    for features, _ in dataset)
     count = 0
-    with open(output_path + ".tmp", "w", encoding="utf-8") as out:
+    with atomic_writer(output_path) as out:
         keys = None
         for inputs in batches:
             result = {k: v.numpy() for k, v in signature(**inputs).items()}
@@ -45,7 +45,6 @@ def predict_file(version_dir, patterns, output_path, batch_size=1024):
             columns = np.concatenate([result[k].reshape(len(result[k]), -1) for k in keys], axis=1)
             np.savetxt(out, columns, fmt="%.7g", delimiter=",")
             count += len(columns)
-    os.replace(output_path + ".tmp", output_path)
     return count
 
 

@@ -11,7 +11,6 @@ The signatures are described in easyrank/serving/signatures.py.
 import logging
 import os
 import re
-import shutil
 import time
 
 import tensorflow as tf
@@ -19,6 +18,7 @@ from google.protobuf import text_format
 from tf_keras.src.saving.legacy.saved_model.utils import keras_option_scope
 
 from easyrank.errors import DataError
+from easyrank.io import files
 from easyrank.protos import pipeline_pb2
 from easyrank.serving import deployment, warmup
 from easyrank.serving.signatures import ServingModule, set_method_names, signature_inputs
@@ -43,9 +43,7 @@ def next_version(export_dir):
 
 
 def versions(export_dir):
-    if not os.path.isdir(export_dir):
-        return []
-    return sorted((d for d in os.listdir(export_dir) if d.isdigit()), key=int)
+    return sorted((d for d in files.listdir(export_dir) if d.isdigit()), key=int)
 
 
 def export_model(model, config, export_dir, keep=0, warmup_rows=None, predict=None):
@@ -55,12 +53,12 @@ def export_model(model, config, export_dir, keep=0, warmup_rows=None, predict=No
     has them; else the warmup rows are read (warmup.read_rows).
     predict: models.inference.inference_function(model), if the caller has one.
     """
-    os.makedirs(export_dir, exist_ok=True)
+    files.makedirs(export_dir)
     remove_stale_temporaries(export_dir)
     version = next_version(export_dir)
     final = os.path.join(export_dir, str(version))
     temp = os.path.join(export_dir, f".tmp-{version}-{os.getpid()}")
-    shutil.rmtree(temp, ignore_errors=True)
+    files.rmtree(temp)
     try:
         module = ServingModule(model, config.data_config, predict)
         task_signatures = module.task_signatures(list(config.model_config.tasks))
@@ -73,13 +71,12 @@ def export_model(model, config, export_dir, keep=0, warmup_rows=None, predict=No
             tf.saved_model.save(module, temp, signatures=signatures)
         set_method_names(temp, {name: method for name, (_, method) in task_signatures.items()})
         extra = os.path.join(temp, "assets.extra")
-        os.makedirs(extra, exist_ok=True)
-        with open(os.path.join(extra, PIPELINE_CONFIG_ASSET), "w", encoding="utf-8") as f:
-            f.write(text_format.MessageToString(config))
+        files.makedirs(extra)
+        files.write_text(os.path.join(extra, PIPELINE_CONFIG_ASSET), text_format.MessageToString(config))
         _write_warmup(config, signature_inputs(signatures), os.path.join(extra, WARMUP_ASSET), warmup_rows)
-        os.rename(temp, final)
+        files.publish_dir(temp, final, last=("saved_model.pb",))
     finally:
-        shutil.rmtree(temp, ignore_errors=True)
+        files.rmtree(temp)
     if keep > 0:
         for old in versions(export_dir)[:-keep]:
             delete_version(export_dir, old)
@@ -88,22 +85,19 @@ def export_model(model, config, export_dir, keep=0, warmup_rows=None, predict=No
 
 
 def delete_version(export_dir, version):
-    """Hides version `version` from TF Serving (one atomic rename), then deletes it."""
+    """Hides version `version` from TF Serving (one atomic rename, or on object stores its
+    saved_model.pb deleted first), then deletes it."""
     hidden = os.path.join(export_dir, f".deleting-{version}-{os.getpid()}")
-    try:
-        os.rename(os.path.join(export_dir, str(version)), hidden)
-    except FileNotFoundError:
-        return
-    shutil.rmtree(hidden, ignore_errors=True)
+    files.retire_dir(os.path.join(export_dir, str(version)), hidden, first=("saved_model.pb",))
 
 
 def remove_stale_temporaries(export_dir):
     """Removes what killed exports left: temporaries of dead processes, half-deleted versions."""
-    for name in os.listdir(export_dir):
+    for name in files.listdir(export_dir):
         temp = _TEMP.match(name)
         if (temp and not _pid_alive(int(temp.group(1)))) or _DELETING.match(name):
             logging.info("Removing %s, left by an interrupted export.", os.path.join(export_dir, name))
-            shutil.rmtree(os.path.join(export_dir, name), ignore_errors=True)
+            files.rmtree(os.path.join(export_dir, name))
 
 
 def _pid_alive(pid):
@@ -135,12 +129,12 @@ def _write_warmup(config, signature_inputs, path, rows=None):
 
 def resolve_version_dir(path):
     """`path` itself if it holds saved_model.pb, else its highest numeric subdirectory."""
-    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
-        numbered = sorted((d for d in os.listdir(path) if d.isdigit()), key=int) if os.path.isdir(path) else []
+    if not files.isfile(os.path.join(path, "saved_model.pb")):
+        numbered = versions(path)
         if not numbered:
             raise DataError(f"{path!r} holds no SavedModel (no saved_model.pb and no version directory).")
         path = os.path.join(path, numbered[-1])
-    missing = [name for name in _REQUIRED if not os.path.isfile(os.path.join(path, name))]
+    missing = [name for name in _REQUIRED if not files.isfile(os.path.join(path, name))]
     if missing:
         raise DataError(f"{path!r} is not a complete easyrank export: it lacks {', '.join(missing)}. "
                         "Export again (python -m easyrank.export) or point at a complete version.")
@@ -151,6 +145,5 @@ def read_pipeline_config(version_dir):
     """The pipeline config saved with an export version."""
     path = os.path.join(version_dir, "assets.extra", PIPELINE_CONFIG_ASSET)
     config = pipeline_pb2.PipelineConfig()
-    with open(path, encoding="utf-8") as f:
-        text_format.Parse(f.read(), config)
+    text_format.Parse(files.read_text(path), config)
     return config

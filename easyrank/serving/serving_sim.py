@@ -1,7 +1,7 @@
 """A stand-in for tensorflow_model_server: a SavedModel behind TF Serving's request rules.
 
 This module imports only TensorFlow and tensorflow-serving-api protos, never
-easyrank, so that `easyrank.check_export` can run it as a script in a fresh
+easyrank (it reads files with tf.io.gfile itself), so that `easyrank.check_export` can run it as a script in a fresh
 process that sees the export exactly as a server would:
 
     python easyrank/serving/serving_sim.py VERSION_DIR --out result.json [--requests R.tfrecord]
@@ -57,7 +57,7 @@ class Servable:
         self.version = int(os.path.basename(os.path.normpath(version_dir)) or 0) if os.path.basename(
             os.path.normpath(version_dir)).isdigit() else 0
         self.saved_model = saved_model_pb2.SavedModel()
-        with open(os.path.join(version_dir, "saved_model.pb"), "rb") as f:
+        with tf.io.gfile.GFile(os.path.join(version_dir, "saved_model.pb"), "rb") as f:
             self.saved_model.ParseFromString(f.read())
         self.meta_graph = next(m for m in self.saved_model.meta_graphs if "serve" in m.meta_info_def.tags)
         self.signature_defs = self.meta_graph.signature_def
@@ -265,7 +265,7 @@ def check(version_dir, requests_path=None, outputs_path=None):
     problems, num_ops = static_problems(servable)
     warmup_path = os.path.join(version_dir, WARMUP_FILE)
     covered, num_warmup = set(), 0
-    if not os.path.exists(warmup_path):
+    if not tf.io.gfile.exists(warmup_path):
         problems.append(f"no warmup records at {WARMUP_FILE}")
     else:
         logs = read_logs(warmup_path)
@@ -303,7 +303,7 @@ def main(argv):
     parser.add_argument("--outputs", help="Where to write their outputs (.npz).")
     args = parser.parse_args(argv)
     report = check(args.version_dir, args.requests, args.outputs)
-    with open(args.out, "w", encoding="utf-8") as f:
+    with tf.io.gfile.GFile(args.out, "w") as f:
         json.dump(report, f, indent=1)
     return 0 if not report["problems"] else 1
 

@@ -33,6 +33,7 @@ import os
 import tensorflow as tf
 
 from easyrank.data.tfrecord_reader import densify, feature_spec
+from easyrank.io import files
 from easyrank.models.heads import BINARY_LOSSES, prediction_key
 from easyrank.models.inference import inference_function, input_specs
 from easyrank.protos import model_pb2
@@ -129,17 +130,14 @@ def set_method_names(saved_model_dir, methods):
 
     path = os.path.join(saved_model_dir, "saved_model.pb")
     saved_model = saved_model_pb2.SavedModel()
-    with open(path, "rb") as f:
-        saved_model.ParseFromString(f.read())
+    saved_model.ParseFromString(files.read_bytes(path))
     for meta_graph in saved_model.meta_graphs:
         for name, method in methods.items():
             meta_graph.signature_def[name].method_name = method
-    with open(path, "wb") as f:
-        f.write(saved_model.SerializeToString())
+    files.write_bytes(path, saved_model.SerializeToString())
     fingerprint = os.path.join(saved_model_dir, "fingerprint.pb")
-    if os.path.exists(fingerprint):
-        with open(fingerprint, "wb") as f:
-            f.write(fingerprinting.CreateFingerprintDef(saved_model_dir))
+    if files.exists(fingerprint):
+        files.write_bytes(fingerprint, fingerprinting.CreateFingerprintDef(saved_model_dir))
 
 
 def signature_inputs(signatures):

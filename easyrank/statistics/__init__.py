@@ -12,6 +12,7 @@ import os
 from google.protobuf import text_format
 
 from easyrank.config import load_config
+from easyrank.io import files
 from easyrank.statistics import compute, config_text
 from easyrank.statistics.compute import compute_statistics, fill, wanted
 
@@ -29,16 +30,15 @@ def write_filled_config(config_path, output_config, vocab_dir=None, edit_config_
     inputs = ", ".join(input_paths or config.train_input_path)
     header = (f"# Statistics from data filled in by `python -m easyrank.stats` from {config_path}:\n"
               f"# {statistics.rows:,} training rows of {inputs}.\n")
-    with open(config_path, encoding="utf-8") as f:
-        text = None if edit_config_json else config_text.rewrite(f.read(), config, [p for p, _, _ in todo], header)
+    text = None if edit_config_json else config_text.rewrite(
+        files.read_text(config_path), config, [p for p, _, _ in todo], header)
     lost = text is None
     if lost:  # overrides are not in the text: print the whole config (comments lost)
         text = header + text_format.MessageToString(config)
     directory = os.path.dirname(output_config)
     if directory:
-        os.makedirs(directory, exist_ok=True)
-    with open(output_config, "w", encoding="utf-8") as f:
-        f.write(text)
+        files.makedirs(directory)
+    files.write_text(output_config, text)
     lines = [f"{statistics.rows:,} training rows read from {inputs}."]
     lines += [notes[p] for p, _, _ in todo]
     if not todo:

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from easyrank.data import build_dataset
+from easyrank.io import files
 from easyrank.protos import feature_pb2
 from easyrank.statistics.sketches import Moments, QuantileSketch, ValueCounter
 
@@ -106,13 +107,12 @@ def fill(config, statistics, vocab_dir):
         if item.kind == "raw_feature":
             notes[item.path] = _fill_raw(target, item)
             continue
-        os.makedirs(vocab_dir, exist_ok=True)
+        files.makedirs(vocab_dir)
         options = feature.vocab_from_data
         kept = item.counter.most_common(options.min_count, options.max_size)
         kept = [(v, c) for v, c in kept if "\n" not in v and "\r" not in v]
         vocab_path = os.path.join(vocab_dir, f"{feature.name}.txt")
-        with open(vocab_path, "w", encoding="utf-8") as f:
-            f.writelines(v + "\n" for v, _ in kept)
+        files.write_text(vocab_path, "".join(v + "\n" for v, _ in kept))
         for name in ("hash_bucket_size", "vocab_list", "num_buckets", "vocab_from_data"):
             if name in target.DESCRIPTOR.fields_by_name:
                 target.ClearField(name)

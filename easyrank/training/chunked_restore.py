@@ -27,6 +27,8 @@ import tensorflow as tf
 from tensorflow.core.protobuf import tensor_bundle_pb2, trackable_object_graph_pb2
 from tensorflow.python.framework import ops
 
+from easyrank.io import files
+
 # Variables with at least this many elements are read chunk by chunk (as large tables and
 # slots are created: easyrank.features.embedding, embedding_optimizers), 2^22 at a time.
 LARGE_ELEMENTS = 1 << 24
@@ -56,7 +58,7 @@ def large_variables(root, path, large_elements=None):
     """[(variable, location)] of the variables of `root` with `large_elements` elements or
     more that the checkpoint `path` holds whole, matched to the checkpoint's objects as
     tf.train.Checkpoint matches them (by the names of the object graph's edges)."""
-    reader = tf.train.load_checkpoint(path)
+    reader = files.checkpoint_reader(path)
     graph = trackable_object_graph_pb2.TrackableObjectGraph()
     graph.ParseFromString(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
     entries, found, seen, queue = None, [], set(), [(root, 0)]
@@ -84,7 +86,7 @@ class SavedValues:
     model's): a large variable in place, chunk by chunk, any other as TF reads it."""
 
     def __init__(self, path, reader=None, large_elements=None, chunk_elements=None):
-        self.path, self.reader = path, reader or tf.train.load_checkpoint(path)
+        self.path, self.reader = path, reader or files.checkpoint_reader(path)
         self._large, self._chunk, self._entries = large_elements, chunk_elements, None
 
     def assign(self, variable, key):
@@ -124,7 +126,7 @@ def read_into(variable, location, chunk_elements=None):
     row_bytes = int(np.prod(row_shape)) * dtype.size
     step = max(1, (chunk_elements or _CHUNK_ELEMENTS) // max(1, int(np.prod(row_shape))))
     checksum = google_crc32c.Checksum()
-    with tf.io.gfile.GFile(path, "rb") as f:
+    with files.open(path, "rb") as f:
         f.seek(entry.offset)
         for start in range(0, rows, step):
             stop = min(rows, start + step)
@@ -148,7 +150,7 @@ def _masked_crc32c(crc):
 def bundle_entries(prefix):
     """{checkpoint key: (data file, BundleEntryProto)} of the checkpoint `prefix`; {} when its
     index is not the uncompressed little-endian table this module reads (then TF restores)."""
-    with tf.io.gfile.GFile(prefix + ".index", "rb") as f:
+    with files.open(prefix + ".index", "rb") as f:
         data = f.read()
     if len(data) < _FOOTER_BYTES or struct.unpack("<Q", data[-8:])[0] != _TABLE_MAGIC:
         return {}

@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from easyrank.errors import ConfigError
+from easyrank.io import files
 
 VOCAB, IDENTITY, HASH, BUCKETS, LINEAR = "vocabulary", "identity", "hashed", "bucketized", "linear"
 VOCAB_DIR = "vocabularies"  # <model_dir>/vocabularies/<feature name>.txt: the vocabulary trained on
@@ -67,9 +68,8 @@ def vocabulary(meaning, model_dir=None):
     candidates = [os.path.join(model_dir, VOCAB_DIR, _file_name(meaning.name))] if model_dir else []
     candidates.append(feature.vocab_file)
     for path in candidates:
-        if path and os.path.isfile(path):
-            with open(path, encoding="utf-8") as f:
-                return f.read().splitlines()
+        if path and files.isfile(path):
+            return files.read_text(path).splitlines()
     return None
 
 
@@ -82,11 +82,9 @@ def save_vocabularies(config, model_dir):
         keys = vocabulary(meaning)
         if keys is None:
             continue
-        os.makedirs(os.path.join(model_dir, VOCAB_DIR), exist_ok=True)
+        files.makedirs(os.path.join(model_dir, VOCAB_DIR))
         target = os.path.join(model_dir, VOCAB_DIR, _file_name(meaning.name))
-        with open(target + ".tmp", "w", encoding="utf-8") as f:
-            f.write("".join(k + "\n" for k in keys))
-        os.replace(target + ".tmp", target)
+        files.write_text(target, "".join(k + "\n" for k in keys))
 
 
 def _file_name(feature_name):

@@ -23,12 +23,12 @@ checkpoints written before the signature existed).
 import collections
 import json
 import logging
-import os
 
 import tensorflow as tf
 
 from easyrank.data.dataset import list_files
 from easyrank.errors import ConfigError
+from easyrank.io import files as file_layer
 
 AUTO, RESUME, CONTINUE = "auto", "resume", "continue"
 
@@ -55,10 +55,9 @@ class InputState(tf.Module):
 
 
 def signature(config):
-    """{files: [[path, bytes, mtime_ns]], ...}: what decides the batches of the training input."""
+    """{files: [[path, bytes, mtime_ns or a checksum]], ...}: what decides the batches of the training input."""
     data = config.data_config
-    files = [[f, os.path.getsize(f), os.stat(f).st_mtime_ns]
-             for f in list_files(config.train_input_path)]
+    files = [[f, *file_layer.identity(f)] for f in list_files(config.train_input_path)]
     return {"files": files, "batch_size": data.batch_size,
             "num_epochs": config.train_config.num_epochs, "seed": config.train_config.seed,
             "shuffle": data.shuffle, "cache": data.cache}
@@ -66,7 +65,7 @@ def signature(config):
 
 def read(checkpoint_path):
     """(signature dict or None, start step) recorded in a checkpoint (None, 0) when absent."""
-    reader = tf.train.load_checkpoint(checkpoint_path)
+    reader = file_layer.checkpoint_reader(checkpoint_path)
     if not reader.has_tensor(_SIGNATURE_KEY):
         return None, 0
     text = reader.get_tensor(_SIGNATURE_KEY)

@@ -19,8 +19,11 @@ from google.protobuf import text_format
 
 from easyrank.data import binary_labels, build_dataset, count_rows, list_files
 from easyrank.data.compression import is_gzip, verify_gzip
-from easyrank.errors import ConfigError, DataError
+from easyrank.errors import DataError
 from easyrank.evaluation import evaluator
+from easyrank.io import preflight
+from easyrank.io.files import size as file_size
+from easyrank.io.files import write_text
 from easyrank.models.inference import inference_function
 from easyrank.serving import deployment, exporters
 from easyrank.training import early_stopping, input_state, strategies, warm_start
@@ -67,15 +70,9 @@ def train_and_evaluate(config, model_dir, input_mode=input_state.AUTO, phases=No
 
 
 def make_dir(path, field):
-    """Creates directory `path`; ConfigError naming `field` when it is a file or cannot be made."""
-    try:
-        os.makedirs(path, exist_ok=True)
-    except FileExistsError:
-        raise ConfigError(f"{path!r} exists and is not a directory.", path=field) from None
-    except OSError as e:
-        raise ConfigError(f"cannot create directory {path!r}: {e.strerror}.", path=field) from None
-    if not os.access(path, os.W_OK):
-        raise ConfigError(f"directory {path!r} is not writable.", path=field)
+    """Creates directory `path`; ConfigError naming `field` when it is a file, is on a store
+    TensorFlow cannot write, or cannot be made or written (easyrank/io/preflight.py)."""
+    preflight.check_tensorflow_path(path, field, write=True)
 
 
 def _check_inputs(config):
@@ -83,6 +80,10 @@ def _check_inputs(config):
 
     The training files are checked by build_dataset, each worker its own shard.
     """
+    parquet = config.data_config.format == config.data_config.PARQUET
+    for field in ("train_input_path", "eval_input_path"):
+        for pattern in getattr(config, field):
+            preflight.check_readable(pattern, field, parquet)
     list_files(config.train_input_path)
     for path in list_files(config.eval_input_path):
         if is_gzip(path):
@@ -115,8 +116,7 @@ def _train_and_evaluate(config, model_dir, chief, input_mode, phases):
     checkpoint.input_state = input_state.InputState()
     input_state.record(checkpoint.input_state, config, plan.start_step)
     if chief:  # only once the checks above passed
-        with open(os.path.join(model_dir, "pipeline.config"), "w", encoding="utf-8") as f:
-            f.write(text_format.MessageToString(config))
+        write_text(os.path.join(model_dir, "pipeline.config"), text_format.MessageToString(config))
         warm_start.save_vocabularies(config, model_dir)
 
     def eval_data():
@@ -247,7 +247,7 @@ def _total_steps(config, step, steps_per_epoch):
     if steps_per_epoch is not None:
         return step + steps_per_epoch
     files = list_files(config.train_input_path)
-    if sum(tf.io.gfile.stat(f).length for f in files) > COUNT_ROWS_MAX_BYTES:
+    if sum(file_size(f) for f in files) > COUNT_ROWS_MAX_BYTES:
         return None
     return epochs_steps(config)
 

@@ -15,6 +15,13 @@ run killed with SIGKILL leaves a stale lock that the next run takes over.
 Two runs taking over the same stale lock at the same instant could both
 succeed; the heartbeat thread of the loser then finds the lock is not its own
 and logs an error.
+
+On an object store (gs://) there is no create-only-if-absent through
+tf.io.gfile: the lock is checked, written, and read back after a second
+(easyrank/io/files.py create_exclusive). It stops a run started while
+another holds the lock (a rerun, an overlapping schedule); two runs started
+within that second may both proceed, and the heartbeat of the one whose lock
+was overwritten then logs an error.
 """
 
 import json
@@ -25,9 +32,11 @@ import threading
 import time
 import uuid
 
+import tensorflow as tf
 from absl import logging
 
 from easyrank.errors import ConfigError
+from easyrank.io import files
 
 LOCK_FILE = "run.lock"
 HEARTBEAT_SECONDS = 30
@@ -88,9 +97,9 @@ class ModelDirLock:
             logging.warning("Taking over the lock of %s: %s.", os.path.dirname(self.path), reason)
             # Move the stale lock aside atomically: of several runs taking it over, one wins.
             try:
-                os.rename(self.path, f"{self.path}.stale-{self._owner['token']}")
-                os.remove(f"{self.path}.stale-{self._owner['token']}")
-            except FileNotFoundError:
+                files.rename(self.path, f"{self.path}.stale-{self._owner['token']}")
+                files.remove(f"{self.path}.stale-{self._owner['token']}")
+            except (FileNotFoundError, tf.errors.NotFoundError):
                 pass
         raise ConfigError(f"could not take the lock {self.path}: other runs keep taking it.",
                           path="model_dir")
@@ -102,27 +111,17 @@ class ModelDirLock:
             self._thread = None
         owner = self._read()
         if owner and owner.get("token") == self._owner["token"]:
-            try:
-                os.remove(self.path)
-            except FileNotFoundError:
-                pass
+            files.remove(self.path)
 
     def _create(self):
-        try:
-            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({**self._owner, "heartbeat": time.time()}, f)
-        return True
+        return files.create_exclusive(self.path, json.dumps({**self._owner, "heartbeat": time.time()}))
 
     def _read(self):
         try:
-            with open(self.path, encoding="utf-8") as f:
-                return json.load(f)
-        except FileNotFoundError:
+            return json.loads(files.read_text(self.path))
+        except (FileNotFoundError, tf.errors.NotFoundError):
             return None
-        except (OSError, ValueError):
+        except (OSError, ValueError, tf.errors.OpError):
             return {}  # being written, or garbage: judged by the file's age
 
     def _stale_reason(self, owner):
@@ -130,8 +129,8 @@ class ModelDirLock:
             return "it was just released"
         if not owner:
             try:
-                age = time.time() - os.path.getmtime(self.path)
-            except OSError:
+                age = time.time() - files.stat(self.path).mtime_nsec / 1e9  # no mtime: old
+            except (OSError, tf.errors.OpError):
                 return "it was just released"
             return f"it is unreadable and {age:.0f} s old" if age > self.stale_seconds else None
         if owner.get("host") == self._owner["host"]:
@@ -166,10 +165,7 @@ class ModelDirLock:
                 logging.error("The lock %s is no longer held by this run; another run may be writing "
                               "into its model_dir.", self.path)
                 return
-            temp = f"{self.path}.{self._owner['token']}.tmp"
             try:
-                with open(temp, "w", encoding="utf-8") as f:
-                    json.dump({**self._owner, "heartbeat": time.time()}, f)
-                os.replace(temp, self.path)
-            except OSError as e:
+                files.write_text(self.path, json.dumps({**self._owner, "heartbeat": time.time()}))
+            except (OSError, tf.errors.OpError) as e:
                 logging.warning("Cannot refresh the lock %s: %s.", self.path, e)

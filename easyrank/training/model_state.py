@@ -6,6 +6,7 @@ import tensorflow as tf
 import tf_keras
 
 from easyrank.errors import ConfigError
+from easyrank.io import files
 from easyrank.models import build_model
 from easyrank.training import chunked_restore, embedding_optimizers, optimizers, strategies
 from easyrank.training.dynamic_slots import attach_optimizer_slots
@@ -66,10 +67,10 @@ def global_step(model):
 
 def restore(checkpoint, path_or_dir):
     """Restores a checkpoint file or the latest in a directory; returns its path or None."""
-    if tf.io.gfile.isdir(path_or_dir):
+    if files.isdir(path_or_dir):
         path = tf.train.latest_checkpoint(path_or_dir)
     else:  # a checkpoint prefix such as model_dir/ckpt-469; a missing one restores nothing
-        path = path_or_dir if tf.io.gfile.exists(path_or_dir + ".index") else None
+        path = path_or_dir if files.exists(path_or_dir + ".index") else None
     if path:
         try:
             # Values the objects do not use (a training run's input_state) are expected; large

@@ -12,6 +12,8 @@ import time
 
 import tf_keras
 
+from easyrank.io import files
+
 PHASES_FILE = "phases.json"
 
 
@@ -31,9 +33,8 @@ class PhaseTimer:
 
     def write(self, model_dir):
         """Writes {"marks": [[phase, unix time], ...], "seconds": {...}} to model_dir/phases.json."""
-        path = os.path.join(model_dir, PHASES_FILE)
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump({"marks": self.marks, "seconds": self.seconds()}, f, indent=1)
+        text = json.dumps({"marks": self.marks, "seconds": self.seconds()}, indent=1)
+        files.write_text(os.path.join(model_dir, PHASES_FILE), text)
 
 
 class FirstStepMarker(tf_keras.callbacks.Callback):
@@ -52,8 +53,7 @@ class FirstStepMarker(tf_keras.callbacks.Callback):
 
 def read_phases(model_dir, started):
     """{phase: seconds} of a run's phases.json, the first phase counted from `started` (unix time)."""
-    with open(os.path.join(model_dir, PHASES_FILE), encoding="utf-8") as f:
-        marks = json.load(f)["marks"]
+    marks = json.loads(files.read_text(os.path.join(model_dir, PHASES_FILE)))["marks"]
     result, before = {}, started
     for name, t in marks:
         result[name] = t - before

@@ -19,6 +19,7 @@ import tensorflow as tf
 from google.protobuf import text_format
 
 from easyrank.errors import ConfigError
+from easyrank.io import files
 from easyrank.protos import pipeline_pb2
 from easyrank.training import chunked_restore, embedding_rows
 from easyrank.training.embedding_rows import save_vocabularies  # noqa: F401  (loop writes them)
@@ -31,11 +32,11 @@ _SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 
 def resolve(path):
     """The checkpoint prefix of a checkpoint file or model_dir; ConfigError when there is none."""
-    if tf.io.gfile.isdir(path):
+    if files.isdir(path):
         found = tf.train.latest_checkpoint(path)
         if found:
             return found
-    elif tf.io.gfile.exists(path + ".index"):
+    elif files.exists(path + ".index"):
         return path
     raise ConfigError(f"{path!r} is neither a checkpoint (model_dir/ckpt-N, with a .index file) "
                       "nor a model_dir holding one; point it at yesterday's model_dir or one of "
@@ -45,13 +46,12 @@ def resolve(path):
 def old_config(checkpoint_path):
     """The PipelineConfig saved beside the checkpoint (pipeline.config), or None."""
     path = os.path.join(os.path.dirname(checkpoint_path), "pipeline.config")
-    if not os.path.isfile(path):
+    if not files.isfile(path):
         return None
     config = pipeline_pb2.PipelineConfig()
     try:
-        with open(path, encoding="utf-8") as f:
-            text_format.Parse(f.read(), config)
-    except (text_format.ParseError, OSError) as e:
+        text_format.Parse(files.read_text(path), config)
+    except (text_format.ParseError, OSError, tf.errors.OpError) as e:
         logger.warning("Warm start: cannot read %s (%s); vocabularies cannot be matched by key.",
                         path, e)
         return None
@@ -84,7 +84,7 @@ def warm_start(config, checkpoint):
     """Restores the variables of train_config.fine_tune_checkpoint that match; logs a summary."""
     train = config.train_config
     path = resolve(train.fine_tune_checkpoint)
-    reader = tf.train.load_checkpoint(path)
+    reader = files.checkpoint_reader(path)
     old_shapes = {k: s for k, s in reader.get_variable_to_shape_map().items() if k.endswith(_SUFFIX)}
     new_vars = variable_keys(checkpoint)
     model_keys = {k: v for k, v in new_vars.items()
