@@ -1,4 +1,4 @@
-"""python -m easyrank.launch --num_workers N [--num_ps M] -- <train args>
+"""python -m easyrank.launch --num_workers N [--num_ps M] [--evaluator] -- <train args>
 
 Runs a local tf.distribute cluster on 127.0.0.1, one process per task
 (easyrank/training/local_cluster.py; docs/distributed.md).
@@ -24,6 +24,9 @@ def main(argv=None):
     parser.add_argument("--num_workers", type=int, default=2, help="Worker tasks (>= 1).")
     parser.add_argument("--num_ps", type=int, default=0,
                         help="Parameter servers; > 0 adds a chief (ParameterServerStrategy).")
+    parser.add_argument("--evaluator", action="store_true",
+                        help="Add an evaluator task: it evaluates each new checkpoint while the "
+                             "workers train, exports (BEST) and decides early stopping.")
     parser.add_argument("--module", default="easyrank.train", help="Module every task runs.")
     parser.add_argument("--timeout_seconds", type=float, default=0,
                         help="Stop everything after this long (exit code 124); 0: no limit.")
@@ -35,7 +38,8 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         return launch(args.num_workers, args.num_ps, train_args, module=args.module,
-                      timeout=args.timeout_seconds, grace=args.grace_seconds)
+                      timeout=args.timeout_seconds, grace=args.grace_seconds,
+                      evaluator=args.evaluator)
     except KeyboardInterrupt:
         return 130
 

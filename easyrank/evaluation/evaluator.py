@@ -1,6 +1,7 @@
 """Evaluation: one pass over the data, exact metrics per task."""
 
 import json
+import logging
 import os
 
 import numpy as np
@@ -8,12 +9,14 @@ import tensorflow as tf
 
 from easyrank.data import binary_labels, build_dataset
 from easyrank.errors import DataError
+from easyrank.evaluation import bounded
 from easyrank.evaluation import metrics as metrics_lib
 from easyrank.io import files
 from easyrank.models.heads import prediction_key
 from easyrank.models.inference import inference_function, trace_for
 from easyrank.protos import model_pb2
 
+logger = logging.getLogger(__name__)
 Task = model_pb2.TaskConfig
 _METRICS = {
     Task.AUC: ("auc", metrics_lib.auc),
@@ -41,9 +44,9 @@ _MULTICLASS_METRICS = {
 }
 
 
-def collect_predictions(model, dataset, tasks, num_steps=0, extra_fields=(), first_batch=None,
-                        predict=None):
-    """Runs the model over `dataset`; returns {key: np.ndarray} of predictions, labels, fields.
+def predict_batches(model, dataset, tasks, num_steps=0, extra_fields=(), first_batch=None, predict=None):
+    """Runs the model over `dataset`; yields {key: np.ndarray} of a batch's predictions,
+    labels and `extra_fields`.
 
     first_batch: a dict, filled with the first batch's features as NumPy arrays (the export's
     warmup rows come from them instead of a second read of the data, issue 23).
@@ -59,7 +62,6 @@ def collect_predictions(model, dataset, tasks, num_steps=0, extra_fields=(), fir
         outputs = predict(features)
         return {k: outputs[k] for k in keys}
 
-    collected = {}
     for i, (features, targets) in enumerate(dataset):
         if num_steps and i >= num_steps:
             break
@@ -68,9 +70,16 @@ def collect_predictions(model, dataset, tasks, num_steps=0, extra_fields=(), fir
         batch = {k: v.numpy() for k, v in step(features).items()}
         batch.update({k: v.numpy() for k, v in targets.items()})
         batch.update({f: features[f].numpy() for f in extra_fields})
-        for k, v in batch.items():
-            collected.setdefault(k, []).append(v)
-    return {k: np.concatenate(v) for k, v in collected.items()}
+        yield batch
+
+
+def collect_predictions(model, dataset, tasks, num_steps=0, extra_fields=()):
+    """Runs the model over `dataset`; returns {key: np.ndarray} of predictions, labels, fields."""
+    return _concatenate(list(predict_batches(model, dataset, tasks, num_steps, extra_fields)))
+
+
+def _concatenate(batches):
+    return {k: np.concatenate([b[k] for b in batches]) for k in batches[0]} if batches else {}
 
 
 def compute_metrics(tasks, collected, sample_weight_field=None):
@@ -79,15 +88,42 @@ def compute_metrics(tasks, collected, sample_weight_field=None):
     A task's slices add "<task>/<metric>@<field>=<value>" computed on the rows
     whose `field` equals `value` (collected[field] must be present).
     """
+    sink = _InMemory()
+    feed_tasks(tasks, collected, sample_weight_field, sink)
+    return sink.results
+
+
+def feed_tasks(tasks, collected, sample_weight_field, sink):
+    """Hands each task's (and slice's) rows of `collected` to `sink` (_InMemory or
+    bounded.BoundedEvaluation, which takes them batch by batch)."""
     weights = collected.get(sample_weight_field) if sample_weight_field else None
-    results = {}
     for task in tasks:
-        results.update(_task_metrics(task, collected, weights, None, ""))
+        _task_metrics(task, collected, weights, None, "", sink)
         for piece in task.slices:
             rows = slice_rows(collected[piece.field], piece.value)
             suffix = f"@{piece.field}={piece.value}"
-            results.update(_task_metrics(task, collected, weights, rows, suffix))
-    return results
+            _task_metrics(task, collected, weights, rows, suffix, sink)
+
+
+class _InMemory:
+    """Computes each metric at once on all rows (metrics.py)."""
+
+    def __init__(self):
+        self.results = {}
+
+    def count(self, key, n):
+        self.results[key] = n
+
+    def metric(self, key, metric, task, labels, scores, weights, groups, multiclass, group_key):
+        del group_key
+        if not len(labels):
+            self.results[key] = float("nan")
+        elif multiclass:
+            self.results[key] = _MULTICLASS_METRICS[metric][1](labels, scores, weights)
+        elif metric in _GROUP_METRICS:
+            self.results[key] = _GROUP_METRICS[metric][1](labels, scores, groups, weights, task)
+        else:
+            self.results[key] = _METRICS[metric][1](labels, scores, weights)
 
 
 def task_labels(task, collected):
@@ -109,22 +145,22 @@ def task_rows(task, collected):
     return rows
 
 
-def _task_metrics(task, collected, weights, rows, suffix):
+def _task_metrics(task, collected, weights, rows, suffix, sink):
     """The task's metrics on `rows` (a boolean mask, or None for all rows) and its own mask."""
     if task.sample_weight_field:
         weights = collected[task.sample_weight_field]
-    results = {}
     if rows is not None:
-        results[f"{task.name}/num_examples{suffix}"] = int(rows.sum())
+        sink.count(f"{task.name}/num_examples{suffix}", int(rows.sum()))
     if task.esmm_parent and Task.AUC in task.metrics:  # the joint probability, on every row
         joint = collected[f"{task.name}/joint_probs"]
         pick = slice(None) if rows is None else rows
-        results[f"{task.name}/joint_auc{suffix}"] = metrics_lib.auc(
-            task_labels(task, collected)[pick], joint[pick], None if weights is None else weights[pick])
+        sink.metric(f"{task.name}/joint_auc{suffix}", Task.AUC, task,
+                    task_labels(task, collected)[pick], joint[pick],
+                    None if weights is None else weights[pick], None, False, None)
     own = task_rows(task, collected)
     if own is not None:
         rows = own if rows is None else rows & own
-        results[f"{task.name}/num_examples{suffix}"] = int(rows.sum())
+        sink.count(f"{task.name}/num_examples{suffix}", int(rows.sum()))
 
     def take(values):
         return values if rows is None or values is None else values[rows]
@@ -133,22 +169,16 @@ def _task_metrics(task, collected, weights, rows, suffix):
     weights = take(weights)
     multiclass = task.loss == Task.SOFTMAX_CROSS_ENTROPY
     for metric in task.metrics:
-        if rows is not None and not rows.any():
-            results[f"{task.name}/{_metric_name(metric, task)}{suffix}"] = float("nan")
-        elif multiclass:
-            name, fn = _MULTICLASS_METRICS[metric]
-            results[f"{task.name}/{name}{suffix}"] = fn(labels, scores, weights)
-        elif metric in _GROUP_METRICS:
-            name, fn = _GROUP_METRICS[metric]
-            groups = take(collected[task.group_field])
-            results[f"{task.name}/{name(task)}{suffix}"] = fn(labels, scores, groups, weights, task)
-        else:
-            name, fn = _METRICS[metric]
-            results[f"{task.name}/{name}{suffix}"] = fn(labels, scores, weights)
-    return results
+        grouped = not multiclass and metric in _GROUP_METRICS
+        groups = take(collected[task.group_field]) if grouped else None
+        sink.metric(f"{task.name}/{_metric_name(metric, task, multiclass)}{suffix}", metric, task,
+                    labels, scores, weights, groups, multiclass, (task.name, suffix))
+    return sink
 
 
-def _metric_name(metric, task):
+def _metric_name(metric, task, multiclass=False):
+    if multiclass:
+        return _MULTICLASS_METRICS[metric][0]
     return _GROUP_METRICS[metric][0](task) if metric in _GROUP_METRICS else _METRICS[metric][0]
 
 
@@ -171,17 +201,53 @@ def extra_fields(config):
 
 
 def evaluate_model(model, dataset, config, num_steps=0, first_batch=None, predict=None):
-    """Metrics of `model` on `dataset` for the tasks of `config` (first_batch, predict: see
-    collect_predictions)."""
+    """Metrics of `model` on `dataset` for the tasks of `config`.
+
+    Up to eval_config.max_in_memory_rows rows are evaluated in memory; more
+    are evaluated batch by batch in bounded memory (bounded.py), exactly.
+    first_batch, predict: see predict_batches.
+    """
     tasks = list(config.model_config.tasks)
-    collected = collect_predictions(model, dataset, tasks, num_steps, extra_fields=extra_fields(config),
-                                    first_batch=first_batch, predict=predict)
-    if not collected:
-        raise DataError(f"the evaluation data {', '.join(config.eval_input_path)} has no rows"
-                        + (" left after skipping bad rows" if config.data_config.skip_bad_rows else "")
-                        + ": nothing to evaluate.")
-    results = compute_metrics(tasks, collected, config.data_config.sample_weight_field or None)
-    results["num_examples"] = int(len(next(iter(collected.values()))))
+    batches = predict_batches(model, dataset, tasks, num_steps, extra_fields=extra_fields(config),
+                              first_batch=first_batch, predict=predict)
+    return evaluate_batches(batches, config)
+
+
+def evaluate_batches(batches, config):
+    """Metrics of prediction batches (predict_batches) for the tasks of `config`."""
+    tasks = list(config.model_config.tasks)
+    weight_field = config.data_config.sample_weight_field or None
+    limit = config.eval_config.max_in_memory_rows
+    held, rows, sink = [], 0, None
+    try:
+        for batch in batches:
+            if sink is None:
+                held.append(batch)
+                rows += len(next(iter(batch.values())))
+                if limit <= 0 or rows <= limit:
+                    continue
+                sink = bounded.BoundedEvaluation(limit, config.eval_config.spill_dir)
+                batch_list, held = held, []
+            else:
+                batch_list = [batch]
+            for one in batch_list:
+                sink.start_batch(len(next(iter(one.values()))))
+                feed_tasks(tasks, one, weight_field, sink)
+        if sink is None:
+            if not held:
+                raise DataError(
+                    f"the evaluation data {', '.join(config.eval_input_path)} has no rows"
+                    + (" left after skipping bad rows" if config.data_config.skip_bad_rows else "")
+                    + ": nothing to evaluate.")
+            results = compute_metrics(tasks, _concatenate(held), weight_field)
+        else:
+            logger.info("Evaluated %d rows in bounded memory (more than eval_config."
+                        "max_in_memory_rows = %d).", sink.rows, limit)
+            rows, results = sink.rows, sink.results()
+    finally:
+        if sink is not None:
+            sink.close()
+    results["num_examples"] = int(rows)
     return results
 
 

@@ -45,24 +45,38 @@ def gauc(labels, scores, groups, weights=None):
     return total / weight_sum if weight_sum > 0 else float("nan")
 
 
-def logloss(labels, probs, weights=None, eps=1e-7):
+def logloss_rows(labels, probs, eps=1e-7):
     labels = np.asarray(labels, dtype=np.float64)
     probs = np.clip(np.asarray(probs, dtype=np.float64), eps, 1 - eps)
-    losses = -(labels * np.log(probs) + (1 - labels) * np.log(1 - probs))
-    return float(np.average(losses, weights=weights))
+    return -(labels * np.log(probs) + (1 - labels) * np.log(1 - probs))
+
+
+def logloss(labels, probs, weights=None, eps=1e-7):
+    return float(np.average(logloss_rows(labels, probs, eps), weights=weights))
+
+
+def accuracy_rows(labels, probs):
+    return (np.asarray(probs) > 0.5) == (np.asarray(labels) > 0.5)
 
 
 def accuracy(labels, probs, weights=None):
-    hits = (np.asarray(probs) > 0.5) == (np.asarray(labels) > 0.5)
-    return float(np.average(hits, weights=weights))
+    return float(np.average(accuracy_rows(labels, probs), weights=weights))
+
+
+def squared_error_rows(labels, predictions):
+    return np.square(np.asarray(predictions) - np.asarray(labels))
 
 
 def mse(labels, predictions, weights=None):
-    return float(np.average(np.square(np.asarray(predictions) - np.asarray(labels)), weights=weights))
+    return float(np.average(squared_error_rows(labels, predictions), weights=weights))
+
+
+def absolute_error_rows(labels, predictions):
+    return np.abs(np.asarray(predictions) - np.asarray(labels))
 
 
 def mae(labels, predictions, weights=None):
-    return float(np.average(np.abs(np.asarray(predictions) - np.asarray(labels)), weights=weights))
+    return float(np.average(absolute_error_rows(labels, predictions), weights=weights))
 
 
 def calibration(labels, probs, weights=None):
@@ -113,17 +127,24 @@ def recall_at_k(labels, scores, groups, k):
     return float(np.mean(hits / positives)) if len(hits) else float("nan")
 
 
-def multiclass_logloss(labels, probs, weights=None, eps=1e-7):
-    """Mean -log p[label] of [N, C] class probabilities."""
+def multiclass_logloss_rows(labels, probs, eps=1e-7):
     labels = np.asarray(labels).astype(np.int64)
     probs = np.clip(np.asarray(probs, np.float64), eps, 1.0)
-    return float(np.average(-np.log(probs[np.arange(len(labels)), labels]), weights=weights))
+    return -np.log(probs[np.arange(len(labels)), labels])
+
+
+def multiclass_logloss(labels, probs, weights=None, eps=1e-7):
+    """Mean -log p[label] of [N, C] class probabilities."""
+    return float(np.average(multiclass_logloss_rows(labels, probs, eps), weights=weights))
+
+
+def multiclass_accuracy_rows(labels, probs):
+    return np.argmax(np.asarray(probs), axis=1) == np.asarray(labels).astype(np.int64)
 
 
 def multiclass_accuracy(labels, probs, weights=None):
     """Share of rows whose most probable class is the label."""
-    hits = np.argmax(np.asarray(probs), axis=1) == np.asarray(labels).astype(np.int64)
-    return float(np.average(hits, weights=weights))
+    return float(np.average(multiclass_accuracy_rows(labels, probs), weights=weights))
 
 
 def multiclass_auc(labels, probs, weights=None):

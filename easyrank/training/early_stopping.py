@@ -10,6 +10,7 @@ import logging
 
 from easyrank.errors import ConfigError
 from easyrank.protos import model_pb2
+from easyrank.training import strategies
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +37,10 @@ def build(config):
     if spec.min_delta < 0:
         raise ConfigError(f"min_delta must be >= 0. Received: {spec.min_delta}.",
                           path=_PATH + ".min_delta")
-    if config.eval_config.eval_interval_steps <= 0:
+    if config.eval_config.eval_interval_steps <= 0 and not strategies.has_evaluator():
         raise ConfigError("early stopping needs evaluations during training: set "
-                          "eval_config.eval_interval_steps > 0.", path=_PATH)
+                          "eval_config.eval_interval_steps > 0, or add an evaluator task "
+                          "(docs/distributed.md).", path=_PATH)
     larger = spec.metric_larger_is_better
     if not spec.metric and not spec.HasField("metric_larger_is_better"):
         larger = config.export_config.metric_larger_is_better

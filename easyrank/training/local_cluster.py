@@ -7,6 +7,10 @@
 
 Without parameter servers the cluster is {"worker": [N addresses]} (worker 0
 is the chief); with --num_ps it is {"chief": [1], "worker": [N], "ps": [M]}.
+--evaluator adds {"evaluator": [1]}: a task that evaluates each new
+checkpoint (training/evaluator_task.py); the launcher waits for it after the
+chief, and its failure is reported (its exit code, once the chief is done)
+but does not stop the workers.
 Each task runs `python -m easyrank.train <train args>` (or --module) with its
 TF_CONFIG; its output is forwarded line by line, prefixed with "[worker:1] ".
 
@@ -45,10 +49,10 @@ def free_ports(count):
     return ports
 
 
-def cluster_spec(num_workers, num_ps):
-    """{"chief"?: [...], "worker": [...], "ps"?: [...]} with free local ports."""
+def cluster_spec(num_workers, num_ps, evaluator=False):
+    """{"chief"?: [...], "worker": [...], "ps"?: [...], "evaluator"?: [...]} with free local ports."""
     roles = ([("chief", 1)] if num_ps else []) + [("worker", num_workers)] + (
-        [("ps", num_ps)] if num_ps else [])
+        [("ps", num_ps)] if num_ps else []) + ([("evaluator", 1)] if evaluator else [])
     ports = iter(free_ports(sum(n for _, n in roles)))
     return {role: [f"127.0.0.1:{next(ports)}" for _ in range(n)] for role, n in roles}
 
@@ -105,9 +109,9 @@ def stop_all(tasks, grace=5.0):
 
 
 def launch(num_workers, num_ps, train_args, module="easyrank.train", timeout=0.0,
-           grace=120.0, out=sys.stdout, python=sys.executable):
+           grace=120.0, out=sys.stdout, python=sys.executable, evaluator=False):
     """Starts the cluster, waits, stops it; returns the run's exit code."""
-    cluster = cluster_spec(num_workers, num_ps)
+    cluster = cluster_spec(num_workers, num_ps, evaluator)
     log = lambda text: (out.write(f"[launch] {text}\n"), out.flush())  # noqa: E731
     log(f"cluster {json.dumps(cluster)}")
     tasks = []
@@ -122,9 +126,18 @@ def launch(num_workers, num_ps, train_args, module="easyrank.train", timeout=0.0
         by_name = {t.name: t for t in tasks}
         chief_name = f"{chief[0]}:{chief[1]}"
         chief_done_at = None
+        sidecar = by_name.get("evaluator:0")
+        evaluator_code, stopped = None, []
         while True:
             for task in tasks:
+                if task in stopped:
+                    continue
                 code = task.poll()
+                if task is sidecar:
+                    if code not in (None, 0) and evaluator_code is None:
+                        evaluator_code = code if code > 0 else 128 - code
+                        log(f"evaluator:0 failed with exit code {code}; the workers go on.")
+                    continue
                 if code not in (None, 0):
                     log(f"{task.name} failed with exit code {code}; stopping the cluster.")
                     return code if code > 0 else 128 - code  # killed by signal -code
@@ -132,12 +145,16 @@ def launch(num_workers, num_ps, train_args, module="easyrank.train", timeout=0.0
             if code == 0 and chief_done_at is None:
                 chief_done_at = time.monotonic()
                 if num_ps:  # parameter-server tasks serve until stopped
-                    log("chief done; stopping the worker and ps servers.")
-                    return 0
+                    if sidecar is None:
+                        log("chief done; stopping the worker and ps servers.")
+                        return 0
+                    log("chief done; stopping the worker and ps servers, waiting for the evaluator.")
+                    stopped = [t for t in tasks if t.role in ("worker", "ps")]
+                    stop_all(stopped)
             if chief_done_at is not None:
                 if all(t.poll() is not None for t in tasks):
                     log("all tasks done.")
-                    return 0
+                    return evaluator_code or 0
                 if time.monotonic() - chief_done_at > grace:
                     log(f"chief done but tasks still running after {grace:.0f} s; stopping them.")
                     return 1

@@ -26,7 +26,7 @@ from easyrank.io.files import size as file_size
 from easyrank.io.files import write_text
 from easyrank.models.inference import inference_function
 from easyrank.serving import deployment, exporters
-from easyrank.training import early_stopping, input_state, strategies, warm_start
+from easyrank.training import early_stopping, evaluator_task, input_state, stop_file, strategies, warm_start
 from easyrank.training.callbacks import (
     CheckpointSaver,
     DynamicTableLogger,
@@ -58,6 +58,8 @@ def train_and_evaluate(config, model_dir, input_mode=input_state.AUTO, phases=No
     and the worker and ps tasks of a parameter-server run serve until killed.
     """
     train = config.train_config
+    if strategies.task()[0] == "evaluator":  # evaluates the workers' checkpoints (evaluator_task.py)
+        return evaluator_task.run(config, model_dir)
     if strategies.is_server_task(train):
         strategies.run_server()
         return None
@@ -115,7 +117,10 @@ def _train_and_evaluate(config, model_dir, chief, input_mode, phases):
                             count_batches=None if parameter_server else lambda: epochs_steps(config))
     checkpoint.input_state = input_state.InputState()
     input_state.record(checkpoint.input_state, config, plan.start_step)
+    sidecar = strategies.has_evaluator()
     if chief:  # only once the checks above passed
+        if sidecar:
+            stop_file.clear(model_dir)
         write_text(os.path.join(model_dir, "pipeline.config"), text_format.MessageToString(config))
         warm_start.save_vocabularies(config, model_dir)
 
@@ -160,9 +165,16 @@ def _train_and_evaluate(config, model_dir, chief, input_mode, phases):
         dynamic = model.feature_groups.dynamic_tables
         if dynamic and chief:
             callbacks.append(DynamicTableLogger(dynamic, train_writer, train.save_summary_steps))
-        if config.eval_config.eval_interval_steps > 0 and multi_worker:
+        if sidecar:  # the evaluator task evaluates; it may ask the workers to stop
+            callbacks.append(stop_file.StopFileWatcher(
+                model_dir, min(train.log_step_count_steps, train.save_checkpoints_steps), chief,
+                strategy if multi_worker and not parameter_server else None))
+        elif config.eval_config.eval_interval_steps > 0 and multi_worker:
             logger.warning("eval_interval_steps is ignored in a multi-worker run: the chief "
-                           "evaluates once training ends.")
+                           "evaluates once training ends. For evaluations during training (a "
+                           "learning curve, the BEST exporter, early stopping) add an evaluator "
+                           "task: python -m easyrank.launch --evaluator, or \"evaluator\" in "
+                           "TF_CONFIG (docs/distributed.md).")
         elif config.eval_config.eval_interval_steps > 0:
             callbacks.append(PeriodicEvaluator(
                 config.eval_config.eval_interval_steps,
@@ -202,8 +214,13 @@ def _train_and_evaluate(config, model_dir, chief, input_mode, phases):
         manager.save(checkpoint_number=step, check_interval=False)
     if not chief:
         strategies.cleanup_write_dir(checkpoint_dir, model_dir)
-        logger.info("Training done at step %d; the chief evaluates and exports.", step)
+        logger.info("Training done at step %d; the %s evaluates and exports.", step,
+                    "evaluator" if sidecar else "chief")
         return None
+    if sidecar:
+        stop_file.write_json(os.path.join(model_dir, stop_file.DONE_FILE), {"global_step": step})
+        logger.info("Training done at step %d; the evaluator task evaluates and exports.", step)
+        return {"global_step": step}
     if multi_worker or train.mixed_precision not in ("", "float32"):
         # Evaluate and export a float32 one-device copy: no collectives, no remote variables.
         model = single_device_model(config, manager.latest_checkpoint)
@@ -236,7 +253,7 @@ def _fit_in_chunks(model, dataset, steps, callbacks, chunk):
     if steps // chunk:
         model.fit(dataset, epochs=steps // chunk, steps_per_epoch=chunk, verbose=0,
                   callbacks=adapted)
-    if steps % chunk:
+    if steps % chunk and not model.stop_training:
         model.fit(dataset, epochs=1, steps_per_epoch=steps % chunk, verbose=0, callbacks=adapted)
 
 

@@ -50,9 +50,25 @@ def task():
 
 
 def cluster_size():
-    """Number of tasks in TF_CONFIG's cluster (0 when unset)."""
+    """Number of training tasks in TF_CONFIG's cluster (0 when unset; the evaluator not counted)."""
     cluster = tf_config().get("cluster") or {}
-    return sum(len(addresses) for addresses in cluster.values())
+    return sum(len(addresses) for role, addresses in cluster.items() if role != "evaluator")
+
+
+def has_evaluator():
+    """True when TF_CONFIG's cluster has an "evaluator" task (training/evaluator_task.py)."""
+    return bool((tf_config().get("cluster") or {}).get("evaluator"))
+
+
+def training_resolver():
+    """TF_CONFIG's cluster resolver without the evaluator, which runs no tf.distribute server."""
+    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    if not has_evaluator():
+        return resolver
+    jobs = {k: v for k, v in resolver.cluster_spec().as_dict().items() if k != "evaluator"}
+    return tf.distribute.cluster_resolver.SimpleClusterResolver(
+        tf.train.ClusterSpec(jobs), task_type=resolver.task_type, task_id=resolver.task_id,
+        rpc_layer=resolver.rpc_layer or "grpc")
 
 
 def is_chief():
@@ -79,7 +95,7 @@ def is_server_task(train_config):
 
 def run_server():
     """Starts this task's tf.distribute.Server and serves until killed."""
-    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    resolver = training_resolver()
     task_type, index = task()
     logger.info("Starting the %s:%d server of a parameter-server run.", task_type, index)
     if task_type == "worker":
@@ -116,7 +132,9 @@ def build_strategy(train_config):
                               path="train_config.num_steps")
         options = tf.distribute.experimental.CommunicationOptions(
             timeout_seconds=dist.collective_timeout_seconds or None)
-        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        return tf.distribute.MultiWorkerMirroredStrategy(
+            cluster_resolver=training_resolver() if has_evaluator() else None,
+            communication_options=options)
     if kind == _Dist.PARAMETER_SERVER:
         cluster = tf_config().get("cluster") or {}
         if not cluster.get("ps") or not cluster.get("worker"):
@@ -134,7 +152,7 @@ def build_strategy(train_config):
                 min_shard_bytes=dist.min_shard_bytes, max_shards=len(cluster["ps"]))
         # Fail RPCs to a lost worker at once so the coordinator reschedules its steps.
         os.environ.setdefault("GRPC_FAIL_FAST", "use_caller")
-        resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+        resolver = training_resolver()
         return tf.distribute.experimental.ParameterServerStrategy(
             resolver, variable_partitioner=partitioner)
     raise ConfigError(f"unknown strategy {kind}.", path=path)

@@ -31,6 +31,12 @@ ALLOWED = {
     ("easyrank/config/validation.py", "_machine_memory"): "the cgroup memory limit of this machine",
     ("easyrank/serving/checks.py", "check"): "local scratch that check_export's fresh process reads",
     ("easyrank/console/logs.py", "_held_stderr"): "holds stderr in an anonymous temporary file",
+    # Sorted runs of the bounded-memory evaluation: local scratch (eval_config.spill_dir, TMPDIR).
+    ("easyrank/evaluation/external_sort.py", "_write_run"): "writes a sorted run to local scratch",
+    ("easyrank/evaluation/external_sort.py", "merged"): "deletes merged runs from local scratch",
+    ("easyrank/evaluation/external_sort.py", "close"): "deletes the local scratch directory",
+    ("easyrank/evaluation/external_sort.py", "__init__"): "reads a sorted run from local scratch",
+    ("easyrank/training/evaluator_task.py", "_wait_for"): "os.access only for a path without a scheme",
 }
 
 
