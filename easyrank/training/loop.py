@@ -22,7 +22,7 @@ from easyrank.data.compression import is_gzip, verify_gzip
 from easyrank.errors import ConfigError, DataError
 from easyrank.evaluation import evaluator
 from easyrank.serving import deployment, exporters
-from easyrank.training import early_stopping, input_state, strategies, warm_start
+from easyrank.training import early_stopping, gpu_memory, input_state, strategies, warm_start
 from easyrank.training.callbacks import (
     CheckpointSaver,
     DynamicTableLogger,
@@ -91,6 +91,7 @@ def _train_and_evaluate(config, model_dir, chief, input_mode):
     stopper = early_stopping.build(config)
     tf_keras.utils.set_random_seed(train.seed)
     strategy = strategies.build_strategy(train)
+    gpu_memory.check_tables_fit_gpus(config)  # every GPU holds the tables: fail before training
     multi_worker = strategies.is_multi_worker(strategy)
     model, checkpoint = create_model(config, strategy)
     # Every worker saves (a save may all-reduce), only the chief's land in model_dir.
