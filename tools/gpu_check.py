@@ -163,9 +163,10 @@ def agreement(check, args, config, extra, share, floor=0.0, tolerance=AUC_AGREEM
     # Each run gets a quarter (the local runs share one process): the launcher's own timeout
     # stops a cluster's tasks, which live in their own process groups.
     seconds = check.left() * share
+    runs = 4 if "--strategies" not in extra else 2 + sum("MULTI_WORKER" in e for e in extra)
     command = [sys.executable, os.path.join(HERE, "strategy_agreement.py"), "--config", config,
                "--work_dir", os.path.join(args.work_dir, "strategies_" + label),
-               "--timeout_seconds", str(int(seconds / 4))] + extra
+               "--timeout_seconds", str(int(seconds / runs))] + extra
     code, out = check.run(command, timeout=seconds + 30)
     if code != 0:
         check.add("strategies", label, f"exit code {code}: {out[-200:]!r}", False)
@@ -265,7 +266,8 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work_dir", default="")
     parser.add_argument("--peer_python", default="", help="Python of a DeepCTR virtualenv.")
-    parser.add_argument("--budget_seconds", type=float, default=450)
+    parser.add_argument("--budget_seconds", type=float, default=0,
+                        help="Default: 450 with a GPU, 840 for the CPU smoke (a loaded machine).")
     # The in-process variant runs (internal).
     parser.add_argument("--variants", default="", help=argparse.SUPPRESS)
     parser.add_argument("--num_steps", type=int, default=400, help=argparse.SUPPRESS)
@@ -282,10 +284,10 @@ def main():
     env = dict(os.environ, TF_FORCE_GPU_ALLOW_GROWTH="true", PYTHONUNBUFFERED="1",
                TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
     env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    check = Check(args.budget_seconds, env)
     start = time.monotonic()
     gpus, version = devices()
     gpu = bool(gpus)
+    check = Check(args.budget_seconds or (450 if gpu else 840), env)
     if gpu:
         check.add("device", f"TensorFlow {version}", f"{len(gpus)} GPU(s): {'; '.join(gpus)}", True)
     else:

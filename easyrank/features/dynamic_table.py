@@ -354,10 +354,12 @@ def _worker_variable(initial_value, name):
     """A non-trainable variable; under MultiWorkerMirroredStrategy this worker's own (its
     collectives broadcast the initial values of numbers only, not of strings), which every
     worker updates alike."""
-    if tf.distribute.has_strategy() and isinstance(
-            tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
-        # The class itself, not tf.Variable: bypasses the strategy's variable creator.
-        return resource_variable_ops.ResourceVariable(initial_value, trainable=False, name=name)
+    strategy = tf.distribute.get_strategy()
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # The class itself, not tf.Variable: bypasses the strategy's variable creator (and
+        # belongs to the strategy as the components of its mirrored variables do).
+        return resource_variable_ops.ResourceVariable(initial_value, trainable=False, name=name,
+                                                      distribute_strategy=strategy)
     return tf.Variable(initial_value, trainable=False, name=name)
 
 

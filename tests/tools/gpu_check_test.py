@@ -23,7 +23,7 @@ def test_gpu_check_passes_on_cpu_with_its_smoke_table(tmp_path):
                                stderr=subprocess.STDOUT, env=dict(os.environ, TMPDIR=str(tmp_path)),
                                start_new_session=True)
     try:
-        out, _ = process.communicate(timeout=600)
+        out, _ = process.communicate(timeout=960)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
