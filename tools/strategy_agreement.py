@@ -79,8 +79,11 @@ def run_cluster(strategy, args, env, timeout):
                "--pipeline_config_path", args.config, "--model_dir", model_dir,
                "--edit_config_json", edit]
     start = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout + 60, check=False)
+    try:  # the launcher stops its tasks at --timeout_seconds
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=timeout + 60, check=False)
+    except subprocess.TimeoutExpired:
+        raise SystemExit(f"{strategy} ran past {timeout + 60:.0f} s") from None
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         sys.stderr.write(done.stdout[-4000:] + done.stderr[-2000:])
@@ -116,8 +119,11 @@ def main():
         command = [sys.executable, os.path.abspath(__file__), "--config", args.config,
                    "--num_steps", str(args.num_steps), "--work_dir", args.work_dir,
                    "--local", ",".join(local), "--edit_config_json", args.edit_config_json]
-        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=args.timeout_seconds * len(local), check=False)
+        try:
+            done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                                  timeout=args.timeout_seconds * len(local), check=False)
+        except subprocess.TimeoutExpired:
+            raise SystemExit(f"{','.join(local)} ran past {args.timeout_seconds * len(local):.0f} s") from None
         if done.returncode != 0:
             sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
             raise SystemExit(f"{','.join(local)} failed with exit code {done.returncode}")
