@@ -224,7 +224,9 @@ def variants_stage(check, args, gpu):
 
 
 def deepctr_stage(check, args, gpu):
-    peer = args.peer_python or os.environ.get("PEER_PYTHON", "")
+    peer = args.peer_python or os.environ.get("PEER_PYTHON", "") or next(
+        (p for p in ("/work/peer-venv/bin/python", os.path.join(ROOT, ".peer-venv/bin/python"))
+         if os.path.exists(p)), "")
     if not peer or not os.path.exists(peer):
         check.add("DeepCTR comparison", "census_dcn_mix", "not available: no DeepCTR virtualenv "
                   "(pass --peer_python or set PEER_PYTHON; recipe in tools/benchmark.py)", None)
