@@ -32,7 +32,8 @@ runpy.run_module("easyrank.train", run_name="__main__")
 
 def _train(tmp_path, model_dir, steps):
     edits = {"train_input_path": [TINY], "eval_input_path": [TINY], "data_config.batch_size": 32,
-             "train_config.num_steps": steps, "train_config.save_checkpoints_steps": 6,
+             "train_config.num_steps": steps, "train_config.num_epochs": 50,
+             "train_config.save_checkpoints_steps": 6,
              "train_config.log_step_count_steps": 6, "train_config.save_summary_steps": 6,
              "train_config.distribution.strategy": "MULTI_WORKER_MIRRORED",
              # movie ids fill their 30 rows and evict; users are admitted at once.
