@@ -29,7 +29,9 @@ ALLOWED = {
     "easyrank.models": {"easyrank.layers", "easyrank.features", "easyrank.backbone", "easyrank.data"},
     "easyrank.evaluation": {"easyrank.models", "easyrank.data"},
     "easyrank.serving": {"easyrank.models", "easyrank.data"},
-    "easyrank.training": {"easyrank.models", "easyrank.data", "easyrank.evaluation", "easyrank.serving"},
+    # config: the GPU run re-checks table memory against the devices it found (training/gpu_memory.py).
+    "easyrank.training": {"easyrank.models", "easyrank.data", "easyrank.evaluation", "easyrank.serving",
+                          "easyrank.config"},
     "easyrank.console": {"easyrank.config"},
     "easyrank.statistics": {"easyrank.data", "easyrank.config"},
 }

@@ -37,7 +37,6 @@ def validate(config, allow_unfilled=False):
     _validate_tasks(config.model_config.tasks, config.data_config, fields, groups, blocks)
     _validate_train(config.train_config)
     validate_embedding_tables(config)
-    _validate_dynamic_strategy(config.feature_configs, config.train_config)
     if config.export_config.exporter == export_pb2.ExportConfig.BEST and not config.export_config.metric:
         raise ConfigError('exporter BEST needs a metric, e.g. metric: "income/auc".',
                           path="export_config.metric")
@@ -678,11 +677,12 @@ _EMBEDDING_SLOTS = {"lazy_adam": 2, "adagrad": 1, "ftrl": 2}
 _DENSE_SLOTS = {"adam": 2, "adagrad": 1, "ftrl": 2}
 
 
-def validate_embedding_tables(config, memory_bytes=None):
+def validate_embedding_tables(config, memory_bytes=None, device=None):
     """The embedding optimizer's settings, and tables plus slots within the run's memory.
 
     `memory_bytes`: the memory of one machine (default: this machine's, or its cgroup
     limit); PARAMETER_SERVER runs may use that much on each ps task of TF_CONFIG.
+    `device`: where `memory_bytes` is, for the message (e.g. "GPU:0 (NVIDIA H100) has").
     """
     train = config.train_config
     path = "train_config.embedding_optimizer"
@@ -701,18 +701,25 @@ def validate_embedding_tables(config, memory_bytes=None):
     machines = 1
     if train.distribution.strategy == train.distribution.PARAMETER_SERVER:
         machines = max(1, len(_tf_config_cluster().get("ps", [])))
+    if device:
+        machines = 1
     memory = (memory_bytes or _machine_memory()) * machines
     if memory and needed > memory:
         table, (rows, dim, field) = max(tables.items(), key=lambda t: t[1][0] * t[1][1])
         slot_text = "1 accumulator per row" if slots == "row" else f"{slots} slots"
-        where = f"{machines} parameter servers with" if machines > 1 else "this machine has"
+        where = device or (f"{machines} parameter servers with" if machines > 1
+                           else "this machine has")
+        largest = sorted(tables.items(), key=lambda t: -t[1][0] * t[1][1])[:5]
+        listed = ", ".join(f"{t!r} {_gib(r * d * 4 * (1 + (1.0 / d if slots == 'row' else slots)))}"
+                           for t, (r, d, _) in largest)
         raise ConfigError(
             f"the embedding tables need {_gib(needed)} (rows x embedding_dim x 4 bytes x (1 + the "
             f"optimizer's slots: {name}, {slot_text}), summed over {len(tables)} tables) but "
             f"{where} {_gib(memory)} of memory; the largest is {table!r}: {rows:,} rows x {dim} "
-            f"= {_gib(rows * dim * 4)} before slots. Use fewer rows (hash_bucket_size), a smaller "
-            "embedding_dim, an embedding optimizer with fewer slots (rowwise_adagrad: one float "
-            "per row; sgd: none) or PARAMETER_SERVER with more ps tasks.", path=field)
+            f"= {_gib(rows * dim * 4)} before slots (with slots: {listed}). Use fewer rows "
+            "(hash_bucket_size), a smaller embedding_dim, an embedding optimizer with fewer slots "
+            "(rowwise_adagrad: one float per row; sgd: none) or PARAMETER_SERVER with more ps "
+            "tasks.", path=field)
 
 
 def embedding_tables(feature_configs):
@@ -738,6 +745,8 @@ def _table_rows(kind, feature, path):
         if feature.boundaries:
             return len(feature.boundaries) + 1, path + ".boundaries"
         return 1, path + ".embedding_dim"
+    if "dynamic" in feature.DESCRIPTOR.fields_by_name and feature.HasField("dynamic"):
+        return feature.dynamic.capacity + 1, path + ".dynamic.capacity"
     if feature.HasField("hash_bucket_size"):
         return feature.hash_bucket_size, path + ".hash_bucket_size"
     if getattr(feature, "num_buckets", 0):
@@ -811,24 +820,3 @@ def _validate_dynamic(dynamic, path):
         raise ConfigError(f"must be in [0, 1) (the factor counts are multiplied by every "
                           f"decay_every_steps steps). Received: {dynamic.count_decay}.",
                           path=path + ".count_decay")
-
-
-def _validate_dynamic_strategy(feature_configs, train):
-    """Dynamic tables need one mapping that every replica updates: one device, MIRRORED (one
-    process, updated once per step) or PARAMETER_SERVER (on a ps task, one worker at a time).
-    MULTI_WORKER_MIRRORED would need every worker to apply the same update to its own copy
-    of the mapping (an all-gather of the string ids, which collectives do not carry)."""
-    dist = train.distribution
-    if dist.strategy != dist.MULTI_WORKER_MIRRORED:
-        return
-    for i, wrapper in enumerate(feature_configs):
-        kind = wrapper.WhichOneof("feature")
-        feature = getattr(wrapper, kind)
-        if "dynamic" in feature.DESCRIPTOR.fields_by_name and feature.HasField("dynamic"):
-            raise ConfigError(
-                f"feature {feature.name!r} has a dynamic table, which strategy "
-                "MULTI_WORKER_MIRRORED cannot hold: each worker keeps its own copy of the id "
-                "mapping, and the copies would drift apart (every worker sees other ids). Use "
-                "PARAMETER_SERVER (the mapping lives on a ps task), DEFAULT or MIRRORED, or "
-                "hash_bucket_size.",
-                path=f"feature_configs[{i}].{kind}.dynamic")

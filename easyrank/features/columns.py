@@ -385,12 +385,12 @@ def embedding_initializer(default=UNIFORM):
     return tf_keras.initializers.RandomUniform(-0.05, 0.05)
 
 
-def random_rows(shape, init_stddev=None, default=UNIFORM):
+def random_rows(shape, seed, init_stddev=None, default=UNIFORM):
     """Fresh rows of a table's initial distribution (TableOptions: truncated normal with
-    init_stddev, else `default`: uniform(-0.05, 0.05) or zeros), new values at every call (an
-    unseeded tf_keras initializer repeats its values inside a tf.function)."""
+    init_stddev, else `default`: uniform(-0.05, 0.05) or zeros), drawn from the stateless
+    `seed` (shape [2]): the same seed gives the same rows on every worker."""
     if init_stddev:
-        return tf.random.truncated_normal(shape, stddev=init_stddev)
+        return tf.random.stateless_truncated_normal(shape, seed, stddev=init_stddev)
     if default == ZEROS:
         return tf.zeros(shape)
-    return tf.random.uniform(shape, -0.05, 0.05)
+    return tf.random.stateless_uniform(shape, seed, -0.05, 0.05)

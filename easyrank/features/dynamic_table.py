@@ -33,6 +33,11 @@ a dynamic table is never partitioned), and each worker's update runs as one
 critical section there (a tf.CriticalSection: MutexLock on the ps), so
 concurrent workers never pop one free row twice nor admit an id twice.
 
+Under MultiWorkerMirroredStrategy every worker keeps its own copy of the state;
+`update_mappings` all-gathers the ids of every replica of the cluster first
+(features/id_gather.py), so every worker applies the same update, and reused rows
+are drawn from a stateless seed of (table, step): the copies stay identical.
+
 `lookup(ids)` only reads the mapping: the layer calls, evaluation and the
 exported model (its signatures and every traced function in it) never insert or
 count. The sketch, scores, free stack and mapping are checkpointed
@@ -40,9 +45,13 @@ count. The sketch, scores, free stack and mapping are checkpointed
 """
 
 import contextlib
+import zlib
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.ops import resource_variable_ops
+
+from easyrank.features import id_gather
 
 _NEVER = np.iinfo(np.int64).max  # score of free rows and of the default row: never evicted
 
@@ -77,6 +86,7 @@ class DynamicRows(tf.Module):
         self.sketch_width = int(sketch_width or 4 * self.capacity)
         self.sketch_depth = int(sketch_depth)
         self.decay_every, self.decay = int(decay_every), float(decay)
+        self._seed = zlib.crc32(name.encode("utf-8"))
         rows = self.capacity + 1
         self._parameter_server = _under_parameter_server_strategy()
         # First: a scalar, never partitioned; everything else is colocated with it.
@@ -93,7 +103,7 @@ class DynamicRows(tf.Module):
         self._slots = []  # (slot variable, its initial row)
 
     def _create_state(self, rows):
-        self.row_keys = tf.Variable(tf.fill([rows], ""), trainable=False, name="row_keys")
+        self.row_keys = _worker_variable(tf.fill([rows], ""), name="row_keys")
         self.row_scores = tf.Variable(tf.fill([rows], tf.constant(_NEVER, tf.int64)),
                                       trainable=False, name="row_scores")
         # A stack of free rows; the top (num_free - 1) is popped first: 1, 2, 3, ... at the start.
@@ -124,7 +134,8 @@ class DynamicRows(tf.Module):
         return self._table
 
     def attach(self, table, initializer):
-        """The embedding variable whose rows this maps, and its row initializer."""
+        """The embedding variable whose rows this maps, and its row initializer:
+        `initializer(shape, seed)` -> fresh rows, a function of the stateless seed [2]."""
         self._table = table
         self._initializer = initializer
 
@@ -250,8 +261,11 @@ class DynamicRows(tf.Module):
             return
         n = tf.size(rows)
         shape = tf.concat([[n], tf.shape(self._table)[1:]], 0)
+        # A stateless seed of (table, step): every worker of a collective strategy draws the
+        # same new rows, so their copies of the table stay equal.
+        seed = tf.stack([tf.constant(self._seed, tf.int64), self.clock.read_value()])
         self._table.scatter_update(tf.IndexedSlices(
-            tf.cast(self._initializer(shape), self._table.dtype), rows))
+            tf.cast(self._initializer(shape, seed), self._table.dtype), rows))
         for slot, initial in self._slots:
             values = tf.broadcast_to(initial, tf.concat([[n], tf.shape(initial)], 0))
             slot.scatter_update(tf.IndexedSlices(tf.cast(values, slot.dtype), rows))
@@ -320,11 +334,33 @@ def update_mappings(columns, features):
                                    for v in strategy.experimental_local_results(part)], 0)
                         for parts in per_replica])
 
+    def update_gathered(strategy, gathered):
+        # Every replica holds the same gathered ids: the first local one updates this worker.
+        update_in_turn([strategy.experimental_local_results(ids)[0] for ids in gathered])
+
     context = tf.distribute.get_replica_context()
     if context is None:  # already cross-replica
         update_in_turn([tf.concat(parts, 0) for parts in ids])
+    elif isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+        # Every worker keeps its own mapping: all of them apply the update of the ids of every
+        # replica of the cluster (table by table, replica by replica), so the copies stay equal.
+        gathered = [id_gather.all_gather_strings(context, tf.concat(parts, 0)) for parts in ids]
+        context.merge_call(update_gathered, args=(gathered,))
     else:
         context.merge_call(update, args=(ids,))
+
+
+def _worker_variable(initial_value, name):
+    """A non-trainable variable; under MultiWorkerMirroredStrategy this worker's own (its
+    collectives broadcast the initial values of numbers only, not of strings), which every
+    worker updates alike."""
+    strategy = tf.distribute.get_strategy()
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # The class itself, not tf.Variable: bypasses the strategy's variable creator (and
+        # belongs to the strategy as the components of its mirrored variables do).
+        return resource_variable_ops.ResourceVariable(initial_value, trainable=False, name=name,
+                                                      distribute_strategy=strategy)
+    return tf.Variable(initial_value, trainable=False, name=name)
 
 
 def _under_parameter_server_strategy():

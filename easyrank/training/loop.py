@@ -26,7 +26,15 @@ from easyrank.io.files import size as file_size
 from easyrank.io.files import write_text
 from easyrank.models.inference import inference_function
 from easyrank.serving import deployment, exporters
-from easyrank.training import early_stopping, evaluator_task, input_state, stop_file, strategies, warm_start
+from easyrank.training import (
+    early_stopping,
+    evaluator_task,
+    gpu_memory,
+    input_state,
+    stop_file,
+    strategies,
+    warm_start,
+)
 from easyrank.training.callbacks import (
     CheckpointSaver,
     DynamicTableLogger,
@@ -97,6 +105,7 @@ def _train_and_evaluate(config, model_dir, chief, input_mode, phases):
     stopper = early_stopping.build(config)
     tf_keras.utils.set_random_seed(train.seed)
     strategy = strategies.build_strategy(train)
+    gpu_memory.check_tables_fit_gpus(config)  # every GPU holds the tables: fail before training
     multi_worker = strategies.is_multi_worker(strategy)
     model, checkpoint = create_model(config, strategy)
     # Every worker saves (a save may all-reduce), only the chief's land in model_dir.

@@ -87,7 +87,7 @@ def test_zeros_default_keeps_explicit_initializers_and_pretrained_rows(tmp_path)
     uniform({"x": tf.constant(["a"])})
     table = uniform.tables["x"].numpy()
     assert np.all(np.abs(table) <= 0.05) and np.all(np.abs(table).sum(axis=1) > 0)
-    np.testing.assert_array_equal(columns_lib.random_rows([2, 3], default=columns_lib.ZEROS), 0.0)
+    np.testing.assert_array_equal(columns_lib.random_rows([2, 3], [0, 1], default=columns_lib.ZEROS), 0.0)
     with pytest.raises(ValueError, match="'ones'"):
         layer('id_feature { name: "x" hash_bucket_size: 50 embedding_dim: 3 }', default_table_init="ones")
 
