@@ -11,31 +11,29 @@ from easyrank.errors import DataError
 from easyrank.evaluation import metrics as metrics_lib
 from easyrank.models.heads import prediction_key
 from easyrank.protos import model_pb2
+from easyrank.protos.metric_names import metric_name
 
 Task = model_pb2.TaskConfig
 _METRICS = {
-    Task.AUC: ("auc", metrics_lib.auc),
-    Task.LOGLOSS: ("logloss", metrics_lib.logloss),
-    Task.ACCURACY: ("accuracy", metrics_lib.accuracy),
-    Task.MSE: ("mse", metrics_lib.mse),
-    Task.MAE: ("mae", metrics_lib.mae),
-    Task.CALIBRATION: ("calibration", metrics_lib.calibration),
-    Task.NORMALIZED_ENTROPY: ("ne", metrics_lib.normalized_entropy),
+    Task.AUC: metrics_lib.auc,
+    Task.LOGLOSS: metrics_lib.logloss,
+    Task.ACCURACY: metrics_lib.accuracy,
+    Task.MSE: metrics_lib.mse,
+    Task.MAE: metrics_lib.mae,
+    Task.CALIBRATION: metrics_lib.calibration,
+    Task.NORMALIZED_ENTROPY: metrics_lib.normalized_entropy,
 }
-# Metrics computed within groups of task.group_field: name(task) and fn(labels, scores, groups, weights, task).
+# Metrics computed within groups of task.group_field: fn(labels, scores, groups, weights, task).
 _GROUP_METRICS = {
-    Task.GAUC: (lambda task: "gauc", lambda y, s, g, w, task: metrics_lib.gauc(y, s, g, w)),
-    Task.PRECISION_AT_K: (lambda task: f"precision@{task.top_k}",
-                          lambda y, s, g, w, task: metrics_lib.precision_at_k(y, s, g, task.top_k)),
-    Task.RECALL_AT_K: (lambda task: f"recall@{task.top_k}",
-                       lambda y, s, g, w, task: metrics_lib.recall_at_k(y, s, g, task.top_k)),
+    Task.GAUC: lambda y, s, g, w, task: metrics_lib.gauc(y, s, g, w),
+    Task.PRECISION_AT_K: lambda y, s, g, w, task: metrics_lib.precision_at_k(y, s, g, task.top_k),
+    Task.RECALL_AT_K: lambda y, s, g, w, task: metrics_lib.recall_at_k(y, s, g, task.top_k),
 }
-
 
 _MULTICLASS_METRICS = {
-    Task.AUC: ("auc", metrics_lib.multiclass_auc),
-    Task.LOGLOSS: ("logloss", metrics_lib.multiclass_logloss),
-    Task.ACCURACY: ("accuracy", metrics_lib.multiclass_accuracy),
+    Task.AUC: metrics_lib.multiclass_auc,
+    Task.LOGLOSS: metrics_lib.multiclass_logloss,
+    Task.ACCURACY: metrics_lib.multiclass_accuracy,
 }
 
 
@@ -120,23 +118,17 @@ def _task_metrics(task, collected, weights, rows, suffix):
     weights = take(weights)
     multiclass = task.loss == Task.SOFTMAX_CROSS_ENTROPY
     for metric in task.metrics:
+        key = f"{task.name}/{metric_name(metric, task)}{suffix}"
         if rows is not None and not rows.any():
-            results[f"{task.name}/{_metric_name(metric, task)}{suffix}"] = float("nan")
+            results[key] = float("nan")
         elif multiclass:
-            name, fn = _MULTICLASS_METRICS[metric]
-            results[f"{task.name}/{name}{suffix}"] = fn(labels, scores, weights)
+            results[key] = _MULTICLASS_METRICS[metric](labels, scores, weights)
         elif metric in _GROUP_METRICS:
-            name, fn = _GROUP_METRICS[metric]
             groups = take(collected[task.group_field])
-            results[f"{task.name}/{name(task)}{suffix}"] = fn(labels, scores, groups, weights, task)
+            results[key] = _GROUP_METRICS[metric](labels, scores, groups, weights, task)
         else:
-            name, fn = _METRICS[metric]
-            results[f"{task.name}/{name}{suffix}"] = fn(labels, scores, weights)
+            results[key] = _METRICS[metric](labels, scores, weights)
     return results
-
-
-def _metric_name(metric, task):
-    return _GROUP_METRICS[metric][0](task) if metric in _GROUP_METRICS else _METRICS[metric][0]
 
 
 def slice_rows(values, value):
