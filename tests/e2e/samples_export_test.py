@@ -1,4 +1,5 @@
-"""Every sample config exports a model that passes check_export (issue 8's deployment path).
+"""Every sample config exports a model that passes check_export (issue 8's deployment path),
+its C++ loader included (issue 24).
 
 Each sample trains a few steps on the tiny slice of its data set, exports at the end of
 training, and `checks.check` loads the export in a fresh process that never imports
@@ -45,6 +46,8 @@ def test_sample_exports_a_model_that_passes_check_export(path, tmp_path):
         "train_config.num_steps": 3, "train_config.save_checkpoints_steps": 3,
         "eval_config.eval_interval_steps": 0})
     loop.train_and_evaluate(config, str(tmp_path / "model"))
-    problems, lines = checks.check(str(tmp_path / "model" / "export"), num_rows=16)
-    assert problems == [], "\n".join(lines)
+    # cc_check: the C++ loader, on TensorFlow's C++ libraries only, as a model server loads it.
+    problems, lines = checks.check(str(tmp_path / "model" / "export"), num_rows=16, cc_check=True)
+    assert problems == [], "\n".join(lines + problems)
     assert any("vs model in memory" in line for line in lines)
+    assert any("C++ tensorflow::LoadSavedModel + Session::Run" in line for line in lines), lines
