@@ -133,8 +133,7 @@ class ExportTest(tf.test.TestCase):
     def test_cc_load_saved_model(self):
         from easyrank.serving import cc_check
         binary, reason = cc_check.build()
-        if binary is None:
-            self.skipTest(reason)
+        self.assertIsNotNone(binary, reason)  # fails closed: a loader that cannot be built is a failure
         _, _, version_dir = export_once(self.get_temp_dir())
         problems, lines = cc_check.run(version_dir)
         self.assertEqual(problems, [])

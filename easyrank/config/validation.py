@@ -13,6 +13,7 @@ from google.protobuf import descriptor
 
 from easyrank.errors import ConfigError
 from easyrank.protos import data_pb2, export_pb2, model_pb2
+from easyrank.protos.metric_names import metric_keys
 
 _FLOAT_TYPES = (descriptor.FieldDescriptor.TYPE_FLOAT, descriptor.FieldDescriptor.TYPE_DOUBLE)
 # TF Serving model names are URL path segments of its REST API.
@@ -599,27 +600,6 @@ def _validate_eval(eval_config):
         if getattr(eval_config, name) < 0:
             raise ConfigError(f"must be positive, or 0 for {meaning}. Received: {getattr(eval_config, name)}.",
                               path=f"eval_config.{name}")
-
-
-def _metric_name(metric, task):
-    """The name evaluation gives `metric` of `task` (easyrank/evaluation/evaluator.py)."""
-    Task = model_pb2.TaskConfig
-    special = {Task.GAUC: "gauc", Task.NORMALIZED_ENTROPY: "ne",
-               Task.PRECISION_AT_K: f"precision@{task.top_k}", Task.RECALL_AT_K: f"recall@{task.top_k}"}
-    return special.get(metric, Task.Metric.Name(metric).lower())
-
-
-def metric_keys(tasks):
-    """The keys evaluation reports for `tasks` (eval_result.json)."""
-    keys = {"num_examples"}
-    for task in tasks:
-        names = [_metric_name(m, task) for m in task.metrics]
-        if task.esmm_parent and model_pb2.TaskConfig.AUC in task.metrics:
-            names.append("joint_auc")
-        suffixes = [""] + [f"@{piece.field}={piece.value}" for piece in task.slices]
-        keys |= {f"{task.name}/num_examples{s}" for s in suffixes}
-        keys |= {f"{task.name}/{n}{s}" for n in names for s in suffixes}
-    return keys
 
 
 def _validate_export(export, tasks):

@@ -1,9 +1,11 @@
 """Shared command-line plumbing: flags, logging, and one-paragraph errors.
 
-Every CLI exits 0 on success, 2 on a bad config, 3 on bad or missing data,
-4 when a peer of a distributed run is lost (TF_CONFIG set; docs/distributed.md)
-and 1 on any other failure, printing one readable paragraph to stderr for
-the first three instead of a traceback.
+Every CLI exits 0 on success, 2 on a bad config, 3 on bad or missing data
+(errors raised by the input pipeline), 4 when a peer of a distributed run is
+lost (TF_CONFIG set; docs/distributed.md) and 1 on any other failure, a bug
+included (an error raised by model code), printing one readable paragraph to
+stderr instead of a traceback; a bug's traceback is kept in a log file that
+the paragraph names.
 
 They print easyrank's own lines only (console/logs.py); --tf_log, or an
 explicit --verbosity, shows TensorFlow's log messages as well.
@@ -14,6 +16,8 @@ import logging as std_logging
 import os
 import re
 import sys
+import tempfile
+import traceback
 
 from absl import app, flags, logging
 
@@ -83,9 +87,11 @@ def run(main, fast_exit=False):
             if message is not None:
                 _fail(f"Data error: {message}", EXIT_DATA)
             message = cluster_error_message(e)
-            if message is None:
+            if message is not None:
+                _fail(f"Cluster error: {message}", EXIT_CLUSTER)
+            if isinstance(e, app.UsageError):
                 raise
-            _fail(f"Cluster error: {message}", EXIT_CLUSTER)
+            _fail(bug_message(e, traceback.format_exc()), EXIT_OTHER)
         if fast_exit:
             std_logging.shutdown()
             sys.stdout.flush()
@@ -113,17 +119,28 @@ _HINTS = [
 ]
 
 
+# TensorFlow's text for an error raised inside a tf.data pipeline: the op that pulls the next
+# batch (graph: [[IteratorGetNext]], eager: [Op:IteratorGetNext]), a reduction over a dataset
+# (counting rows) or a dataset function.
+_INPUT_PIPELINE = (r"IteratorGetNext|ReduceDataset|transformation with iterator|"
+                   r"Malformed (CSV row|Parquet row|record)")
+
+
 def data_error_message(error):
     """One line describing a TensorFlow data error, or None if it is not one.
 
-    Keeps TensorFlow's own text naming the file, record and key, without the
-    graph node names and Python stack it wraps around it.
+    A data error is a DataLossError (a corrupt file), or an InvalidArgumentError
+    or NotFoundError raised by the input pipeline; the same errors raised by
+    model code (a shape bug in a layer) are bugs. Keeps TensorFlow's own text
+    naming the file, record and key, without the graph node names and Python
+    stack it wraps around it.
     """
     import tensorflow as tf
-    if not isinstance(error, (tf.errors.InvalidArgumentError, tf.errors.NotFoundError,
-                              tf.errors.DataLossError)):
-        return None
     text = getattr(error, "message", str(error))
+    if not (isinstance(error, tf.errors.DataLossError) or (
+            isinstance(error, (tf.errors.InvalidArgumentError, tf.errors.NotFoundError))
+            and re.search(_INPUT_PIPELINE, text))):
+        return None
     match = re.search(r"(Malformed (?:CSV row|Parquet row|record).*?)\]?\s*(\[\[|\n|$)", text, re.S)
     if match:
         return match.group(1).replace('\\"', "").replace('"', "").strip().rstrip("]")
@@ -134,6 +151,20 @@ def data_error_message(error):
         if re.search(pattern, text):
             text = f"{hint} ({text})"
     return text[:1000]
+
+
+def bug_message(error, trace):
+    """The paragraph for an unexpected error (a bug); its traceback goes to a log file it names."""
+    fd, log = tempfile.mkstemp(prefix="easyrank-error-", suffix=".log")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(" ".join(sys.argv) + "\n\n" + trace)
+    text = getattr(error, "message", None) or str(error)
+    for pattern in _TF_NOISE:
+        text = re.sub(pattern, " ", text)
+    text = " ".join(text.split())[:600] or "(no message)"
+    return (f"Error: {type(error).__name__}: {text}. This is not a known kind of bad config or "
+            f"data: most likely a bug in easyrank or in a custom layer. The traceback is in {log}; "
+            "please report it with the config.")
 
 
 def disk_full_message(error):

@@ -4,7 +4,7 @@ evaluator.evaluate_model keeps the predictions of up to
 eval_config.max_in_memory_rows rows in memory and computes the metrics at once
 (metrics.py); past that it hands every batch to a BoundedEvaluation, which
 keeps sums and spills what an exact AUC, GAUC or top-k needs to sorted runs on
-local disk (streaming.py). Both give the same numbers (tests/evaluation/).
+local disk (streaming.py). Both give the same numbers (tests/evaluation_bounded_test.py).
 """
 
 from easyrank.evaluation import metrics as metrics_lib

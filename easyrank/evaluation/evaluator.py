@@ -15,32 +15,30 @@ from easyrank.io import files
 from easyrank.models.heads import prediction_key
 from easyrank.models.inference import inference_function, trace_for
 from easyrank.protos import model_pb2
+from easyrank.protos.metric_names import metric_name
 
 logger = logging.getLogger(__name__)
 Task = model_pb2.TaskConfig
 _METRICS = {
-    Task.AUC: ("auc", metrics_lib.auc),
-    Task.LOGLOSS: ("logloss", metrics_lib.logloss),
-    Task.ACCURACY: ("accuracy", metrics_lib.accuracy),
-    Task.MSE: ("mse", metrics_lib.mse),
-    Task.MAE: ("mae", metrics_lib.mae),
-    Task.CALIBRATION: ("calibration", metrics_lib.calibration),
-    Task.NORMALIZED_ENTROPY: ("ne", metrics_lib.normalized_entropy),
+    Task.AUC: metrics_lib.auc,
+    Task.LOGLOSS: metrics_lib.logloss,
+    Task.ACCURACY: metrics_lib.accuracy,
+    Task.MSE: metrics_lib.mse,
+    Task.MAE: metrics_lib.mae,
+    Task.CALIBRATION: metrics_lib.calibration,
+    Task.NORMALIZED_ENTROPY: metrics_lib.normalized_entropy,
 }
-# Metrics computed within groups of task.group_field: name(task) and fn(labels, scores, groups, weights, task).
+# Metrics computed within groups of task.group_field: fn(labels, scores, groups, weights, task).
 _GROUP_METRICS = {
-    Task.GAUC: (lambda task: "gauc", lambda y, s, g, w, task: metrics_lib.gauc(y, s, g, w)),
-    Task.PRECISION_AT_K: (lambda task: f"precision@{task.top_k}",
-                          lambda y, s, g, w, task: metrics_lib.precision_at_k(y, s, g, task.top_k)),
-    Task.RECALL_AT_K: (lambda task: f"recall@{task.top_k}",
-                       lambda y, s, g, w, task: metrics_lib.recall_at_k(y, s, g, task.top_k)),
+    Task.GAUC: lambda y, s, g, w, task: metrics_lib.gauc(y, s, g, w),
+    Task.PRECISION_AT_K: lambda y, s, g, w, task: metrics_lib.precision_at_k(y, s, g, task.top_k),
+    Task.RECALL_AT_K: lambda y, s, g, w, task: metrics_lib.recall_at_k(y, s, g, task.top_k),
 }
-
 
 _MULTICLASS_METRICS = {
-    Task.AUC: ("auc", metrics_lib.multiclass_auc),
-    Task.LOGLOSS: ("logloss", metrics_lib.multiclass_logloss),
-    Task.ACCURACY: ("accuracy", metrics_lib.multiclass_accuracy),
+    Task.AUC: metrics_lib.multiclass_auc,
+    Task.LOGLOSS: metrics_lib.multiclass_logloss,
+    Task.ACCURACY: metrics_lib.multiclass_accuracy,
 }
 
 
@@ -119,11 +117,11 @@ class _InMemory:
         if not len(labels):
             self.results[key] = float("nan")
         elif multiclass:
-            self.results[key] = _MULTICLASS_METRICS[metric][1](labels, scores, weights)
+            self.results[key] = _MULTICLASS_METRICS[metric](labels, scores, weights)
         elif metric in _GROUP_METRICS:
-            self.results[key] = _GROUP_METRICS[metric][1](labels, scores, groups, weights, task)
+            self.results[key] = _GROUP_METRICS[metric](labels, scores, groups, weights, task)
         else:
-            self.results[key] = _METRICS[metric][1](labels, scores, weights)
+            self.results[key] = _METRICS[metric](labels, scores, weights)
 
 
 def task_labels(task, collected):
@@ -171,15 +169,9 @@ def _task_metrics(task, collected, weights, rows, suffix, sink):
     for metric in task.metrics:
         grouped = not multiclass and metric in _GROUP_METRICS
         groups = take(collected[task.group_field]) if grouped else None
-        sink.metric(f"{task.name}/{_metric_name(metric, task, multiclass)}{suffix}", metric, task,
+        sink.metric(f"{task.name}/{metric_name(metric, task)}{suffix}", metric, task,
                     labels, scores, weights, groups, multiclass, (task.name, suffix))
     return sink
-
-
-def _metric_name(metric, task, multiclass=False):
-    if multiclass:
-        return _MULTICLASS_METRICS[metric][0]
-    return _GROUP_METRICS[metric][0](task) if metric in _GROUP_METRICS else _METRICS[metric][0]
 
 
 def slice_rows(values, value):

@@ -1,8 +1,8 @@
 // Loads a SavedModel the way tensorflow_model_server does (tensorflow::LoadSavedModel, tag
 // "serve", no XLA) and runs every signature on a batch of 2 rows of default inputs (empty
 // serialized tf.Examples, "" or 0). Prints "OK <signature> <method>" per signature; exits 1
-// on the first failure. Built and run by easyrank/check_export.py against the libraries of
-// the installed tensorflow wheel.
+// on the first failure. Built and run by easyrank/serving/cc_check.py against the C++
+// libraries of the installed tensorflow wheel only (no Python, as a model server runs).
 #include <iostream>
 #include <string>
 #include <utility>

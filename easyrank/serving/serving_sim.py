@@ -10,13 +10,13 @@ process that sees the export exactly as a server would:
 with the checks TF Serving makes (signature found, input keys equal to the
 signature's, dtypes, Regress/Classify method names and output shapes) and
 raises `ServingError(code, message)` where the server would answer an error.
-The in-process gRPC server of tests/serving_client_test.py wraps it.
+The in-process gRPC server of tests/tools/serving_client_test.py wraps it.
 """
 
 import os
 import sys
 
-if __name__ == "__main__":  # Run as a script: keep easyrank/ (its module names) off sys.path.
+if __name__ == "__main__":  # Run as a script: keep easyrank/serving/ (its module names) off sys.path.
     sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
 import json  # noqa: E402

@@ -9,7 +9,7 @@ model.stop_training, logs the reason and adds it to eval_result.json.
 import logging
 
 from easyrank.errors import ConfigError
-from easyrank.protos import model_pb2
+from easyrank.protos.metric_names import metric_keys
 from easyrank.training import strategies
 
 logger = logging.getLogger(__name__)
@@ -27,8 +27,8 @@ def build(config):
     if not metric:
         raise ConfigError('early_stopping needs a metric, e.g. metric: "income/auc" (or '
                           "export_config.metric).", path=_PATH + ".metric")
-    known = metric_keys(config)
-    if metric not in known and "@" not in metric:
+    known = metric_keys(config.model_config.tasks)
+    if metric not in known:
         raise ConfigError(f"metric {metric!r} is not computed by the evaluation; choose one of "
                           f"{', '.join(sorted(known))}.", path=_PATH + ".metric")
     if spec.patience < 1:
@@ -45,13 +45,6 @@ def build(config):
     if not spec.metric and not spec.HasField("metric_larger_is_better"):
         larger = config.export_config.metric_larger_is_better
     return EarlyStopper(metric, larger, spec.patience, spec.min_delta)
-
-
-def metric_keys(config):
-    """The "<task>/<metric>" keys the evaluation of `config` computes."""
-    metric = model_pb2.TaskConfig.Metric
-    return {f"{task.name}/{metric.Name(m).lower()}"
-            for task in config.model_config.tasks for m in task.metrics}
 
 
 class EarlyStopper:

@@ -22,6 +22,25 @@ TINY_RUN = json.dumps({"train_input_path": [TINY], "eval_input_path": [TINY], "d
                        "train_config.num_epochs": 40, "train_config.save_checkpoints_steps": 1000})
 
 
+def untrained_auc():
+    """income/auc on the tiny rows of the config's model as training initialises it (same seed)."""
+    import easyrank  # noqa: F401
+
+    # isort: split
+    import tf_keras
+
+    from easyrank import config as config_lib
+    from easyrank.config.modules import import_modules
+    from easyrank.evaluation import evaluator
+    from easyrank.training import model_state, strategies
+    config = config_lib.load_config(CONFIG, json.loads(TINY_RUN))
+    import_modules(config.import_modules)
+    tf_keras.utils.set_random_seed(config.train_config.seed)
+    model, _ = model_state.create_model(config, strategies.build_strategy(config.train_config))
+    return evaluator.evaluate_model(model, evaluator.eval_dataset(config), config,
+                                    config.eval_config.num_eval_steps)["income/auc"]
+
+
 def cli(verb, *args):
     return subprocess.run([sys.executable, "-m", f"easyrank.{verb}", *args], capture_output=True, text=True,
                           timeout=600, cwd=ROOT)
@@ -42,7 +61,9 @@ def test_custom_layer_trains_evaluates_exports_and_passes_check_export(tmp_path)
                 "--edit_config_json", TINY_RUN)
     assert train.returncode == 0, train.stderr[-3000:]
     results = json.load(open(os.path.join(model_dir, "eval_result.json")))
-    assert results["income/auc"] > 0.8, results  # an untrained model is near 0.5
+    # Untrained census models score up to 0.82 on these rows (measured beside, not 0.5).
+    before = untrained_auc()
+    assert before <= 0.86 - 0.04 and results["income/auc"] >= 0.86, (before, results)
 
     # The flag instead of the config field, for evaluate and export.
     plain = without_import_modules(tmp_path)

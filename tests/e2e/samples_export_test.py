@@ -1,4 +1,5 @@
-"""Every sample config exports a model that passes check_export (issue 8's deployment path).
+"""Every sample config exports a model that passes check_export (issue 8's deployment path),
+its C++ loader included (issue 24).
 
 Each sample's export is the one its `sample_slice` run (tests/conftest.py: a few dozen steps
 on a slice of its own data, shared with sample_targets_test.py) wrote at the end of training.
@@ -32,6 +33,8 @@ def test_sample_exports_a_model_that_passes_check_export(name, sample_slice):
     run = sample_slice(name)
     versions = [d for d in os.listdir(run.export_dir) if d.isdigit()]
     assert len(versions) == 1, versions  # exporter FINAL: one version, at the end of training
-    problems, lines = checks.check(run.export_dir, num_rows=16)
-    assert problems == [], "\n".join(lines)
+    # cc_check: the C++ loader, on TensorFlow's C++ libraries only, as a model server loads it.
+    problems, lines = checks.check(run.export_dir, num_rows=16, cc_check=True)
+    assert problems == [], "\n".join(lines + problems)
     assert any("vs model in memory" in line for line in lines)
+    assert any("C++ tensorflow::LoadSavedModel + Session::Run" in line for line in lines), lines

@@ -24,12 +24,12 @@ FORBIDDEN = {
 # (file, enclosing function): why its paths are local, never a user's storage path.
 ALLOWED = {
     ("easyrank/serving/cc_check.py", "build"): "compiles the C++ check into ~/.cache; reads TF's headers",
-    ("easyrank/serving/cc_check.py", "run"): "libpython and TensorFlow's .so of this machine",
     ("easyrank/training/strategies.py", "write_dir"): "a non-chief worker's private scratch checkpoints",
     ("easyrank/training/strategies.py", "cleanup_write_dir"): "deletes that scratch directory",
     ("easyrank/training/model_dir_lock.py", "_process_start"): "/proc/<pid>/stat of this host",
     ("easyrank/config/validation.py", "_machine_memory"): "the cgroup memory limit of this machine",
     ("easyrank/serving/checks.py", "check"): "local scratch that check_export's fresh process reads",
+    ("easyrank/console/app.py", "bug_message"): "the traceback of a bug, kept in a local temp file",
     ("easyrank/console/logs.py", "_held_stderr"): "holds stderr in an anonymous temporary file",
     # Sorted runs of the bounded-memory evaluation: local scratch (eval_config.spill_dir, TMPDIR).
     ("easyrank/evaluation/external_sort.py", "_write_run"): "writes a sorted run to local scratch",
