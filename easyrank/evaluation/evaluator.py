@@ -158,7 +158,10 @@ def extra_fields(config):
 
 
 def evaluate_model(model, dataset, config, num_steps=0):
-    """Metrics of `model` on `dataset` for the tasks of `config`."""
+    """Metrics of `model` on `dataset` for the tasks of `config` (or its retrieval metrics)."""
+    if config.model_config.HasField("retrieval"):
+        from easyrank.evaluation.retrieval_evaluator import evaluate_retrieval
+        return evaluate_retrieval(model, dataset, config, num_steps)
     tasks = list(config.model_config.tasks)
     collected = collect_predictions(model, dataset, tasks, num_steps,
                                     extra_fields=extra_fields(config))

@@ -31,6 +31,10 @@ class FinalExporter:
         return self._export(model)
 
     def _export(self, model):
+        if self.config.model_config.HasField("retrieval"):
+            from easyrank.serving.retrieval_export import export_retrieval
+            return export_retrieval(model, self.config, self.export_dir,
+                                    keep=self.config.export_config.keep)
         return export_model(model, self.config, self.export_dir,
                             keep=self.config.export_config.keep)
 
