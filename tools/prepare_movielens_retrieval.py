@@ -12,6 +12,8 @@ the first 80 % of ratings by time, and the last 20 %) and raw/movies.csv, and wr
   test.csv.gz   liked rows of the last 20 % (the ranking test split): report once
   items.csv     the candidate file: every movie of movies.csv (movie_id, genres,
                 first_genre, year), 9,742 rows
+  movie_vocab.txt  the movie ids of items.csv, one a line (collision-free movie tables)
+  user_vocab.txt   the user ids of train.csv.gz, one a line
 
 Each row is a query (the user and their previous up to 50 rated movies, oldest first,
 with the first genre of each) and its positive, the movie liked; the columns are those
@@ -85,6 +87,11 @@ def main():
     corpus = items(os.path.join(args.source, "raw", "movies.csv"))
     write_rows(os.path.join(args.output, "items.csv"), corpus, ["movie_id", "genres", "first_genre", "year"])
     print(f"items: {len(corpus):,}")
+    with open(os.path.join(args.output, "movie_vocab.txt"), "w", encoding="utf-8") as f:
+        f.writelines(row["movie_id"] + "\n" for row in corpus)
+    users = sorted({r["user_id"] for r in train if r["label"] == "1"}, key=int)
+    with open(os.path.join(args.output, "user_vocab.txt"), "w", encoding="utf-8") as f:
+        f.writelines(u + "\n" for u in users)
 
 
 if __name__ == "__main__":
