@@ -79,6 +79,8 @@ def build_retrieval_model(config, table_init, corpus=None):
             f"item_tower {widths['item_tower']}. Make the output blocks of both towers equally wide "
             "(e.g. the last hidden_units of their mlp).", path=RETRIEVAL + ".item_tower.backbone")
     model(features, training=False)
+    if model.estimator is not None:  # its state is checkpointed: it exists before any restore
+        model.estimator.build()
     return model
 
 

@@ -90,9 +90,8 @@ class FrequencyEstimator(tf_keras.layers.Layer):
         a = self.learning_rate
         new_gap = tf.where(last > 0, (1.0 - a) * gap + a * (step - last), gap)
         with tf.control_dependencies([new_gap]):
-            updates = [self.gap.scatter_update(tf.IndexedSlices(new_gap, buckets)),
-                       self.last_step.scatter_update(tf.IndexedSlices(
-                           tf.fill(tf.shape(buckets), step), buckets))]
+            updates = [_scatter(self.gap, buckets, new_gap),
+                       _scatter(self.last_step, buckets, tf.fill(tf.shape(buckets), step))]
         with tf.control_dependencies(updates):
             return self.probability(ids)
 
@@ -102,6 +101,14 @@ class FrequencyEstimator(tf_keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "num_buckets": self.num_buckets,
                 "learning_rate": self.learning_rate, "initial_gap": self.initial_gap}
+
+
+def _scatter(variable, indices, values):
+    """variable[indices] = values. A per-replica (ON_READ) variable has no scatter_update:
+    under several replicas the whole local copy is assigned."""
+    if tf.distribute.in_cross_replica_context() or tf.distribute.get_strategy().num_replicas_in_sync == 1:
+        return variable.scatter_update(tf.IndexedSlices(values, indices))
+    return variable.assign(tf.tensor_scatter_nd_update(variable, indices[:, None], values))
 
 
 def candidate_softmax_loss(query, positives, positive_ids, positive_probability=None,
@@ -186,7 +193,13 @@ def gather_global(values, replica_context=None):
     context = replica_context or tf.distribute.get_replica_context()
     if context is None or context.num_replicas_in_sync == 1:
         return values
-    sizes = context.all_gather(tf.shape(tf.nest.flatten(values)[0])[:1], axis=0)
-    offset = tf.reduce_sum(sizes[:context.replica_id_in_sync_group])
-    return tf.nest.map_structure(
-        lambda v: tf.roll(context.all_gather(v, axis=0), shift=-offset, axis=0), values)
+    # One collective after another (control dependencies): every replica must issue them
+    # in the same order.
+    previous = context.all_gather(tf.shape(tf.nest.flatten(values)[0])[:1], axis=0)
+    offset = tf.reduce_sum(previous[:context.replica_id_in_sync_group])
+    gathered = []
+    for value in tf.nest.flatten(values):
+        with tf.control_dependencies([previous]):
+            previous = context.all_gather(value, axis=0)
+        gathered.append(tf.roll(previous, shift=-offset, axis=0))
+    return tf.nest.pack_sequence_as(values, gathered)

@@ -98,7 +98,7 @@ class RetrievalModel(tf_keras.Model):
         """The sampled-softmax loss of a batch (see the class docstring)."""
         query = self.query_embedding(features, training=training)
         positives = self.item_embedding(features, training=training)
-        ids = _as_string(features[self.item_id_field])
+        ids = fingerprint(features[self.item_id_field])
         if self.global_batch_negatives:
             positives, all_ids = gather_global((positives, ids))
         else:
@@ -134,7 +134,7 @@ class RetrievalModel(tf_keras.Model):
             rows = tf.random.categorical(logits[None, :], self.num_negatives, dtype=tf.int64)[0]
             expected = self.num_negatives * tf.gather(tf.nn.softmax(logits), rows)
         embeddings = self.item_embedding(self._corpus_features(rows), training=True)
-        return embeddings, tf.gather(corpus["__id__"], rows), expected
+        return embeddings, fingerprint(tf.gather(corpus["__id__"], rows)), expected
 
     def _hard_negatives(self, features, training):
         ids = tf.stack([_as_string(features[f]) for f in self.hard_negative_fields], axis=1)
@@ -142,7 +142,7 @@ class RetrievalModel(tf_keras.Model):
         valid = rows >= 0
         flat = self.item_embedding(self._corpus_features(tf.reshape(tf.maximum(rows, 0), [-1])),
                                    training=training)
-        return tf.reshape(flat, [tf.shape(ids)[0], ids.shape[1], -1]), ids, valid
+        return tf.reshape(flat, [tf.shape(ids)[0], ids.shape[1], -1]), fingerprint(ids), valid
 
     def train_step(self, data):
         features, targets = data
@@ -184,6 +184,12 @@ class RetrievalModel(tf_keras.Model):
 
 def _as_string(ids):
     return ids if ids.dtype == tf.string else tf.strings.as_string(ids)
+
+
+def fingerprint(ids):
+    """int64 fingerprints of item ids (strings or numbers): what the loss compares and the
+    replicas gather (collectives carry no strings); collisions are negligible (2^62 values)."""
+    return tf.strings.to_hash_bucket_fast(_as_string(ids), 1 << 62)
 
 
 class _Untracked:
