@@ -17,7 +17,7 @@ of rows whose movie ranks in the top K.
   ids           samples/configs/movielens_retrieval_ids.config: the same recipe in
                 easyrank (python -m easyrank.train)
   full          samples/configs/movielens_retrieval.config: histories, item
-                features, cosine with temperature, logQ correction
+                features (with the training split's like count), logQ correction
   full_no_logq  the same without logQ correction
 
 Times: "train" is model.fit (TFRS) or the train loop's training phase (easyrank, from

@@ -11,13 +11,15 @@ the first 80 % of ratings by time, and the last 20 %) and raw/movies.csv, and wr
                 timestamp): choose designs on this
   test.csv.gz   liked rows of the last 20 % (the ranking test split): report once
   items.csv     the candidate file: every movie of movies.csv (movie_id, genres,
-                first_genre, year), 9,742 rows
+                first_genre, year, train_likes: how often it was liked in train.csv.gz,
+                a popularity feature known before the validation and test periods),
+                9,742 rows
   movie_vocab.txt  the movie ids of items.csv, one a line (collision-free movie tables)
   user_vocab.txt   the user ids of train.csv.gz, one a line
 
 Each row is a query (the user and their previous up to 50 rated movies, oldest first,
 with the first genre of each) and its positive, the movie liked; the columns are those
-of samples/data/movielens/README.md.
+of samples/data/movielens/README.md, plus train_likes (as in items.csv).
 """
 
 import argparse
@@ -28,7 +30,7 @@ import os
 import re
 
 COLUMNS = ["user_id", "movie_id", "timestamp", "genres", "first_genre", "year",
-           "hist_movie_id", "hist_genre", "user_activity_bucket"]
+           "hist_movie_id", "hist_genre", "user_activity_bucket", "train_likes"]
 VALID_SHARE = 1 / 8  # of the ranking train split: 10 % of all ratings
 
 
@@ -79,13 +81,22 @@ def main():
     os.makedirs(args.output, exist_ok=True)
     train, valid = split_by_time(read_rows(os.path.join(args.source, "train.csv.gz")), VALID_SHARE)
     test = read_rows(os.path.join(args.source, "test.csv.gz"))
+    likes = {}
+    for row in train:
+        if row["label"] == "1":
+            likes[row["movie_id"]] = likes.get(row["movie_id"], 0) + 1
+    for row in train + valid + test:
+        row["train_likes"] = str(likes.get(row["movie_id"], 0))
     for name, rows in (("train", train), ("valid", valid), ("test", test)):
         liked = sorted((r for r in rows if r["label"] == "1"),
                        key=lambda r: (int(r["timestamp"]), int(r["user_id"]), int(r["movie_id"])))
         write_rows(os.path.join(args.output, f"{name}.csv.gz"), liked, COLUMNS)
         print(f"{name}: {len(liked):,} liked rows of {len(rows):,}")
     corpus = items(os.path.join(args.source, "raw", "movies.csv"))
-    write_rows(os.path.join(args.output, "items.csv"), corpus, ["movie_id", "genres", "first_genre", "year"])
+    for row in corpus:
+        row["train_likes"] = str(likes.get(row["movie_id"], 0))
+    write_rows(os.path.join(args.output, "items.csv"), corpus,
+               ["movie_id", "genres", "first_genre", "year", "train_likes"])
     print(f"items: {len(corpus):,}")
     with open(os.path.join(args.output, "movie_vocab.txt"), "w", encoding="utf-8") as f:
         f.writelines(row["movie_id"] + "\n" for row in corpus)
