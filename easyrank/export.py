@@ -23,7 +23,10 @@ def main(argv):
     from easyrank.training import model_state
     model = model_state.restore_model(config, FLAGS.checkpoint_path or model_dir, FLAGS.pipeline_config_path)
     export_dir = FLAGS.export_dir or exporters.default_export_dir(config, model_dir)
-    print(saved_model.export_model(model, config, export_dir, keep=config.export_config.keep))
+    export = saved_model.export_model
+    if config.model_config.HasField("retrieval"):  # three SavedModels (docs/retrieval.md)
+        from easyrank.serving.retrieval_export import export_retrieval as export
+    print(export(model, config, export_dir, keep=config.export_config.keep))
     return 0
 
 
