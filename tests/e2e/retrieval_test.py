@@ -1,10 +1,11 @@
-"""The MovieLens retrieval sample trains on a slice, beats an untrained model by far, and its
-three exports pass check_export (fresh process and C++ loader)."""
+"""The MovieLens retrieval sample trains briefly, beats an untrained model by far on a slice of
+valid, and its three exports pass check_export (fresh process and C++ loader), once each."""
 
 import easyrank  # noqa: F401
 
 # isort: split
 
+import gzip
 import os
 
 import numpy as np
@@ -18,17 +19,24 @@ from easyrank.training import loop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(ROOT, "samples", "configs", "movielens_retrieval.config")
+VALID = os.path.join(ROOT, "samples", "data", "movielens_retrieval", "valid.csv.gz")
 # An untrained model: recall@100 = 0.0035 on valid (measured at step 30 of the sample).
 RECALL_100 = 0.05
+EVAL_ROWS = 1000  # the first rows of valid; the metrics still rank all 9,742 movies
+STEPS = 80
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     os.chdir(ROOT)
     model_dir = str(tmp_path_factory.mktemp("movielens_retrieval"))
+    valid = str(tmp_path_factory.mktemp("data") / "valid_head.csv")
+    with gzip.open(VALID, "rt") as src, open(valid, "w") as dst:
+        dst.writelines(line for _, line in zip(range(EVAL_ROWS + 1), src))
     config = config_lib.load_config(CONFIG, edit_config_json=(
-        '{"train_config.num_steps": 250, '
-        '"export_config.num_warmup_rows": 8}'))
+        '{"train_config.num_steps": %d, "data_config.shuffle_buffer_size": 5000, '
+        '"export_config.num_warmup_rows": 8}' % STEPS))
+    config.eval_input_path[:] = [valid]
     results = loop.train_and_evaluate(config, model_dir)
     return model_dir, results
 
