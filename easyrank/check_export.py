@@ -28,7 +28,10 @@ def main(argv):
     from easyrank.config.modules import import_modules
     from easyrank.serving import checks, saved_model
     # The layers of custom blocks, for the model rebuilt in memory (serving needs none of them).
-    import_modules(saved_model.read_pipeline_config(saved_model.resolve_version_dir(argv[1])).import_modules)
+    config = saved_model.read_pipeline_config(saved_model.resolve_version_dir(argv[1]))
+    import_modules(config.import_modules)
+    if config.model_config.HasField("retrieval"):  # three SavedModels: serving/retrieval_checks.py
+        from easyrank.serving import retrieval_checks as checks
     problems, lines = checks.check(argv[1], FLAGS.input_path, FLAGS.num_rows, FLAGS.tolerance,
                                    cc_check=True, skip_cc_loader=FLAGS.skip_cc_loader)
     print("\n".join(lines))

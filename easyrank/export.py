@@ -25,7 +25,10 @@ def main(argv):
     export_dir = FLAGS.export_dir or exporters.default_export_dir(config, model_dir)
     preflight.check_tensorflow_path(export_dir, "export_config.export_dir", write=True)
     model = model_state.restore_model(config, FLAGS.checkpoint_path or model_dir, FLAGS.pipeline_config_path)
-    print(saved_model.export_model(model, config, export_dir, keep=config.export_config.keep))
+    export = saved_model.export_model
+    if config.model_config.HasField("retrieval"):  # three SavedModels (docs/retrieval.md)
+        from easyrank.serving.retrieval_export import export_retrieval as export
+    print(export(model, config, export_dir, keep=config.export_config.keep))
     return 0
 
 

@@ -34,15 +34,21 @@ def validate(config, allow_unfilled=False):
     fields = _validate_data(config.data_config)
     features = _validate_features(config.feature_configs, fields, config.data_config, allow_unfilled)
     groups = _validate_groups(config.model_config.feature_groups, features)
-    blocks = _validate_backbone(config.model_config.backbone, groups)
-    _validate_tasks(config.model_config.tasks, config.data_config, fields, groups, blocks)
+    retrieval = config.model_config.HasField("retrieval")
+    if retrieval:  # two towers instead of backbone and tasks
+        from easyrank.config.retrieval_validation import validate_retrieval
+        validate_retrieval(config, fields, groups, _validate_backbone)
+    else:
+        blocks = _validate_backbone(config.model_config.backbone, groups)
+        _validate_tasks(config.model_config.tasks, config.data_config, fields, groups, blocks)
     _validate_train(config.train_config)
     validate_embedding_tables(config)
     if config.export_config.exporter == export_pb2.ExportConfig.BEST and not config.export_config.metric:
         raise ConfigError('exporter BEST needs a metric, e.g. metric: "income/auc".',
                           path="export_config.metric")
     _validate_eval(config.eval_config)
-    _validate_export(config.export_config, config.model_config.tasks)
+    if not retrieval:  # retrieval_validation checks its export
+        _validate_export(config.export_config, config.model_config.tasks)
 
 
 def _validate_set_fields(message, prefix):
@@ -375,9 +381,8 @@ def _validate_groups(groups, features):
     return names
 
 
-def _validate_backbone(backbone, groups):
+def _validate_backbone(backbone, groups, base="model_config.backbone"):
     """Checks names, inputs and acyclicity; returns the block names."""
-    base = "model_config.backbone"
     names = _unique([b.name for b in backbone.blocks], base + ".blocks[{i}].name", "block")
     edges = {}
     for i, block in enumerate(backbone.blocks):

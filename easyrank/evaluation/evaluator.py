@@ -193,12 +193,15 @@ def extra_fields(config):
 
 
 def evaluate_model(model, dataset, config, num_steps=0, first_batch=None, predict=None):
-    """Metrics of `model` on `dataset` for the tasks of `config`.
+    """Metrics of `model` on `dataset` for the tasks of `config` (or its retrieval metrics).
 
     Up to eval_config.max_in_memory_rows rows are evaluated in memory; more
     are evaluated batch by batch in bounded memory (bounded.py), exactly.
     first_batch, predict: see predict_batches.
     """
+    if config.model_config.HasField("retrieval"):
+        from easyrank.evaluation.retrieval_evaluator import evaluate_retrieval
+        return evaluate_retrieval(model, dataset, config, num_steps)
     tasks = list(config.model_config.tasks)
     batches = predict_batches(model, dataset, tasks, num_steps, extra_fields=extra_fields(config),
                               first_batch=first_batch, predict=predict)

@@ -127,15 +127,19 @@ class FeatureGroups(tf_keras.layers.Layer):
         ever part of a traced layer call, an evaluation or an export."""
         dynamic_table.update_mappings(self._columns.values(), features)
 
-    def call(self, features):
-        values = {name: column(features, self.tables) for name, column in self._columns.items()}
+    def call(self, features, groups=None):
+        """`groups`: names of the groups to compute (default all); only their features are read."""
+        chosen = self._groups if groups is None else [g for g in self._groups if g[0] in groups]
+        needed = None if groups is None else {f for _, names in chosen for f in names}
+        values = {name: column(features, self.tables) for name, column in self._columns.items()
+                  if needed is None or name in needed}
         if self._embedding_l2:
             used = [getattr(v, "embeddings", v) for name, v in values.items()
                     if self._columns[name].table_spec()]
             batch = tf.cast(tf.shape(used[0])[0], tf.float32) if used else 1.0
             self.add_loss(self._embedding_l2 * tf.add_n([tf.reduce_sum(tf.square(v)) for v in used]) / batch)
         outputs = {}
-        for name, feature_names in self._groups:
+        for name, feature_names in chosen:
             if any(getattr(self._columns[f], "is_sequence", False) for f in feature_names):
                 outputs[name] = GroupOutput(None, None, self._sequence_input(feature_names, values))
                 continue

@@ -20,7 +20,11 @@ from easyrank.models.rank_model import RankModel
 
 
 def build_model(config):
-    """Builds a RankModel and creates its variables (call inside strategy.scope())."""
+    """Builds a RankModel (a RetrievalModel for model_config.retrieval) and creates its
+    variables (call inside strategy.scope())."""
+    if config.model_config.HasField("retrieval"):
+        from easyrank.models.retrieval_compiler import build_retrieval_model
+        return build_retrieval_model(config, default_table_init(config.train_config))
     model = compile_model(config)
     model(model.dummy_features(), training=False)
     return model

@@ -40,6 +40,10 @@ class FinalExporter:
         return self._export(model, warmup_rows, predict)
 
     def _export(self, model, warmup_rows=None, predict=None):
+        if self.config.model_config.HasField("retrieval"):
+            from easyrank.serving.retrieval_export import export_retrieval
+            return export_retrieval(model, self.config, self.export_dir,
+                                    keep=self.config.export_config.keep)
         return export_model(model, self.config, self.export_dir,
                             keep=self.config.export_config.keep, warmup_rows=warmup_rows)
 

@@ -285,7 +285,9 @@ def check(version_dir, requests_path=None, outputs_path=None):
         for i, log in enumerate(read_logs(requests_path)):
             try:
                 name, outputs = servable.replay(log)
-                results.update({f"{name}|{k}": v for k, v in outputs.items()})
+                # String outputs as fixed-width bytes: .npz object arrays would need pickle.
+                results.update({f"{name}|{k}": v.astype(bytes) if v.dtype == object else v
+                                for k, v in outputs.items()})
             except ServingError as e:
                 problems.append(f"comparison request {i}: {e}")
         np.savez(outputs_path, **results)

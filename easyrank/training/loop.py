@@ -95,6 +95,9 @@ def _check_inputs(config):
         for pattern in getattr(config, field):
             preflight.check_readable(pattern, field, parquet)
     list_files(config.train_input_path)
+    if config.model_config.HasField("retrieval"):  # the candidate file, K against the corpus
+        from easyrank.models.retrieval_corpus import check_corpus
+        check_corpus(config)
     for path in list_files(config.eval_input_path):
         if is_gzip(path):
             verify_gzip(path)
