@@ -81,8 +81,8 @@ class BestExporter(FinalExporter):
 class NoExporter(FinalExporter):
     """Exports nothing (exporter NONE)."""
 
-    def at_end(self, model, results):
-        del model, results
+    def at_end(self, model, results, warmup_rows=None, predict=None):
+        del model, results, warmup_rows, predict
         return None
 
 

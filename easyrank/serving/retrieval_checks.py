@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from easyrank.data import list_files
+from easyrank.io import files
 from easyrank.models import build_model
 from easyrank.models.retrieval_corpus import corpus_of
 from easyrank.serving import cc_check as cc
@@ -30,7 +31,7 @@ def model_dirs(version_dir):
     dirs = {"": version_dir}
     for sub in SUBMODELS:
         path = os.path.join(base, sub, version)
-        if os.path.isdir(path):
+        if files.isdir(path):
             dirs[sub] = path
     return dirs
 

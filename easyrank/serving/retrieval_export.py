@@ -20,13 +20,13 @@ temporary directory and renamed when complete.
 """
 
 import os
-import shutil
 
 import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
 
 from easyrank.data.tfrecord_reader import densify, feature_spec
+from easyrank.io import files
 from easyrank.models.retrieval_compiler import tower_fields
 from easyrank.models.retrieval_corpus import check_top_k, corpus_of
 from easyrank.serving import warmup
@@ -109,16 +109,16 @@ def export_retrieval(model, config, export_dir, keep=0, corpus=None):
         "query_tower": TowerModule(model, config.data_config, query_fields, model.query_embedding),
         "item_tower": TowerModule(model, config.data_config, item_fields, model.item_embedding),
     }
-    os.makedirs(export_dir, exist_ok=True)
+    files.makedirs(export_dir)
     version = max(next_version(os.path.join(export_dir, sub)) for sub in ("",) + SUBMODELS)
     features, _ = warmup.read_rows(config, min(config.export_config.num_warmup_rows, warmup.MAX_ROWS))
     final = None
     for sub, module in modules.items():
         base = os.path.join(export_dir, sub)
-        os.makedirs(base, exist_ok=True)
+        files.makedirs(base)
         remove_stale_temporaries(base)
         temp = os.path.join(base, f".tmp-{version}-{os.getpid()}")
-        shutil.rmtree(temp, ignore_errors=True)
+        files.rmtree(temp)
         try:
             signatures = {"serving_default": module.serving_default.get_concrete_function(),
                           "raw_features": module.raw_features.get_concrete_function()}
@@ -126,18 +126,17 @@ def export_retrieval(model, config, export_dir, keep=0, corpus=None):
                 signatures["query_embedding"] = module.query_embedding.get_concrete_function()
             tf.saved_model.save(module, temp, signatures=signatures)
             extra = os.path.join(temp, "assets.extra")
-            os.makedirs(extra, exist_ok=True)
-            with open(os.path.join(extra, PIPELINE_CONFIG_ASSET), "w", encoding="utf-8") as f:
-                f.write(text_format.MessageToString(config))
+            files.makedirs(extra)
+            files.write_text(os.path.join(extra, PIPELINE_CONFIG_ASSET), text_format.MessageToString(config))
             if config.export_config.num_warmup_rows > 0:
                 logs = warmup.build_prediction_logs(config.export_config.model_name,
                                                     signature_inputs(signatures), features)
                 warmup.write_prediction_logs(os.path.join(extra, WARMUP_ASSET), logs)
             if sub == "item_tower":
                 write_embeddings(os.path.join(extra, ITEM_EMBEDDINGS_ASSET), ids, embeddings)
-            os.rename(temp, os.path.join(base, str(version)))
+            files.publish_dir(temp, os.path.join(base, str(version)), last=("saved_model.pb",))
         finally:
-            shutil.rmtree(temp, ignore_errors=True)
+            files.rmtree(temp)
         if keep > 0:
             for old in versions(base)[:-keep]:
                 delete_version(base, old)

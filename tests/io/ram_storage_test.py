@@ -123,7 +123,7 @@ def test_the_whole_path_on_ram(bucket, capsys):
     assert auc == pytest.approx(result["income/auc"], abs=0.02)
 
     capsys.readouterr()
-    assert run_cli("check_export", f"{model}/export", "--nocc_check") == 0
+    assert run_cli("check_export", f"{model}/export") == 0
     assert "OK: the export passes every check." in capsys.readouterr().out
 
 
