@@ -21,8 +21,10 @@ def main(argv):
     model_dir = FLAGS.model_dir or config.model_dir
     from easyrank.serving import exporters, saved_model
     from easyrank.training import model_state
-    model = model_state.restore_model(config, FLAGS.checkpoint_path or model_dir, FLAGS.pipeline_config_path)
+    from easyrank.training.loop import make_dir
     export_dir = FLAGS.export_dir or exporters.default_export_dir(config, model_dir)
+    make_dir(export_dir, "--export_dir")  # a file or an unwritable place: before the restore
+    model = model_state.restore_model(config, FLAGS.checkpoint_path or model_dir, FLAGS.pipeline_config_path)
     print(saved_model.export_model(model, config, export_dir, keep=config.export_config.keep))
     return 0
 
