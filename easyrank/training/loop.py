@@ -18,7 +18,6 @@ import tf_keras
 from google.protobuf import text_format
 
 from easyrank.data import binary_labels, build_dataset, count_rows, list_files
-from easyrank.data.compression import is_gzip, verify_gzip
 from easyrank.errors import ConfigError, DataError
 from easyrank.evaluation import evaluator
 from easyrank.serving import deployment, exporters
@@ -81,9 +80,8 @@ def _check_inputs(config):
     The training files are checked by build_dataset, each worker its own shard.
     """
     list_files(config.train_input_path)
-    for path in list_files(config.eval_input_path):
-        if is_gzip(path):
-            verify_gzip(path)
+    # Building the evaluation input checks its files, .gz ends, CSV header or Parquet schema.
+    evaluator.eval_dataset(config)
 
 
 def _train_and_evaluate(config, model_dir, chief, input_mode):
@@ -199,7 +197,8 @@ def _train_and_evaluate(config, model_dir, chief, input_mode):
     if multi_worker or train.mixed_precision not in ("", "float32"):
         # Evaluate and export a float32 one-device copy: no collectives, no remote variables.
         model = single_device_model(config, manager.latest_checkpoint)
-    results = evaluator.evaluate_model(model, eval_data(), config, config.eval_config.num_eval_steps)
+    results = evaluator.evaluate_model(model, eval_data(), config, config.eval_config.num_eval_steps,
+                                       require_learned=True)
     results["global_step"] = step
     report(step, results)
     if stopper is not None:
