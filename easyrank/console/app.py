@@ -95,7 +95,8 @@ _TF_NOISE = [
     r"\{\{function_node [^}]*\}\}\s*",
     r"Error in user-defined function passed to \S+ transformation with iterator: \S+:\s*",
     r"Graph execution error:\s*",
-    r"Detected at node [^\n]*(\n[ \t]+[^\n]*)*\n?",  # the node and its Python stack
+    # The node and its Python stack (TF 2.21 puts blank lines between the frames).
+    r"Detected at node [^\n]*(?:\n(?:[ \t]+[^\n]*|(?=\n[ \t]+\S)))*\n?",
     r"\[\[[^\]]*\]\]",
     r"\[Op:\w+\]( name: \S*)?",
     r"assertion failed: ",
