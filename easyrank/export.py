@@ -23,7 +23,9 @@ def main(argv):
     from easyrank.serving import exporters, saved_model
     from easyrank.training import model_state
     export_dir = FLAGS.export_dir or exporters.default_export_dir(config, model_dir)
-    preflight.check_tensorflow_path(export_dir, "export_config.export_dir", write=True)
+    # A file or an unwritable place: before the restore.
+    preflight.check_tensorflow_path(export_dir, "--export_dir" if FLAGS.export_dir else "export_config.export_dir",
+                                    write=True)
     model = model_state.restore_model(config, FLAGS.checkpoint_path or model_dir, FLAGS.pipeline_config_path)
     export = saved_model.export_model
     if config.model_config.HasField("retrieval"):  # three SavedModels (docs/retrieval.md)

@@ -51,6 +51,11 @@ GOLDEN = {
     "negative_warmup_steps": (23, "train_config.optimizer.adam.schedule.warmup_steps", "Received: -10"),
     "negative_eval_batch_size": (24, "eval_config.batch_size", "Received: -8"),
     "zero_shuffle_buffer": (11, "data_config.shuffle_buffer_size", "must be positive"),
+    "positive_ftrl_learning_rate_power": (23, "train_config.optimizer.ftrl.learning_rate_power",
+                                          "must be 0 or negative"),
+    "non_ascii_block_name": (19, "model_config.backbone.blocks[0].name", "is not a usable name"),
+    "dynamic_table_too_large": (14, "feature_configs[1].id_feature.dynamic.capacity",
+                                "the embedding tables need"),
     "table_too_large": (14, "feature_configs[1].id_feature.hash_bucket_size", "the embedding tables need 7,152.6 GiB"),
 }
 

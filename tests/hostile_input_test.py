@@ -13,6 +13,7 @@ import sys
 import time
 
 import pytest
+from cli_test import BASE as BASE_CONFIG
 from cli_test import ROOT, TINY, one_paragraph, run_train, write_config
 
 TRAIN = 'train_input_path: "tests/data/census_tiny.csv"'
@@ -270,3 +271,131 @@ def test_tfrecord_data_errors_keep_file_record_and_key(tmp_path, bad, expected):
     assert out.returncode == 3, out.stderr[-2000:]
     message = one_paragraph(out.stderr)
     assert message.startswith("Data error: ") and expected.format(data=data) in message, message
+
+
+# ---- Round three (docs/errors.md): code a file names, ... ----
+
+def _run(verb, *args, env=None):
+    return subprocess.run([sys.executable, "-m", f"easyrank.{verb}", *args], capture_output=True,
+                          text=True, timeout=300, cwd=ROOT, env=env)
+
+
+def test_import_modules_of_a_config_run_only_when_the_command_line_asks(tmp_path):
+    """A config listing import_modules imports nothing unless --import_modules or --trust_config
+    asks; what is imported is logged."""
+    (tmp_path / "evil_mod.py").write_text(
+        f"open({str(tmp_path / 'ran')!r}, 'w').write('imported')\n")
+    path = write_config(tmp_path, TRAIN, TRAIN + '\nimport_modules: "evil_mod"')
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, str(tmp_path)]))
+    out = _run("train", "--pipeline_config_path", str(path), "--model_dir", str(tmp_path / "m"),
+               env=env)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert one_paragraph(out.stderr) == (
+        f"Config error: {path}:3: import_modules[0]: the config asks to import module 'evil_mod', "
+        "and importing runs its code; easyrank imports only the modules named on the command "
+        f"line. If you trust this config, run again with --import_modules evil_mod (or "
+        f"--trust_config {path}); otherwise remove import_modules from the config.")
+    assert not (tmp_path / "ran").exists() and not (tmp_path / "m").exists()
+    # Trusted: imported and logged (the run then stops at its model_dir, a file).
+    (tmp_path / "file").write_text("")
+    for flag in (["--trust_config", str(path)], ["--import_modules", "evil_mod"]):
+        out = _run("train", "--pipeline_config_path", str(path), "--model_dir",
+                   str(tmp_path / "file"), *flag, env=env)
+        assert out.returncode == 2 and (tmp_path / "ran").exists(), out.stderr[-2000:]
+        assert "Imported modules (asked on the command line): evil_mod" in out.stderr
+        (tmp_path / "ran").unlink()
+    # --trust_config names another file: not trusted.
+    out = _run("train", "--pipeline_config_path", str(path), "--model_dir", str(tmp_path / "m"),
+               "--trust_config", BASE_CONFIG, env=env)
+    assert out.returncode == 2 and not (tmp_path / "ran").exists()
+
+
+def test_multi_class_label_out_of_range_names_file_and_row(tmp_path):
+    data = tiny_with(tmp_path, "train.csv", row=5, cells={"income_gt_50k": "7"})
+    path = write_config(tmp_path, 'tasks { name: "income" label: "income_gt_50k" metrics: [AUC] }',
+                        'tasks { name: "income" label: "income_gt_50k" '
+                        'loss: SOFTMAX_CROSS_ENTROPY num_classes: 3 }')
+    text = open(path).read().replace(f'train_input_path: "{TINY}"', f'train_input_path: "{data}"')
+    open(path, "w").write(text)
+    out = run_train(path, tmp_path / "m")
+    assert out.returncode == 3, out.stderr[-2000:]
+    assert one_paragraph(out.stderr) == (
+        f"Data error: Malformed CSV row in {data} at line 6: label income_gt_50k is not a class "
+        "0..2 (softmax cross-entropy, num_classes 3): 7.")
+
+
+def test_positive_ftrl_learning_rate_power_is_a_config_error(tmp_path):
+    path = write_config(tmp_path, "num_epochs: 1", "num_epochs: 1 optimizer { ftrl { "
+                        "learning_rate: 0.1 learning_rate_power: 0.5 } }")
+    out = run_train(path, tmp_path / "m")
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert one_paragraph(out.stderr).startswith(
+        f"Config error: {path}:23: train_config.optimizer.ftrl.learning_rate_power: must be 0 or "
+        "negative")
+
+
+def test_no_eval_input_path_is_a_config_error_before_training(tmp_path):
+    path = write_config(tmp_path, EVAL, "")
+    out = run_train(path, tmp_path / "m")
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert one_paragraph(out.stderr).startswith(
+        f"Config error: {path}: eval_input_path: is not set: a run ends with an evaluation")
+    assert not os.path.exists(tmp_path / "m" / "checkpoint")
+
+
+def test_eval_csv_without_a_column_is_found_before_training(tmp_path):
+    data = tiny_with(tmp_path, "eval.csv", lines=lambda text: [
+        ",".join(c for c in line.split(",") if c != "sex") if i == 0 else line
+        for i, line in enumerate(text)])
+    path = write_config(tmp_path, EVAL, f'eval_input_path: "{data}"')
+    out = run_train(path, tmp_path / "m")
+    assert out.returncode == 3, out.stderr[-2000:]
+    assert one_paragraph(out.stderr).startswith(f"Data error: {data}: the header has no column 'sex'")
+    assert not os.path.exists(tmp_path / "m" / "checkpoint")
+
+
+def test_predict_and_export_refuse_outputs_that_destroy_or_cannot_be(tmp_path):
+    model_dir = tmp_path / "m"
+    path = write_config(tmp_path, "train_config { num_epochs: 1 }", "train_config { num_epochs: 1 }")
+    out = run_train(path, model_dir)
+    assert out.returncode == 0, out.stderr[-2000:]
+    version = os.path.join(model_dir, "export", versions(model_dir / "export")[-1])
+    data = tiny_with(tmp_path, "score.csv")
+    before = data.read_text()
+    out = _run("predict", "--saved_model_dir", version, "--input_path", str(data),
+               "--output_path", str(tmp_path / "." / "score.csv"))
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "--output_path" in one_paragraph(out.stderr) and "is also an input file" in out.stderr
+    assert data.read_text() == before
+    header_only = tiny_with(tmp_path, "header.csv", lines=lambda text: text[:1])
+    out = _run("predict", "--saved_model_dir", version, "--input_path", str(header_only),
+               "--output_path", str(tmp_path / "scores.csv"))
+    assert out.returncode == 3, out.stderr[-2000:]
+    assert one_paragraph(out.stderr) == (
+        f"Data error: {header_only} has no rows: nothing to score; {tmp_path / 'scores.csv'} was "
+        "not written.")
+    assert not (tmp_path / "scores.csv").exists()
+    (tmp_path / "a_file").write_text("")
+    out = _run("export", "--pipeline_config_path", str(path), "--model_dir", str(model_dir),
+               "--export_dir", str(tmp_path / "a_file"))
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert one_paragraph(out.stderr).endswith(
+        f"--export_dir: {str(tmp_path / 'a_file')!r} exists and is not a directory.")
+    # Damaged copies of the export: a data error naming the file, for predict and check_export.
+    import shutil
+    for damage, fragment in [("saved_model.pb", "saved_model.pb is damaged"),
+                             ("variables/variables.data-00000-of-00001", "is missing")]:
+        damaged = tmp_path / "damaged"
+        shutil.rmtree(damaged, ignore_errors=True)
+        shutil.copytree(version, damaged)
+        if damage == "saved_model.pb":
+            (damaged / damage).write_bytes(b"\xff\xfe not a protobuf")
+        else:
+            os.remove(damaged / damage)
+        for verb, args in [("predict", ["--saved_model_dir", str(damaged), "--input_path",
+                                        str(data), "--output_path", str(tmp_path / "s.csv")]),
+                           ("check_export", [str(damaged), "--nocc_check"])]:
+            out = _run(verb, *args)
+            assert out.returncode == 3, (verb, out.stderr[-2000:])
+            message = one_paragraph(out.stderr)
+            assert message.startswith("Data error: ") and fragment in message, message

@@ -31,6 +31,7 @@ def validate(config, allow_unfilled=False):
     `python -m easyrank.stats` does; training needs them filled.
     """
     _validate_set_fields(config, "")
+    _validate_names(config)
     fields = _validate_data(config.data_config)
     features = _validate_features(config.feature_configs, fields, config.data_config, allow_unfilled)
     groups = _validate_groups(config.model_config.feature_groups, features)
@@ -49,6 +50,29 @@ def validate(config, allow_unfilled=False):
     _validate_eval(config.eval_config)
     if not retrieval:  # retrieval_validation checks its export
         _validate_export(config.export_config, config.model_config.tasks)
+
+
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+def _validate_names(config):
+    """Feature, group, block and task names become TensorFlow names, signature inputs and
+    output keys: ASCII letters, digits, "_", "." and "-" only (checked before anything runs)."""
+    named = [(f"feature_configs[{i}].{w.WhichOneof('feature')}", getattr(w, w.WhichOneof("feature")))
+             for i, w in enumerate(config.feature_configs) if w.WhichOneof("feature")]
+    model = config.model_config
+    named += [(f"model_config.feature_groups[{i}]", g) for i, g in enumerate(model.feature_groups)]
+    named += [(f"model_config.backbone.blocks[{i}]", b) for i, b in enumerate(model.backbone.blocks)]
+    named += [(f"model_config.tasks[{i}]", t) for i, t in enumerate(model.tasks)]
+    for path, message in named:
+        for field in ("name", "input_name", "embedding_name"):
+            if field not in message.DESCRIPTOR.fields_by_name:
+                continue
+            value = getattr(message, field)
+            if value and not _NAME.match(value):
+                raise ConfigError(f"{value!r} is not a usable name: names become TensorFlow names, "
+                                  "serving inputs and output keys, so use ASCII letters, digits, "
+                                  "'_', '.' and '-' (not first).", path=f"{path}.{field}")
 
 
 def _validate_set_fields(message, prefix):
@@ -578,6 +602,7 @@ def _validate_train(train):
         if opt.learning_rate <= 0:
             raise ConfigError(f"must be positive. Received: {opt.learning_rate}.",
                               path=f"{path}.optimizer.{kind}.learning_rate")
+        _check_ftrl(opt, f"{path}.optimizer.{kind}")
         schedule = opt.schedule
         if schedule.warmup_steps < 0:
             raise ConfigError(f"must be non-negative. Received: {schedule.warmup_steps}.",
@@ -655,6 +680,20 @@ def _validate_distribution(train, path):
 validate_pipeline = validate
 
 
+def _check_ftrl(opt, path):
+    """FTRL's learning_rate_power <= 0 and regularization strengths >= 0 (else TF fails at the
+    first step with a stack trace)."""
+    fields = opt.DESCRIPTOR.fields_by_name
+    if "learning_rate_power" in fields and opt.learning_rate_power > 0:
+        raise ConfigError(f"must be 0 or negative (-0.5, the default, is AdaGrad-like decay; 0 a "
+                          f"constant rate). Received: {opt.learning_rate_power:g}.",
+                          path=path + ".learning_rate_power")
+    for name in ("l1_regularization_strength", "l2_regularization_strength"):
+        if name in fields and getattr(opt, name) < 0:
+            raise ConfigError(f"must be 0 or positive. Received: {getattr(opt, name):g}.",
+                              path=f"{path}.{name}")
+
+
 # ---- Embedding tables: optimizer and memory (issue 13) ----
 
 # Slot floats per table element of each embedding optimizer (rowwise_adagrad: 1 per row).
@@ -677,6 +716,7 @@ def validate_embedding_tables(config, memory_bytes=None, device=None):
         if opt.learning_rate <= 0:
             raise ConfigError(f"must be positive. Received: {opt.learning_rate}.",
                               path=f"{path}.{kind}.learning_rate")
+        _check_ftrl(opt, f"{path}.{kind}")
     tables = embedding_tables(config.feature_configs)
     if not tables:
         return
@@ -734,6 +774,8 @@ def _table_rows(kind, feature, path):
         return feature.dynamic.capacity + 1, path + ".dynamic.capacity"
     if feature.HasField("hash_bucket_size"):
         return feature.hash_bucket_size, path + ".hash_bucket_size"
+    if "dynamic" in feature.DESCRIPTOR.fields_by_name and feature.HasField("dynamic"):
+        return feature.dynamic.capacity + 1, path + ".dynamic.capacity"
     if getattr(feature, "num_buckets", 0):
         return feature.num_buckets + 1, path + ".num_buckets"
     oov = max(getattr(feature, "num_oov_buckets", 1), 1)

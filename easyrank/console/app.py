@@ -38,15 +38,20 @@ def define_config_flags():
     flags.DEFINE_list("import_modules", [],
                       "Modules to import before building the model, e.g. my_pkg.layers: they "
                       "register the layer classes of custom blocks (docs/custom_layers.md). "
-                      "Added to the config's import_modules.")
+                      "Added to the config's import_modules, whose modules are imported only "
+                      "when named here too (or with --trust_config).")
+    flags.DEFINE_string("trust_config", None, "Import the modules that this config (the same "
+                        "path as --pipeline_config_path) lists in import_modules.")
     flags.mark_flag_as_required("pipeline_config_path")
 
 
 def load_pipeline_config():
     """The validated config, with --import_modules added to import_modules and all imported."""
     from easyrank.config import load_config
-    from easyrank.config.modules import import_modules, merge_import_modules
-    config = load_config(flags.FLAGS.pipeline_config_path, flags.FLAGS.edit_config_json)
+    from easyrank.config.modules import authorize, import_modules, merge_import_modules, same_file
+    path = flags.FLAGS.pipeline_config_path
+    config = load_config(path, flags.FLAGS.edit_config_json)
+    authorize(config, flags.FLAGS.import_modules, same_file(flags.FLAGS.trust_config, path), path)
     merge_import_modules(config, flags.FLAGS.import_modules)
     import_modules(config.import_modules)
     return config
@@ -106,7 +111,8 @@ _TF_NOISE = [
     r"\{\{function_node [^}]*\}\}\s*",
     r"Error in user-defined function passed to \S+ transformation with iterator: \S+:\s*",
     r"Graph execution error:\s*",
-    r"Detected at node [^\n]*(\n[ \t]+[^\n]*)*\n?",  # the node and its Python stack
+    # The node and its Python stack (TF 2.21 puts blank lines between the frames).
+    r"Detected at node [^\n]*(?:\n(?:[ \t]+[^\n]*|(?=\n[ \t]+\S)))*\n?",
     r"\[\[[^\]]*\]\]",
     r"\[Op:\w+\]( name: \S*)?",
     r"assertion failed: ",

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from easyrank.data import csv_reader, tfrecord_reader
 from easyrank.data.compression import gzip_lines, is_gzip, verify_gzip
+from easyrank.data.values import ClassRange
 from easyrank.errors import DataError
 from easyrank.io import files as file_layer
 from easyrank.io import schemes
@@ -37,18 +38,25 @@ def list_files(patterns):
 
 def binary_labels(model_config):
     """{label field: its allowed values} of binary tasks (cross-entropy, focal): 0, 1 and the
-    task's ignore_label_value. A label that a task binarizes (label_threshold) or reads
-    otherwise (regression, ranking, classes) is not checked."""
+    task's ignore_label_value; the ClassRange of a SOFTMAX_CROSS_ENTROPY task's label (read by
+    that task only). A label that a task binarizes (label_threshold) or reads otherwise
+    (regression, ranking) is not checked."""
     Task = model_pb2.TaskConfig
-    allowed, other = {}, set()
+    allowed, other, classes = {}, set(), {}
     for task in model_config.tasks:
-        if task.loss in (Task.BINARY_CROSS_ENTROPY, Task.FOCAL) and not task.HasField("label_threshold"):
+        if task.loss == Task.SOFTMAX_CROSS_ENTROPY and task.num_classes >= 2:
+            ignored = (task.ignore_label_value,) if task.HasField("ignore_label_value") else ()
+            classes.setdefault(task.label, ClassRange(task.num_classes, ignored))
+        elif task.loss in (Task.BINARY_CROSS_ENTROPY, Task.FOCAL) and not task.HasField("label_threshold"):
             values = allowed.setdefault(task.label, {0.0, 1.0})
             if task.HasField("ignore_label_value"):
                 values.add(task.ignore_label_value)
         else:
             other.add(task.label)
-    return {label: tuple(sorted(values)) for label, values in allowed.items() if label not in other}
+    result = {label: tuple(sorted(v)) for label, v in allowed.items() if label not in other}
+    result.update({label: c for label, c in classes.items()
+                   if label not in allowed and label not in other})
+    return result
 
 
 def build_dataset(data_config, patterns, *, training, num_epochs=1, batch_size=None,

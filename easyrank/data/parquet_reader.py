@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 import tensorflow as tf
 
 from easyrank.data import fields as fields_lib
+from easyrank.data.values import ClassRange, class_reason
 from easyrank.errors import DataError
 from easyrank.io import arrow
 from easyrank.protos import data_pb2
@@ -328,7 +329,14 @@ class ParquetReader:
                 problems.append((field.name, ~finite, values,
                                  f"column {field.name} is not a finite 32-bit float"))
         allowed = self._binary.get(field.name)
-        if allowed:
+        if isinstance(allowed, ClassRange):
+            inside = (values >= 0) & (values < allowed.num_classes) & (values == np.floor(values))
+            inside |= np.isin(values, np.asarray(allowed.ignored, values.dtype))
+            outside = finite & ~inside
+            if nulls is not None:
+                outside &= ~nulls
+            problems.append((field.name, outside, values, class_reason(field.name, allowed)))
+        elif allowed:
             outside = finite & ~np.isin(values, np.asarray(allowed, values.dtype))
             if nulls is not None:
                 outside &= ~nulls

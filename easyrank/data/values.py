@@ -1,4 +1,4 @@
-"""Value checks of parsed rows: non-finite floats and labels outside {0, 1}.
+"""Value checks of parsed rows: non-finite floats, labels outside {0, 1} or outside the classes.
 
 Run by every reader on each parsed batch, after the format checks: a FLOAT
 feature, label or sample weight that is nan, inf or beyond float32 (1e39
@@ -10,11 +10,21 @@ default_value instead. A clean batch costs one is_finite reduction per
 float column; messages are built only for a batch with a bad row.
 """
 
+import collections
 import sys
 
 import tensorflow as tf
 
 from easyrank.protos import data_pb2
+
+# The allowed labels of a SOFTMAX_CROSS_ENTROPY task: the integers 0..num_classes-1 and the
+# task's ignore_label_value (`ignored`, a tuple), as a value of the binary_labels dict.
+ClassRange = collections.namedtuple("ClassRange", ["num_classes", "ignored"])
+
+
+def class_reason(name, classes):
+    return (f"label {name} is not a class 0..{classes.num_classes - 1} "
+            f"(softmax cross-entropy, num_classes {classes.num_classes})")
 
 
 class ValueChecker:
@@ -58,7 +68,14 @@ class ValueChecker:
             if values.shape.rank == 2:  # a vector field (length): bad if any value is
                 finite = tf.reduce_all(finite, axis=1)
             problems.append((name, tf.logical_not(finite), f"column {name} is not a finite 32-bit float: "))
-            if name in self._binary:
+            if isinstance(self._binary.get(name), ClassRange):
+                classes = self._binary[name]
+                inside = (values >= 0) & (values < classes.num_classes) & (values == tf.floor(values))
+                for value in classes.ignored:
+                    inside = inside | (values == value)
+                problems.append((name, tf.math.is_finite(values) & ~inside,
+                                 class_reason(name, classes) + ": "))
+            elif name in self._binary:
                 allowed = self._binary[name]
                 outside = tf.math.is_finite(values)
                 for value in allowed:

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from easyrank.data import binary_labels, build_dataset
-from easyrank.errors import DataError
+from easyrank.errors import ConfigError, DataError
 from easyrank.evaluation import bounded
 from easyrank.evaluation import metrics as metrics_lib
 from easyrank.io import files
@@ -192,12 +192,14 @@ def extra_fields(config):
     return sorted(fields - set(data.label_fields) - {data.sample_weight_field})
 
 
-def evaluate_model(model, dataset, config, num_steps=0, first_batch=None, predict=None):
+def evaluate_model(model, dataset, config, num_steps=0, first_batch=None, predict=None,
+                   require_learned=False):
     """Metrics of `model` on `dataset` for the tasks of `config` (or its retrieval metrics).
 
     Up to eval_config.max_in_memory_rows rows are evaluated in memory; more
     are evaluated batch by batch in bounded memory (bounded.py), exactly.
-    first_batch, predict: see predict_batches.
+    first_batch, predict: see predict_batches. With `require_learned` (the evaluation before
+    a run exports) a DataError for a task that learned nothing (check_learned).
     """
     if config.model_config.HasField("retrieval"):
         from easyrank.evaluation.retrieval_evaluator import evaluate_retrieval
@@ -205,11 +207,13 @@ def evaluate_model(model, dataset, config, num_steps=0, first_batch=None, predic
     tasks = list(config.model_config.tasks)
     batches = predict_batches(model, dataset, tasks, num_steps, extra_fields=extra_fields(config),
                               first_batch=first_batch, predict=predict)
-    return evaluate_batches(batches, config)
+    return evaluate_batches(batches, config, require_learned)
 
 
-def evaluate_batches(batches, config):
-    """Metrics of prediction batches (predict_batches) for the tasks of `config`."""
+def evaluate_batches(batches, config, require_learned=False):
+    """Metrics of prediction batches (predict_batches) for the tasks of `config`; with
+    `require_learned`, check_learned on the rows held in memory (all of them, or the first
+    eval_config.max_in_memory_rows before the bounded path takes over)."""
     tasks = list(config.model_config.tasks)
     weight_field = config.data_config.sample_weight_field or None
     limit = config.eval_config.max_in_memory_rows
@@ -221,6 +225,8 @@ def evaluate_batches(batches, config):
                 rows += len(next(iter(batch.values())))
                 if limit <= 0 or rows <= limit:
                     continue
+                if require_learned:
+                    check_learned(tasks, _concatenate(held))
                 sink = bounded.BoundedEvaluation(limit, config.eval_config.spill_dir)
                 batch_list, held = held, []
             else:
@@ -234,7 +240,10 @@ def evaluate_batches(batches, config):
                     f"the evaluation data {', '.join(config.eval_input_path)} has no rows"
                     + (" left after skipping bad rows" if config.data_config.skip_bad_rows else "")
                     + ": nothing to evaluate.")
-            results = compute_metrics(tasks, _concatenate(held), weight_field)
+            collected = _concatenate(held)
+            if require_learned:
+                check_learned(tasks, collected)
+            results = compute_metrics(tasks, collected, weight_field)
         else:
             logger.info("Evaluated %d rows in bounded memory (more than eval_config."
                         "max_in_memory_rows = %d).", sink.rows, limit)
@@ -246,8 +255,33 @@ def evaluate_batches(batches, config):
     return results
 
 
+def check_learned(tasks, collected):
+    """DataError for a task evaluated on no rows (every row outside its mask) or whose
+    predictions are one constant over two or more rows: such a model must not be exported."""
+    for task in tasks:
+        rows = task_rows(task, collected)
+        scores = collected[prediction_key(task)]
+        if rows is not None:
+            if not rows.any():
+                raise DataError(
+                    f"task {task.name!r} was evaluated on no rows: every evaluation row is outside "
+                    "its mask (mask_field, ignore_label_value or its ESMM parent's label), so its "
+                    "metrics are undefined; nothing is exported. Check the task's labels and mask.")
+            scores = scores[rows]
+        if len(scores) > 1 and np.all(scores == scores[:1]):
+            raise DataError(
+                f"task {task.name!r} predicts the same value ({np.ravel(scores[:1])[0]:.6g}) for "
+                f"all {len(scores):,} evaluation rows: the model learned nothing (a learning rate "
+                "far too high or too low, a loss that is 0 for this data, or features that do not "
+                "vary); nothing is exported and model_dir keeps its checkpoints.")
+
+
 def eval_dataset(config):
     """The evaluation input of `config`: eval_input_path in eval_config.batch_size batches."""
+    if not config.eval_input_path:
+        raise ConfigError("is not set: a run ends with an evaluation (eval_result.json, the "
+                          "exporters' metrics); set it to held-out data (or, to only check that "
+                          "training runs, to the training data).", path="eval_input_path")
     batch = config.eval_config.batch_size or config.data_config.batch_size
     return build_dataset(config.data_config, config.eval_input_path, training=False, batch_size=batch,
                          binary_labels=binary_labels(config.model_config))

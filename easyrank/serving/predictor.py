@@ -5,12 +5,15 @@ label columns may be absent. Output: a CSV with one column per model output.
 """
 
 
+import os
+
 import numpy as np
 import tensorflow as tf
 
 from easyrank.data import build_dataset, list_files
 from easyrank.data.csv_reader import open_text
 from easyrank.data.parquet_reader import open_parquet
+from easyrank.errors import ConfigError, DataError
 from easyrank.io.files import atomic_writer
 from easyrank.protos import data_pb2
 from easyrank.serving.saved_model import read_pipeline_config
@@ -20,8 +23,9 @@ def predict_file(version_dir, patterns, output_path, batch_size=1024):
     """Writes the model's outputs for every row of `patterns` to `output_path`; returns the row count."""
     config = read_pipeline_config(version_dir)
     data = config.data_config
-    loaded = tf.saved_model.load(version_dir)
     files = list_files(patterns)
+    _check_output_is_not_an_input(output_path, files)
+    loaded = tf.saved_model.load(version_dir)
     if data.format == data_pb2.DataConfig.TFRECORD:
         signature = loaded.signatures["serving_default"]
         dataset = tf.data.TFRecordDataset(files, compression_type="GZIP" if files[0].endswith(".gz") else "")
@@ -45,7 +49,20 @@ def predict_file(version_dir, patterns, output_path, batch_size=1024):
             columns = np.concatenate([result[k].reshape(len(result[k]), -1) for k in keys], axis=1)
             np.savetxt(out, columns, fmt="%.7g", delimiter=",")
             count += len(columns)
+        if count == 0:  # the temporary is removed, nothing appears at output_path
+            raise DataError(f"{', '.join(files)} {'has' if len(files) == 1 else 'have'} no rows: "
+                            f"nothing to score; {output_path} was not written.")
     return count
+
+
+def _check_output_is_not_an_input(output_path, files):
+    """ConfigError when --output_path is one of the input files: scoring would replace them."""
+    target = os.path.realpath(output_path)
+    for path in files:
+        if "://" not in path and os.path.realpath(path) == target:
+            raise ConfigError(f"{output_path!r} is also an input file (--input_path): writing the "
+                              "scores would replace the rows being scored. Write them to another "
+                              "file.", path="--output_path")
 
 
 def list_separators(config):

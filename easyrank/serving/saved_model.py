@@ -138,12 +138,39 @@ def resolve_version_dir(path):
     if missing:
         raise DataError(f"{path!r} is not a complete easyrank export: it lacks {', '.join(missing)}. "
                         "Export again (python -m easyrank.export) or point at a complete version.")
+    _check_intact(path)
     return path
+
+
+def _check_intact(path):
+    """DataError naming the file when saved_model.pb does not parse or a variables data shard
+    is missing (a damaged copy), instead of TensorFlow's traceback at load time."""
+    from tensorflow.core.protobuf import saved_model_pb2
+    pb = os.path.join(path, "saved_model.pb")
+    try:
+        with tf.io.gfile.GFile(pb, "rb") as f:
+            saved_model_pb2.SavedModel.FromString(f.read())
+    except Exception as e:  # noqa: BLE001  (protobuf's DecodeError, a read error)
+        raise DataError(f"{pb} is damaged: it is not a SavedModel protobuf ({type(e).__name__}). "
+                        "Export again or copy the version anew.") from None
+    shards = tf.io.gfile.glob(os.path.join(path, "variables", "variables.data-*-of-*"))
+    counts = {int(re.search(r"-of-(\d+)$", name).group(1)) for name in shards}
+    expected = {os.path.join(path, "variables", f"variables.data-{i:05d}-of-{n:05d}")
+                for n in counts for i in range(n)}
+    missing = sorted(expected - set(shards)) if shards else [
+        os.path.join(path, "variables", "variables.data-00000-of-00001")]
+    if missing:
+        raise DataError(f"{path!r} is damaged: the variables file {missing[0]} is missing. Export "
+                        "again or copy the version anew.")
 
 
 def read_pipeline_config(version_dir):
     """The pipeline config saved with an export version."""
     path = os.path.join(version_dir, "assets.extra", PIPELINE_CONFIG_ASSET)
     config = pipeline_pb2.PipelineConfig()
-    text_format.Parse(files.read_text(path), config)
+    try:
+        text_format.Parse(files.read_text(path), config)
+    except (text_format.ParseError, UnicodeDecodeError) as e:
+        raise DataError(f"{path} is damaged: it does not parse as a pipeline config "
+                        f"({' '.join(str(e).split())[:200]}).") from None
     return config

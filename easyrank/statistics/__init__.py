@@ -9,9 +9,11 @@ the original text.
 
 import os
 
+import tensorflow as tf
 from google.protobuf import text_format
 
 from easyrank.config import load_config
+from easyrank.errors import ConfigError
 from easyrank.io import files
 from easyrank.statistics import compute, config_text
 from easyrank.statistics.compute import compute_statistics, fill, wanted
@@ -25,7 +27,10 @@ def write_filled_config(config_path, output_config, vocab_dir=None, edit_config_
     config = load_config(config_path, edit_config_json, allow_unfilled=True)
     todo = compute.wanted(config)
     vocab_dir = vocab_dir or os.path.join(os.path.dirname(output_config) or ".", "vocab")
+    _check_outputs(config_path, output_config, vocab_dir if any(
+        kind != "raw_feature" for _, kind, _ in todo) else None)
     statistics = compute.compute_statistics(config, input_paths)
+    compute.check_results(statistics)
     notes = compute.fill(config, statistics, vocab_dir)
     inputs = ", ".join(input_paths or config.train_input_path)
     header = (f"# Statistics from data filled in by `python -m easyrank.stats` from {config_path}:\n"
@@ -47,3 +52,29 @@ def write_filled_config(config_path, output_config, vocab_dir=None, edit_config_
     lines.append(f"Wrote {output_config}" + (" (printed from the parsed config: comments were not kept)."
                                              if lost else "."))
     return "\n".join(lines)
+
+
+def _check_outputs(config_path, output_config, vocab_dir):
+    """ConfigError before the pass when an output would replace the input config or cannot be
+    written (a directory in the way, no permission)."""
+    if os.path.realpath(output_config) == os.path.realpath(config_path):
+        raise ConfigError(f"{output_config!r} is the input config: writing it would replace the "
+                          "template with its filled-in copy. Write the filled config to another "
+                          "file.", path="--output_config")
+    if tf.io.gfile.isdir(output_config):
+        raise ConfigError(f"{output_config!r} is a directory; give a file name.",
+                          path="--output_config")
+    for directory, flag in ((os.path.dirname(output_config) or ".", "--output_config"),
+                            (vocab_dir, "--vocab_dir")):
+        if directory is None:
+            continue
+        try:
+            tf.io.gfile.makedirs(directory)
+            probe = os.path.join(directory, f".easyrank_stats_probe-{os.getpid()}")
+            with tf.io.gfile.GFile(probe, "w") as f:
+                f.write("")
+            tf.io.gfile.remove(probe)
+        except (tf.errors.OpError, OSError) as e:
+            raise ConfigError(f"cannot write to {directory!r} "
+                              f"({getattr(e, 'message', None) or e}); choose a writable place.",
+                              path=flag) from None

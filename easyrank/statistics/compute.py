@@ -14,12 +14,15 @@ those of the values the model will see.
 """
 
 import collections
+import hashlib
 import os
+import re
 
 import numpy as np
 import tensorflow as tf
 
 from easyrank.data import build_dataset
+from easyrank.errors import DataError
 from easyrank.io import files
 from easyrank.protos import feature_pb2
 from easyrank.statistics.sketches import Moments, QuantileSketch, ValueCounter
@@ -111,7 +114,12 @@ def fill(config, statistics, vocab_dir):
         options = feature.vocab_from_data
         kept = item.counter.most_common(options.min_count, options.max_size)
         kept = [(v, c) for v, c in kept if "\n" not in v and "\r" not in v]
-        vocab_path = os.path.join(vocab_dir, f"{feature.name}.txt")
+        if not kept:
+            raise DataError(f"feature {feature.name!r} ({item.path}): no value is seen at least "
+                            f"vocab_from_data.min_count {options.min_count} times in "
+                            f"{statistics.rows:,} rows, so its vocabulary would be empty; lower "
+                            "min_count. Nothing was written.")
+        vocab_path = os.path.join(vocab_dir, vocab_file_name(feature.name))
         files.write_text(vocab_path, "".join(v + "\n" for v, _ in kept))
         for name in ("hash_bucket_size", "vocab_list", "num_buckets", "vocab_from_data"):
             if name in target.DESCRIPTOR.fields_by_name:
@@ -122,6 +130,31 @@ def fill(config, statistics, vocab_dir):
                             f"({item.counter.total:,} occurrences) -> {vocab_path}"
                             + (f"; counts approximate, at most {bound:,} low" if bound else ""))
     return notes
+
+
+def vocab_file_name(feature_name):
+    """A file name for a feature's vocabulary that stays inside vocab_dir: characters other than
+    letters, digits, "_", "-" and "." become "_", and a leading "." becomes "_" (no "..", no
+    hidden file); names that differ only there get distinct files through a short hash."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", feature_name)
+    safe = "_" + safe[1:] if safe.startswith(".") else safe
+    if safe != feature_name:
+        safe += "-" + hashlib.sha1(feature_name.encode("utf-8")).hexdigest()[:8]
+    return safe + ".txt"
+
+
+def check_results(statistics):
+    """DataError when the input had no rows, or a feature had no value to compute from."""
+    if statistics.rows == 0:
+        raise DataError("the input has no rows: there is nothing to compute statistics from; "
+                        "nothing was written.")
+    for item in statistics.features:
+        empty = (item.moments is not None and item.moments.count == 0) or (
+            item.counter is not None and item.counter.total == 0)
+        if empty:
+            raise DataError(f"feature {item.feature.name!r} ({item.path}) has no value in the "
+                            f"{statistics.rows:,} rows read: there is nothing to compute its "
+                            "statistics from; nothing was written.")
 
 
 def _message(config, path, kind):

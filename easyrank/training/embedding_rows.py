@@ -39,7 +39,7 @@ def table_meanings(config):
             meaning = LINEAR
         elif _has(feature, "hash_bucket_size") or _has(feature, "dynamic"):
             # id, tag, sequence, cross, lookup features; a dynamic table's rows mean nothing
-            # without its id mapping, which a warm start does not carry: re-initialised too.
+            # without its id mapping: warm_start_dynamic carries them together.
             meaning = HASH
         elif kind == "lookup_feature" or kind == "cross_feature":
             continue  # a dense lookup value: no table

@@ -18,7 +18,6 @@ import tf_keras
 from google.protobuf import text_format
 
 from easyrank.data import binary_labels, build_dataset, count_rows, list_files
-from easyrank.data.compression import is_gzip, verify_gzip
 from easyrank.errors import DataError
 from easyrank.evaluation import evaluator
 from easyrank.io import preflight
@@ -98,9 +97,8 @@ def _check_inputs(config):
     if config.model_config.HasField("retrieval"):  # the candidate file, K against the corpus
         from easyrank.models.retrieval_corpus import check_corpus
         check_corpus(config)
-    for path in list_files(config.eval_input_path):
-        if is_gzip(path):
-            verify_gzip(path)
+    # Building the evaluation input checks its files, .gz ends, CSV header or Parquet schema.
+    evaluator.eval_dataset(config)
 
 
 def _train_and_evaluate(config, model_dir, chief, input_mode, phases):
@@ -239,7 +237,7 @@ def _train_and_evaluate(config, model_dir, chief, input_mode, phases):
     # The evaluation's inference function and first rows serve the export as well.
     predict, first_batch = inference_function(model), {}
     results = evaluator.evaluate_model(model, eval_data(), config, config.eval_config.num_eval_steps,
-                                       first_batch=first_batch, predict=predict)
+                                       first_batch=first_batch, predict=predict, require_learned=True)
     results["global_step"] = step
     report(step, results)
     eval_writer.close()

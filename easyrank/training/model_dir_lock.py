@@ -43,6 +43,9 @@ HEARTBEAT_SECONDS = 30
 STALE_SECONDS = 300
 
 
+_PID_MAX = 1 << 22  # Linux's largest pid_max
+
+
 def _process_start(pid):
     """The start time of process `pid` in clock ticks since boot (Linux), or None."""
     try:
@@ -53,13 +56,25 @@ def _process_start(pid):
 
 
 def _pid_alive(pid):
+    """Whether process `pid` runs; False for what cannot be a pid of another process (0 and
+    negative numbers name process groups, a bool, a number beyond Linux's pid_max)."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid <= _PID_MAX:
+        return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:
         return True
     return True
+
+
+def _number(owner, key):
+    """owner[key] as a float, or None when it is missing or not a finite number."""
+    value = owner.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if abs(value) < 1e18 else None
 
 
 class ModelDirLock:
@@ -118,11 +133,15 @@ class ModelDirLock:
 
     def _read(self):
         try:
-            return json.loads(files.read_text(self.path))
+            owner = json.loads(files.read_text(self.path))
         except (FileNotFoundError, tf.errors.NotFoundError):
             return None
         except (OSError, ValueError, tf.errors.OpError):
             return {}  # being written, or garbage: judged by the file's age
+        if not isinstance(owner, dict) or _number(owner, "heartbeat") is None \
+                or not isinstance(owner.get("host"), str):
+            return {}  # not a lock this code wrote: judged by the file's age
+        return owner
 
     def _stale_reason(self, owner):
         if owner is None:
@@ -138,10 +157,10 @@ class ModelDirLock:
             if not isinstance(pid, int) or not _pid_alive(pid):
                 return f"its owner, pid {pid} on this host, is no longer running"
             start = _process_start(pid)
-            if owner.get("process_start") is not None and start is not None and start != owner["process_start"]:
+            if isinstance(owner.get("process_start"), int) and start is not None and start != owner["process_start"]:
                 return f"its owner, pid {pid} on this host, is no longer running (the pid was reused)"
             return None
-        age = time.time() - float(owner.get("heartbeat", 0))
+        age = time.time() - _number(owner, "heartbeat")
         if age > self.stale_seconds:
             return f"its owner on host {owner.get('host')} has not refreshed it for {age:.0f} s"
         return None
@@ -149,9 +168,11 @@ class ModelDirLock:
     def _busy_message(self, owner):
         if not owner:
             return (f"{os.path.dirname(self.path)} is locked by another run (the lock file {self.path} "
-                    "is being written). Wait for that run to finish or use another model_dir.")
-        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(owner.get("started", 0)))
-        beat = time.time() - float(owner.get("heartbeat", 0))
+                    "is being written, or is not a lock easyrank wrote; it counts as stale once "
+                    f"{self.stale_seconds:.0f} s old). Wait for that run to finish or use another "
+                    f"model_dir; if no run uses it, remove {self.path}.")
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(_number(owner, "started") or 0))
+        beat = time.time() - _number(owner, "heartbeat")
         return (f"{os.path.dirname(self.path)} is in use by another run: pid {owner.get('pid')} on host "
                 f"{owner.get('host')}, started {started}, last heartbeat {beat:.0f} s ago "
                 f"({owner.get('command', '')!r}). Two runs in one model_dir overwrite each other's "

@@ -21,7 +21,7 @@ from google.protobuf import text_format
 from easyrank.errors import ConfigError
 from easyrank.io import files
 from easyrank.protos import pipeline_pb2
-from easyrank.training import chunked_restore, embedding_rows
+from easyrank.training import chunked_restore, embedding_rows, warm_start_dynamic
 from easyrank.training.embedding_rows import save_vocabularies  # noqa: F401  (loop writes them)
 
 logger = logging.getLogger(__name__)
@@ -91,14 +91,39 @@ def warm_start(config, checkpoint):
                   if k.startswith("model/") and "/loss_tracker/" not in k}
     renames = _renames(train, model_keys, old_shapes)
     tables = _Tables(config, checkpoint, path, renames)
-    assignments, unchanged = [], set()
+    dynamic, dynamic_state = warm_start_dynamic.state_keys(
+        checkpoint.model.feature_groups.dynamic_tables, model_keys)
+    old_dynamic = warm_start_dynamic.old_states(reader)
+    assignments, unchanged, dynamic_plans = [], set(), []
     summary = {"restored": [], "resized": [], "new": [], "unused": []}
     for key, variable in sorted(model_keys.items()):
+        if key in dynamic_state:
+            continue  # carried with its table, below
         old_key = _old_key(key, renames)
         if any(part in key for part in train.fine_tune_exclude) or old_key not in old_shapes:
             summary["new"].append(_short(key))
             continue
         value = note = None  # value: None reads the checkpoint's value when assigning
+        if key in dynamic:
+            describe = f"{_short(key)} from {_short(old_key)}"
+            carried, note = warm_start_dynamic.plan(dynamic[key][1], reader, old_key,
+                                                    old_dynamic.get(old_key), describe)
+            if carried is None:
+                logger.warning("Warm start: embedding %r %s.", dynamic[key][0], note)
+                summary["new"].append(f"{_short(key)} ({note})")
+                continue
+            note = warm_start_dynamic.note(carried)
+            summary["resized" if note else "restored"].append(
+                f"{_short(key)} ({note})" if note else f"{_short(key)} (with its id mapping)")
+            if not note:
+                unchanged.add(old_key)
+            dynamic_plans.append((dynamic[key][1], carried, old_key))
+            continue
+        if tables.name(variable) is not None and old_key in old_dynamic:
+            note = "re-initialised: it was a dynamic table in the checkpoint, so its rows held ids"
+            logger.warning("Warm start: embedding %r %s.", tables.name(variable), note)
+            summary["new"].append(f"{_short(key)} ({note})")
+            continue
         if tables.name(variable) is not None:
             value, note = tables.carry(variable, reader.get_tensor(old_key), key, old_key)
             if value is None:
@@ -115,7 +140,7 @@ def warm_start(config, checkpoint):
             unchanged.add(old_key)
             value = None
         assignments.append((variable, value, old_key))
-    if not assignments:
+    if not assignments and not dynamic_plans:
         raise ConfigError(f"no variable of {path} matches this model: it comes from another "
                           "model (checkpoint keys such as "
                           f"{', '.join(sorted(_short(k) for k in old_shapes)[:3])}); use "
@@ -126,10 +151,13 @@ def warm_start(config, checkpoint):
             saved.assign(variable, old_key)
         else:
             variable.assign(value)
+    for rows, carried, old_key in dynamic_plans:
+        warm_start_dynamic.apply(rows, carried, saved, old_key)
     if train.fine_tune_optimizer_state:
         summary["optimizer_slots"] = _restore_optimizer(saved, new_vars, model_keys, renames,
                                                         unchanged, old_shapes)
-    used = {a[2] for a in assignments}
+    used = {a[2] for a in assignments} | {p[2] for p in dynamic_plans}
+    used |= {k for p in dynamic_plans for k in old_shapes if k.startswith(old_dynamic[p[2]] + "/")}
     summary["unused"] = sorted(_short(k) for k in old_shapes
                                if k.startswith("model/") and k not in used
                                and "/loss_tracker/" not in k)

@@ -58,8 +58,9 @@ def without_import_modules(tmp_path):
 def test_custom_layer_trains_evaluates_exports_and_passes_check_export(tmp_path):
     model_dir = str(tmp_path / "model")
     train = cli("train", "--pipeline_config_path", CONFIG, "--model_dir", model_dir,
-                "--edit_config_json", TINY_RUN)
+                "--edit_config_json", TINY_RUN, "--trust_config", CONFIG)
     assert train.returncode == 0, train.stderr[-3000:]
+    assert f"Imported modules (asked on the command line): {MODULE}" in train.stderr
     results = json.load(open(os.path.join(model_dir, "eval_result.json")))
     # Untrained census models score up to 0.82 on these rows (measured beside, not 0.5).
     before = untrained_auc()
@@ -78,8 +79,14 @@ def test_custom_layer_trains_evaluates_exports_and_passes_check_export(tmp_path)
     recorded = open(os.path.join(version, "assets.extra", "pipeline.config")).read()
     assert f'import_modules: "{MODULE}"' in recorded  # the flag's module is recorded
 
+    # The export's pipeline.config alone imports nothing: the in-memory comparison is skipped.
     check = cli("check_export", version)
     assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-3000:]
+    assert "SKIPPED: the comparison with the model rebuilt in memory" in check.stdout
+    assert "vs model in memory" not in check.stdout and "Imported modules" not in check.stderr
+    check = cli("check_export", version, "--import_modules", MODULE)
+    assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-3000:]
+    assert "vs model in memory" in check.stdout and "SKIPPED" not in check.stdout
     assert "OK: the export passes every check." in check.stdout
 
 
@@ -97,6 +104,6 @@ def test_unregistered_class_names_the_flag(tmp_path):
 @pytest.mark.slow
 def test_missing_module_is_a_config_error(tmp_path):
     train = cli("train", "--pipeline_config_path", CONFIG, "--model_dir", str(tmp_path / "model"),
-                "--import_modules", "no_such_pkg.layers")
+                "--import_modules", f"no_such_pkg.layers,{MODULE}")
     assert train.returncode == 2, train.stderr[-3000:]
     assert "cannot import module 'no_such_pkg.layers'" in train.stderr.strip().splitlines()[-1]
