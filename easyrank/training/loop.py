@@ -18,6 +18,7 @@ import tf_keras
 from google.protobuf import text_format
 
 from easyrank.data import binary_labels, build_dataset, count_rows, list_files
+from easyrank.data.compression import is_gzip, verify_gzip
 from easyrank.errors import DataError
 from easyrank.evaluation import evaluator
 from easyrank.io import preflight
@@ -97,8 +98,9 @@ def _check_inputs(config):
     if config.model_config.HasField("retrieval"):  # the candidate file, K against the corpus
         from easyrank.models.retrieval_corpus import check_corpus
         check_corpus(config)
-    # Building the evaluation input checks its files, .gz ends, CSV header or Parquet schema.
-    evaluator.eval_dataset(config)
+    for path in list_files(config.eval_input_path):
+        if is_gzip(path):
+            verify_gzip(path)
 
 
 def _train_and_evaluate(config, model_dir, chief, input_mode, phases):
@@ -107,6 +109,10 @@ def _train_and_evaluate(config, model_dir, chief, input_mode, phases):
     tf_keras.utils.set_random_seed(train.seed)
     strategy = strategies.build_strategy(train)
     gpu_memory.check_tables_fit_gpus(config)  # every GPU holds the tables: fail before training
+    # Building the evaluation input checks its CSV header or Parquet schema before the first
+    # step (after the strategy: a tf.data pipeline starts TensorFlow's context, and
+    # MULTI_WORKER_MIRRORED must configure its collectives first).
+    evaluator.eval_dataset(config)
     multi_worker = strategies.is_multi_worker(strategy)
     model, checkpoint = create_model(config, strategy)
     # Every worker saves (a save may all-reduce), only the chief's land in model_dir.

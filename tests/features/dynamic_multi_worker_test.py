@@ -17,6 +17,8 @@ import easyrank  # noqa: F401
 import numpy as np
 import tensorflow as tf
 
+from easyrank.training import warm_start_dynamic
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(ROOT, "samples/configs/movielens_din_dynamic.config")
 TINY = os.path.join(ROOT, "tests/data/movielens_tiny.csv")
@@ -59,30 +61,35 @@ def _train(tmp_path, model_dir, steps):
 
 
 def _state(path):
-    """{checkpoint key: value} of the dynamic tables: mappings, their state, tables and slots."""
+    """{checkpoint key: value} of the dynamic tables (tables, state, slots) and, under
+    "mapping:<table>", each table's id -> row mapping found through the object graph."""
     reader = tf.train.load_checkpoint(path)
     keys = [k for k in reader.get_variable_to_shape_map()
-            if "movie_id" in k or "user_id" in k or "dynamic" in k]
-    return {k: reader.get_tensor(k) for k in keys}
+            if "movie_id" in k or "user_id" in k or "dynamic" in k or "_lookup_tables" in k]
+    state = {k: reader.get_tensor(k) for k in keys if not k.endswith(("table-keys", "table-values"))}
+    for table_key, prefix in warm_start_dynamic.old_states(reader).items():
+        table = next(t for t in ("movie_id", "user_id") if t in table_key)
+        ids = reader.get_tensor(prefix + "/mapping/.ATTRIBUTES/table-keys")
+        rows = reader.get_tensor(prefix + "/mapping/.ATTRIBUTES/table-values")
+        state[f"mapping:{table}"] = dict(zip([k.decode() for k in ids], rows.tolist()))
+        state[f"evicted:{table}"] = reader.get_tensor(prefix + "/evicted/.ATTRIBUTES/VARIABLE_VALUE")
+    return state
 
 
 def _mapping(state, table):
-    keys = next(v for k, v in state.items() if table in k and k.endswith("table-keys"))
-    values = next(v for k, v in state.items() if table in k and k.endswith("table-values"))
-    return dict(zip([k.decode() for k in keys], values.tolist()))
+    return state[f"mapping:{table}"]
 
 
 def _assert_same(chief, worker):
     assert chief.keys() == worker.keys()
     for key in chief:
-        if key.endswith(("table-keys", "table-values")):
-            continue  # a hash table's export order is its own; compared as mappings below
-        if chief[key].dtype.kind in "fc":
+        if key.startswith("mapping:"):
+            assert chief[key] == worker[key], key  # a hash table's export order is its own
+        elif chief[key].dtype.kind in "fc":
             np.testing.assert_allclose(chief[key], worker[key], rtol=1e-5, atol=1e-6, err_msg=key)
         else:
             np.testing.assert_array_equal(chief[key], worker[key], err_msg=key)
-    for table in ("movie_id", "user_id"):
-        assert _mapping(chief, table) == _mapping(worker, table)
+    assert {"mapping:movie_id", "mapping:user_id"} <= chief.keys()
 
 
 def test_two_workers_hold_one_mapping_through_a_resume(tmp_path):
@@ -95,8 +102,7 @@ def test_two_workers_hold_one_mapping_through_a_resume(tmp_path):
     assert sorted(movies.values()) == list(range(1, 31))  # one row per id, every row used
     clocks = [v for k, v in chief.items() if "clock" in k]
     assert clocks and all(int(c) == 12 for c in clocks)  # one update per step
-    evicted = [int(v) for k, v in chief.items() if "movie_id" in k and "evicted" in k]
-    assert evicted and max(evicted) > 0  # movies evicted and rows re-initialised
+    assert int(chief["evicted:movie_id"]) > 0  # movies evicted and rows re-initialised
     result = json.load(open(model_dir / "eval_result.json"))
     assert result["global_step"] == 12 and 0.0 < result["like/auc"] <= 1.0
     assert glob.glob(str(model_dir / "export" / "[0-9]*" / "saved_model.pb"))
