@@ -1,4 +1,7 @@
-"""The one-paragraph data error keeps TensorFlow's cause and drops its Python stack."""
+"""The one-paragraph data error keeps TensorFlow's cause and drops its Python stack.
+
+DataLossError is a data error wherever it is raised (an InvalidArgumentError only when the
+input pipeline raised it: tests/exit_codes_test.py)."""
 
 import easyrank  # noqa: F401
 
@@ -24,12 +27,12 @@ Detected at node cond/Assert defined at (most recent call last):
 
 
 def test_stack_with_blank_lines_between_frames_is_dropped_and_the_cause_kept():
-    cause = "Ftrl: learning_rate_power must be <= 0, got 0.5"
-    error = tf.errors.InvalidArgumentError(None, None, TF_221.format(cause=cause))
+    cause = "Checksum does not match: stored 1, expected 2 in train.tfrecord"
+    error = tf.errors.DataLossError(None, None, TF_221.format(cause=cause))
     assert app.data_error_message(error) == cause
 
 
 def test_old_layout_without_blank_lines_still_works():
     text = TF_221.format(cause="the cause").replace("\n\n  File", "\n  File")
-    error = tf.errors.InvalidArgumentError(None, None, text)
+    error = tf.errors.DataLossError(None, None, text)
     assert app.data_error_message(error) == "the cause"
