@@ -111,8 +111,8 @@ def _train_and_evaluate(config, model_dir, chief, input_mode, phases):
     gpu_memory.check_tables_fit_gpus(config)  # every GPU holds the tables: fail before training
     # Building the evaluation input checks its CSV header or Parquet schema before the first
     # step (after the strategy: a tf.data pipeline starts TensorFlow's context, and
-    # MULTI_WORKER_MIRRORED must configure its collectives first).
-    evaluator.eval_dataset(config)
+    # MULTI_WORKER_MIRRORED must configure its collectives first). Every evaluation reuses it.
+    eval_dataset = evaluator.eval_dataset(config)
     multi_worker = strategies.is_multi_worker(strategy)
     model, checkpoint = create_model(config, strategy)
     # Every worker saves (a save may all-reduce), only the chief's land in model_dir.
@@ -141,7 +141,7 @@ def _train_and_evaluate(config, model_dir, chief, input_mode, phases):
         warm_start.save_vocabularies(config, model_dir)
 
     def eval_data():
-        return evaluator.eval_dataset(config)
+        return eval_dataset
 
     export_dir = exporters.default_export_dir(config, model_dir)
     if chief and exporters.exports(config):
