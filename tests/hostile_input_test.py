@@ -394,7 +394,7 @@ def test_predict_and_export_refuse_outputs_that_destroy_or_cannot_be(tmp_path):
             os.remove(damaged / damage)
         for verb, args in [("predict", ["--saved_model_dir", str(damaged), "--input_path",
                                         str(data), "--output_path", str(tmp_path / "s.csv")]),
-                           ("check_export", [str(damaged), "--nocc_check"])]:
+                           ("check_export", [str(damaged), "--skip_cc_loader"])]:
             out = _run(verb, *args)
             assert out.returncode == 3, (verb, out.stderr[-2000:])
             message = one_paragraph(out.stderr)

@@ -165,7 +165,7 @@ def micro(args):
                             % np.uint64(args.id_space)]) for _ in range(args.micro_steps)]
     rows = DynamicRows(args.table_rows - 1, args.admit_after, "LFU")
     table = tf.Variable(tf.zeros([args.table_rows, 16]))
-    rows.attach(table, lambda shape: tf.random.uniform(shape, -0.05, 0.05))
+    rows.attach(table, lambda shape, seed: tf.random.stateless_uniform(shape, seed, -0.05, 0.05))
 
     @tf.function
     def dynamic(ids):
@@ -200,7 +200,7 @@ def stream(args):
     capacity = args.table_rows - 1
     rows = DynamicRows(capacity, args.admit_after, args.eviction, decay_every=args.decay_every)
     table = tf.Variable(tf.zeros([args.table_rows, 16]))
-    rows.attach(table, lambda shape: tf.random.uniform(shape, -0.05, 0.05))
+    rows.attach(table, lambda shape, seed: tf.random.stateless_uniform(shape, seed, -0.05, 0.05))
     fresh = max(1, int(args.batch_size * args.fresh_fraction))
     hot = args.batch_size - fresh
     n, a = float(args.id_space), 1.0 - args.zipf

@@ -128,7 +128,7 @@ _HINTS = [
 # TensorFlow's text for an error raised inside a tf.data pipeline: the op that pulls the next
 # batch (graph: [[IteratorGetNext]], eager: [Op:IteratorGetNext]), a reduction over a dataset
 # (counting rows) or a dataset function.
-_INPUT_PIPELINE = (r"IteratorGetNext|ReduceDataset|transformation with iterator|"
+_INPUT_PIPELINE = (r"IteratorGetNext|ReduceDataset|transformation with iterator|ParseExample|"
                    r"Malformed (CSV row|Parquet row|record)")
 
 

@@ -67,14 +67,16 @@ def test_feature_names_become_safe_distinct_file_names(name):
     assert vocab_file_name("a/b") != vocab_file_name("a_b")
 
 
-def test_vocabulary_of_a_feature_named_like_a_path_stays_in_vocab_dir(tmp_path):
+def test_a_feature_named_like_a_path_is_refused_before_any_vocabulary_is_written(tmp_path):
+    """A name like '../../evil' is refused by the config check (file, line, field) before the
+    pass; vocab_file_name (above) keeps names inside vocab_dir for any name that passes it."""
     source = write_input(tmp_path, "CSV")
-    text = open(source).read().replace('id_feature {{ name: "city"'.replace("{{", "{"),
+    text = open(source).read().replace('id_feature { name: "city"',
                                        'id_feature { name: "../../evil" input_name: "city"')
     text = text.replace('"city", "tags"]', '"../../evil", "tags"]')
     open(source, "w").write(text)
     out = tmp_path / "out" / "filled.config"
-    write_filled_config(source, str(out))
-    written = os.listdir(tmp_path / "out" / "vocab")
-    assert len(written) == 2 and vocab_file_name("../../evil") in written
-    assert not (tmp_path.parent / "evil.txt").exists()
+    with pytest.raises(ConfigError, match=r"in\.config:\d+: feature_configs\[\d\]\.id_feature\.name: "
+                                          r"'\.\./\.\./evil' is not a usable name"):
+        write_filled_config(source, str(out))
+    assert not (tmp_path / "out").exists() and not (tmp_path.parent / "evil.txt").exists()
