@@ -134,7 +134,10 @@ class BST(tf_keras.layers.Layer):
         if self.positions is not None:
             t = tf.range(steps + 1)[None, :]
             position = tf.where(valid & (t > 0), lengths[:, None] + 1 - t, 0)
-            x = x + tf.gather(self.positions, position)
+            # Flat indices: under PARAMETER_SERVER the table may be a ShardedVariable,
+            # whose gather takes 1-D indices only.
+            rows = tf.gather(self.positions, tf.reshape(position, [-1]))
+            x = x + tf.reshape(rows, tf.shape(x))
         mask = tf.broadcast_to(valid[:, None, :], [tf.shape(x)[0], steps + 1, steps + 1])
         for mha, ffn, (norm_a, norm_f) in zip(self.attention, self.ffn, self.norms):
             attended = mha(x, x, attention_mask=mask, training=training)
