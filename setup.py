@@ -59,7 +59,7 @@ setup(
     ],
     extras_require={
         # moto[server]: a local S3-compatible server for the object-storage tests (tests/io/).
-        "test": ["pytest>=8", "ruff>=0.6", "moto[server]>=5"],
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "ruff>=0.6", "moto[server]>=5"],
         "serving": [],  # kept so that `pip install -e ".[test,serving]"` still works; now core
     },
     cmdclass={"build_py": BuildPyWithProtos},

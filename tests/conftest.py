@@ -12,12 +12,20 @@ once, on first use, and every test that needs them reads the same result:
 - `sample_full(name)`: the sample config as shipped, trained to the end with exporter NONE (no
   test of a full run reads its export) and evaluated on the held-out test split.
 
+Under pytest-xdist (pytest.ini runs the suite on every core) each of these is still made once
+for the whole session: the first worker that needs one makes it under a file lock in the
+session's shared temporary directory and writes a JSON record of it; the other workers wait
+for the lock and read the record (`_once`). Tests of a file with module-scoped fixtures run on
+one worker (`pytest_collection_modifyitems`), so those fixtures are made once too.
+
 Configs and results are fresh copies on every call; model_dir and export_dir are shared and
 read-only: a test that trains further or exports again copies the directory first
 (shutil.copytree). A new test that trains and never reads the export sets
 `"export_config.exporter": "NONE"` (an export costs about as much as a short training run).
 """
 
+import fcntl
+import json
 import os
 import subprocess
 import sys
@@ -45,17 +53,55 @@ SLICE_STEPS.update({"movielens_poso": (300, 0), "movielens_poso_baseline": (300,
 SLICE_BATCH = 256
 
 
-def copy_config(config):
-    """A copy of a shared run's config that a test may edit."""
-    copy = type(config)()
-    copy.CopyFrom(config)
-    return copy
+def pytest_collection_modifyitems(config, items):
+    """Keeps the tests of a file that uses a module-scoped fixture of its own on one xdist
+    worker (--dist loadgroup), so that the fixture is made once."""
+    for item in items:
+        defs = getattr(item, "_fixtureinfo", None)
+        if defs is None:
+            continue
+        for name in item.fixturenames:
+            for fixture in defs.name2fixturedefs.get(name, ()):
+                if fixture.scope == "module" and fixture.baseid and fixture.baseid != "tests":
+                    item.add_marker(pytest.mark.xdist_group(fixture.baseid))
+                    break
+            else:
+                continue
+            break
+
+
+def _shared_dir(tmp_path_factory):
+    """The session's temporary directory that every xdist worker sees."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _plain(value):
+    """JSON for NumPy scalars and arrays in a record."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)
+
+
+def _once(tmp_path_factory, key, make):
+    """make(directory) -> a JSON-able record, run once per session across xdist workers: the
+    first caller runs it under a file lock and writes the record; later callers read it."""
+    root = _shared_dir(tmp_path_factory)
+    record = root / f"{key}.json"
+    with open(root / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not record.exists():
+            directory = root / key
+            directory.mkdir(exist_ok=True)
+            record.write_text(json.dumps(make(directory), default=_plain))
+        return json.loads(record.read_text())
 
 
 @pytest.fixture(scope="session")
 def census_parquet(tmp_path_factory):
     """{"train"|"eval"|"test": path} of the census splits converted to Parquet, made once."""
-    out = tmp_path_factory.mktemp("census_parquet")
+    return _once(tmp_path_factory, "census_parquet", _convert_census)
+
+
+def _convert_census(out):
     subprocess.run([sys.executable, os.path.join(ROOT, "tools", "convert_to_parquet.py"),
                     "--config", os.path.join(CONFIGS, "census_dcn_mix.config"),
                     "--output_dir", str(out), "--row_group_size", "20000"]
@@ -68,7 +114,10 @@ def census_parquet(tmp_path_factory):
 @pytest.fixture(scope="session")
 def criteo_data(tmp_path_factory):
     """{"train"|"eval": path}: 40,000 and 8,192 generated Criteo-like rows, made once."""
-    out = tmp_path_factory.mktemp("criteo")
+    return _once(tmp_path_factory, "criteo", _generate_criteo)
+
+
+def _generate_criteo(out):
     for split, rows, seed in (("train", 40000, 1), ("eval", 8192, 2)):
         subprocess.run([sys.executable, os.path.join(ROOT, "tools", "generate_criteo.py"), "--rows", str(rows),
                         "--max_vocab", "100000", "--seed", str(seed), "--output", str(out / split)],
@@ -120,24 +169,23 @@ def sample_slice(tmp_path_factory, load_sample):
     export_dir (<model_dir>/export). Trained on first use, once per session.
     """
     from easyrank.training import loop
-    runs = {}
 
     def get(name):
-        if name not in runs:
-            steps, eval_steps = SLICE_STEPS[name]
-            edits = {"data_config.batch_size": SLICE_BATCH, "data_config.shuffle_buffer_size": 4096,
-                     "train_config.num_steps": steps, "train_config.num_epochs": 1,
-                     "train_config.save_checkpoints_steps": steps, "train_config.log_step_count_steps": steps,
-                     "eval_config.batch_size": SLICE_BATCH, "eval_config.num_eval_steps": eval_steps}
-            config = load_sample(name, edits)
-            model_dir = str(tmp_path_factory.mktemp(f"slice_{name}"))
+        steps, eval_steps = SLICE_STEPS[name]
+        edits = {"data_config.batch_size": SLICE_BATCH, "data_config.shuffle_buffer_size": 4096,
+                 "train_config.num_steps": steps, "train_config.num_epochs": 1,
+                 "train_config.save_checkpoints_steps": steps, "train_config.log_step_count_steps": steps,
+                 "eval_config.batch_size": SLICE_BATCH, "eval_config.num_eval_steps": eval_steps}
+        config = load_sample(name, edits)
+
+        def train(model_dir):
             before = _untrained_results(config)
-            after = loop.train_and_evaluate(config, model_dir)
-            runs[name] = (config, model_dir, steps, eval_steps, before, after)
-        config, model_dir, steps, eval_steps, before, after = runs[name]
+            after = loop.train_and_evaluate(config, str(model_dir))
+            return {"model_dir": str(model_dir), "before": before, "after": after}
+        run = _once(tmp_path_factory, f"slice_{name}", train)
         return types.SimpleNamespace(
-            config=copy_config(config), model_dir=model_dir, export_dir=os.path.join(model_dir, "export"),
-            steps=steps, eval_steps=eval_steps, before=dict(before), after=dict(after))
+            config=config, model_dir=run["model_dir"], export_dir=os.path.join(run["model_dir"], "export"),
+            steps=steps, eval_steps=eval_steps, before=run["before"], after=run["after"])
     get.names = sorted(SLICE_STEPS)
     return get
 
@@ -162,16 +210,15 @@ def sample_full(request, tmp_path_factory, load_sample):
     final checkpoint is tf.train.latest_checkpoint(model_dir).
     """
     from easyrank.training import loop
-    runs = {}
 
     def get(name):
-        if name not in runs:
-            config = load_sample(name, {"export_config.exporter": "NONE"})
-            test = _test_split(name, config, request)
-            del config.eval_input_path[:]
-            config.eval_input_path.extend(test)
-            model_dir = str(tmp_path_factory.mktemp(f"full_{name}"))
-            runs[name] = (config, model_dir, loop.train_and_evaluate(config, model_dir))
-        config, model_dir, results = runs[name]
-        return types.SimpleNamespace(config=copy_config(config), model_dir=model_dir, results=dict(results))
+        config = load_sample(name, {"export_config.exporter": "NONE"})
+        test = _test_split(name, config, request)
+        del config.eval_input_path[:]
+        config.eval_input_path.extend(test)
+
+        def train(model_dir):
+            return {"model_dir": str(model_dir), "results": loop.train_and_evaluate(config, str(model_dir))}
+        run = _once(tmp_path_factory, f"full_{name}", train)
+        return types.SimpleNamespace(config=config, model_dir=run["model_dir"], results=run["results"])
     return get
