@@ -203,11 +203,6 @@ EMBEDDING_OPTIMIZERS = {
 }
 
 
-def embedding_optimizer_edits(name):
-    return {f"train_config__embedding_optimizer__{k.replace('.', '__')}": v
-            for k, v in EMBEDDING_OPTIMIZERS[name].items()}
-
-
 _OPTIMIZER_MATRIX_SCRIPT = textwrap.dedent("""
     import json, sys
     import easyrank
@@ -396,33 +391,6 @@ def test_parameter_server_partitioned_tables_with_an_embedding_optimizer(tmp_pat
     names = tf.train.list_variables(str(model_dir / "ckpt-4"))
     slots = [(n, s) for n, s in names if n.startswith("optimizer/embedding/") and s == [1000]]
     assert slots, names  # one accumulator per row of each 1000-row table
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("strategy", ["MULTI_WORKER_MIRRORED", "PARAMETER_SERVER"])
-@pytest.mark.parametrize("optimizer", ["lazy_adam", "adagrad", "ftrl", "sgd_momentum", "dense"])
-def test_embedding_optimizers_in_a_cluster(tmp_path, strategy, optimizer):
-    """Two workers (MULTI_WORKER_MIRRORED) or tables split over two ps tasks: every embedding
-    optimizer trains, and the checkpoint holds its slots. (rowwise_adagrad and the default are
-    covered by the tests above; plain sgd has no slots.)"""
-    import tensorflow as tf
-    model_dir = tmp_path / "model"
-    workers, ps = (2, 0) if strategy == "MULTI_WORKER_MIRRORED" else (1, 2)
-    args = train_args(model_dir, train_config__num_steps=4, train_config__save_checkpoints_steps=4,
-                      train_config__log_step_count_steps=2,
-                      train_config__distribution__strategy=strategy,
-                      train_config__distribution__min_shard_bytes=1024, export_config__exporter="NONE",
-                      **embedding_optimizer_edits(optimizer))
-    code, out = run_bounded(launcher(workers, ps, args, 200), 240, tmp=tmp_path)
-    assert code == 0, out[-4000:]
-    assert json.load(open(model_dir / "eval_result.json"))["global_step"] == 4
-    variables = tf.train.list_variables(str(model_dir / "ckpt-4"))
-    # The tables (embedding_dim 8, the only weights of width 8) have slots of their shape.
-    table_slots = [n for n, shape in variables if n.startswith("optimizer/") and shape[-1:] == [8]]
-    if optimizer == "dense":  # train_config.optimizer (Adam) updates the tables itself
-        assert table_slots and not any("optimizer/embedding/" in n for n in table_slots)
-    else:
-        assert table_slots and all(n.startswith("optimizer/embedding/") for n in table_slots)
 
 
 def _wait_for(predicate, timeout):

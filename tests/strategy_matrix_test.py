@@ -3,8 +3,9 @@
 
 tests/configs/strategy_matrix.config holds every block family (interaction, sequence, multi-task,
 custom), every feature kind (dynamic tables included) and every loss family in one model; each
-strategy trains and exports it, then movielens_din_dynamic (two dynamic tables, whose reused
-rows reset the optimizer's slots) once per other embedding optimizer. All runs of a strategy
+strategy trains and exports it, then tests/configs/strategy_matrix_optimizers.config (a small
+model with a dynamic table and a dynamic table shared by an id and a sequence feature, whose
+reused rows reset the optimizer's slots, and hashed tables) once per other embedding optimizer. All runs of a strategy
 share one process (one launch of a cluster): DEFAULT and MIRRORED (2 logical CPUs) together, MULTI_WORKER_MIRRORED
 with 2 workers, PARAMETER_SERVER with 2 workers and 2 ps. Combinations that cannot work are
 config errors before training (docs/distributed.md), checked at the end.
@@ -28,7 +29,7 @@ from easyrank.errors import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "tests/configs/strategy_matrix.config")
-DYNAMIC = os.path.join(ROOT, "samples/configs/movielens_din_dynamic.config")
+OPTIMIZER_CONFIG = os.path.join(ROOT, "tests/configs/strategy_matrix_optimizers.config")
 MOVIELENS = os.path.join(ROOT, "tests/data/movielens_tiny.csv")
 STEPS = 3
 OPTIMIZERS = {
@@ -90,9 +91,8 @@ def write_data(path, rows=48, seed=0):
 
 
 def variants(tmp_path, data, strategy):
-    """The matrix model with the default embedding optimizer, then movielens_din_dynamic (a
-    smaller model with two dynamic tables, whose reused rows reset the optimizer's slots)
-    with each other embedding optimizer."""
+    """The matrix model with the default embedding optimizer, then the optimizer model (dynamic
+    tables whose reused rows reset the optimizer's slots) with each other embedding optimizer."""
     extra = {"train_config.distribution.strategy": strategy, "train_config.num_steps": STEPS,
              "train_config.save_checkpoints_steps": STEPS, "train_config.log_step_count_steps": STEPS,
              "train_config.save_summary_steps": STEPS}
@@ -100,14 +100,10 @@ def variants(tmp_path, data, strategy):
         extra["train_config.distribution.min_shard_bytes"] = 256  # tables split over both ps
     runs = [{"config": CONFIG, "model_dir": str(tmp_path / strategy.lower() / "matrix"),
              "edits": dict(extra, train_input_path=[data], eval_input_path=[data])}]
-    small = dict(extra, **{"train_input_path": [MOVIELENS], "eval_input_path": [MOVIELENS],
-                           "data_config.batch_size": 16,
-                           "feature_configs[4].id_feature.dynamic.capacity": 20,
-                           "feature_configs[11].sequence_feature.dynamic.capacity": 20,
-                           "feature_configs[4].id_feature.dynamic.admit_after": 1,
-                           "feature_configs[11].sequence_feature.dynamic.admit_after": 1})
+    small = dict(extra, **{"train_input_path": [MOVIELENS], "eval_input_path": [MOVIELENS]})
     for name, settings in list(OPTIMIZERS.items())[1:]:
-        runs.append({"config": DYNAMIC, "model_dir": str(tmp_path / strategy.lower() / name),
+        runs.append({"config": OPTIMIZER_CONFIG, "model_dir": str(tmp_path / strategy.lower() / name),
+                     "optimizer": name,
                      "edits": dict(small, **{f"train_config.embedding_optimizer.{k}": v
                                              for k, v in settings.items()})})
     return runs
@@ -138,8 +134,30 @@ def run(tmp_path, specs, workers=0, ps=0, timeout=900):
     return out
 
 
+def check_slots(spec):
+    """The checkpoint holds the embedding optimizer's slots for the tables (embedding_dim 4, the
+    only weights of width 4; split over the ps tasks under PARAMETER_SERVER), or one value per
+    row for a row-wise optimizer; the dense optimizer (use_dense_optimizer) keeps them among its
+    own; plain sgd has none."""
+    import tensorflow as tf
+    variables = tf.train.list_variables(tf.train.latest_checkpoint(spec["model_dir"]))
+    slots = [n for n, shape in variables if n.startswith("optimizer/") and shape[-1:] == [4]]
+    if spec["optimizer"].startswith("rowwise_"):
+        per_row = [n for n, shape in variables if n.startswith("optimizer/embedding/") and len(shape) == 1
+                   and shape[0] > 1]
+        assert per_row and not slots, (spec, per_row, slots)
+    elif spec["optimizer"] == "dense":
+        assert slots and not any(n.startswith("optimizer/embedding/") for n in slots), (spec, slots)
+    elif spec["optimizer"] == "sgd":
+        assert not slots, (spec, slots)
+    else:
+        assert slots and all(n.startswith("optimizer/embedding/") for n in slots), (spec, slots)
+
+
 def check_runs(specs):
     for spec in specs:
+        if "optimizer" in spec:
+            check_slots(spec)
         result = json.load(open(os.path.join(spec["model_dir"], "eval_result.json")))
         assert result["global_step"] == STEPS, (spec, result)
         keys = TASK_METRICS if spec["config"] == CONFIG else ["like/auc"]
