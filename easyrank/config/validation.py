@@ -4,13 +4,12 @@ Block parameters are checked by the block builders (easyrank/backbone/), which
 raise the same ConfigError with the block's field path when the model is built.
 """
 
-import json
 import math
-import os
 import re
 
 from google.protobuf import descriptor
 
+from easyrank.embeddings import memory
 from easyrank.errors import ConfigError
 from easyrank.protos import data_pb2, export_pb2, model_pb2
 from easyrank.protos.metric_names import metric_keys
@@ -694,11 +693,7 @@ def _check_ftrl(opt, path):
                               path=f"{path}.{name}")
 
 
-# ---- Embedding tables: optimizer and memory (issue 13) ----
-
-# Slot floats per table element of each embedding optimizer (rowwise_adagrad: 1 per row).
-_EMBEDDING_SLOTS = {"lazy_adam": 2, "adagrad": 1, "ftrl": 2}
-_DENSE_SLOTS = {"adam": 2, "adagrad": 1, "ftrl": 2}
+# ---- Embedding tables: optimizer and memory (issue 13; the estimate: easyrank/embeddings) ----
 
 
 def validate_embedding_tables(config, memory_bytes=None, device=None):
@@ -717,34 +712,7 @@ def validate_embedding_tables(config, memory_bytes=None, device=None):
             raise ConfigError(f"must be positive. Received: {opt.learning_rate}.",
                               path=f"{path}.{kind}.learning_rate")
         _check_ftrl(opt, f"{path}.{kind}")
-    tables = embedding_tables(config.feature_configs)
-    if not tables:
-        return
-    name, slots = _slots_per_element(train)
-    needed = sum(rows * dim * 4 * (1 + (1.0 / dim if slots == "row" else slots))
-                 for rows, dim, _ in tables.values())
-    machines = 1
-    if train.distribution.strategy == train.distribution.PARAMETER_SERVER:
-        machines = max(1, len(_tf_config_cluster().get("ps", [])))
-    if device:
-        machines = 1
-    memory = (memory_bytes or _machine_memory()) * machines
-    if memory and needed > memory:
-        table, (rows, dim, field) = max(tables.items(), key=lambda t: t[1][0] * t[1][1])
-        slot_text = "1 accumulator per row" if slots == "row" else f"{slots} slots"
-        where = device or (f"{machines} parameter servers with" if machines > 1
-                           else "this machine has")
-        largest = sorted(tables.items(), key=lambda t: -t[1][0] * t[1][1])[:5]
-        listed = ", ".join(f"{t!r} {_gib(r * d * 4 * (1 + (1.0 / d if slots == 'row' else slots)))}"
-                           for t, (r, d, _) in largest)
-        raise ConfigError(
-            f"the embedding tables need {_gib(needed)} (rows x embedding_dim x 4 bytes x (1 + the "
-            f"optimizer's slots: {name}, {slot_text}), summed over {len(tables)} tables) but "
-            f"{where} {_gib(memory)} of memory; the largest is {table!r}: {rows:,} rows x {dim} "
-            f"= {_gib(rows * dim * 4)} before slots (with slots: {listed}). Use fewer rows "
-            "(hash_bucket_size), a smaller embedding_dim, an embedding optimizer with fewer slots "
-            "(rowwise_adagrad: one float per row; sgd: none) or PARAMETER_SERVER with more ps "
-            "tasks.", path=field)
+    memory.check_tables_fit(embedding_tables(config.feature_configs), train, memory_bytes, device)
 
 
 def embedding_tables(feature_configs):
@@ -784,49 +752,6 @@ def _table_rows(kind, feature, path):
     return 0, path  # vocab_file: small by nature, counted when the column is built
 
 
-def _slots_per_element(train):
-    """(optimizer name, slot floats per element or "row") of the tables' optimizer."""
-    kind = train.embedding_optimizer.WhichOneof("optimizer")
-    if kind == "use_dense_optimizer" and not train.embedding_optimizer.use_dense_optimizer:
-        kind = None
-    if kind is None or kind == "use_dense_optimizer":
-        dense = train.optimizer.WhichOneof("optimizer") or "adam"
-        slots = _DENSE_SLOTS.get(dense, 1 if train.optimizer.sgd.momentum else 0)
-        return ("train_config.optimizer " + dense if kind else f"row-wise {dense}"), slots
-    if kind == "rowwise_adagrad":
-        return kind, "row"
-    if kind == "sgd":
-        return kind, 1 if train.embedding_optimizer.sgd.momentum else 0
-    return kind, _EMBEDDING_SLOTS[kind]
-
-
-def _machine_memory():
-    """Bytes of memory this process may use: physical memory, or a lower cgroup limit."""
-    try:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 0
-    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            with open(limit_file, encoding="ascii") as f:
-                text = f.read().strip()
-        except OSError:
-            continue
-        if text.isdigit():
-            memory = min(memory, int(text))
-    return memory
-
-
-def _tf_config_cluster():
-    try:
-        value = json.loads(os.environ.get("TF_CONFIG", "") or "{}")
-    except json.JSONDecodeError:
-        return {}  # reported by the strategy
-    return value.get("cluster") or {} if isinstance(value, dict) else {}
-
-
-def _gib(n):
-    return f"{n / 2 ** 30:,.1f} GiB"
 def _validate_dynamic(dynamic, path):
     if dynamic.capacity <= 0:
         raise ConfigError(f"a dynamic table needs a positive capacity (rows for admitted ids). "

@@ -3,6 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
+from easyrank.embeddings.initializers import TableOptions
 from easyrank.errors import ConfigError
 from easyrank.features import dynamic_table
 from easyrank.features.columns import (
@@ -11,7 +12,6 @@ from easyrank.features.columns import (
     LookupColumn,
     RawColumn,
     StringIndex,
-    TableOptions,
     TagColumn,
     VectorColumn,
 )

@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from easyrank.features import embedding
+from easyrank.embeddings import create as embedding
 
 
 def test_large_table_is_filled_uniformly_in_chunks_and_by_seed(monkeypatch):
