@@ -94,3 +94,18 @@ def test_each_kind_says_what_it_leaves_to_the_data(text, wanted):
     feature = getattr(wrapper, kind.oneof)
     got = kind.statistics.values if kind.statistics and kind.statistics.wanted(feature) else None
     assert got == wanted
+
+
+def test_the_statistics_ask_only_the_kinds_that_leave_something_to_the_data():
+    from easyrank.statistics import compute
+
+    config = text_format.Parse("""
+    feature_configs { cross_feature { name: "x" input_names: ["a", "b"] hash_bucket_size: 4 } }
+    feature_configs { tag_feature { name: "t" vocab_from_data {} } }
+    feature_configs { lookup_feature { name: "l" map_input: "m" key_input: "k" } }
+    feature_configs { raw_feature { name: "r" normalizer { compute_from_data: MIN_MAX } } }
+    """, pipeline_pb2.PipelineConfig())
+    # A cross or lookup feature has no vocab_from_data field: asking it used to raise ValueError.
+    assert [(p, k) for p, k, _ in compute.wanted(config)] == [
+        ("feature_configs[1]", "tag_feature"), ("feature_configs[3]", "raw_feature")]
+    assert compute.writes_vocabulary("tag_feature") and not compute.writes_vocabulary("raw_feature")
