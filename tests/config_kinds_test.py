@@ -109,3 +109,10 @@ def test_the_statistics_ask_only_the_kinds_that_leave_something_to_the_data():
     assert [(p, k) for p, k, _ in compute.wanted(config)] == [
         ("feature_configs[1]", "tag_feature"), ("feature_configs[3]", "raw_feature")]
     assert compute.writes_vocabulary("tag_feature") and not compute.writes_vocabulary("raw_feature")
+
+
+def test_every_feature_kind_has_a_column_builder():
+    from easyrank.features import builder
+
+    assert sorted(builder.COLUMNS) == sorted(KINDS)
+
