@@ -116,3 +116,15 @@ def test_every_feature_kind_has_a_column_builder():
 
     assert sorted(builder.COLUMNS) == sorted(KINDS)
 
+
+def test_the_inputs_serving_and_retrieval_see_are_the_kinds_inputs():
+    from easyrank.config.retrieval_validation import feature_inputs
+    from easyrank.serving.predictor import list_separators
+
+    config = pipeline_pb2.PipelineConfig()
+    config.feature_configs.extend(FEATURES)
+    assert list_separators(config) == {"genres": "|", "genre_weights": "|", "history": ";", "m": "|",
+                                       "img": ",", "txt": ","}
+    inputs = feature_inputs(FEATURES)
+    assert inputs["genres"] == {"genres", "genre_weights"}  # the weights are read too
+    assert inputs["x"] == {"user", "city"} and inputs["clicks"] == {"m", "k"} and inputs["hist"] == {"history"}

@@ -31,7 +31,8 @@ ALLOWED = {
     "easyrank.models": {"easyrank.layers", "easyrank.features", "easyrank.backbone", "easyrank.data",
                         "easyrank.embeddings"},
     "easyrank.evaluation": {"easyrank.models", "easyrank.data"},
-    "easyrank.serving": {"easyrank.models", "easyrank.data"},
+    # config: the feature kinds name the inputs raw_features joins (serving/predictor.py).
+    "easyrank.serving": {"easyrank.models", "easyrank.data", "easyrank.config"},
     # config: the GPU run re-checks table memory against the devices it found (training/gpu_memory.py).
     "easyrank.training": {"easyrank.models", "easyrank.data", "easyrank.evaluation", "easyrank.serving",
                           "easyrank.config", "easyrank.embeddings"},
