@@ -2,7 +2,8 @@
 
 Imports point down the layers and never form a cycle:
 CLIs -> console, training -> serving, evaluation -> models -> backbone -> features -> data -> config,
-with layers/ (plain tf_keras) at the bottom, importing nothing of easyrank.
+with layers/ (plain tf_keras) at the bottom, importing nothing of easyrank, and embeddings/ (the
+tables' creation, initialisation and memory estimate) beside it, importing only the base.
 """
 
 import ast
@@ -22,16 +23,19 @@ ALLOWED = {
     "easyrank.errors": set(),
     "easyrank.io": set(),
     "easyrank.protos": set(),
-    "easyrank.config": set(),
+    "easyrank.embeddings": set(),
+    "easyrank.config": {"easyrank.embeddings"},
     "easyrank.data": set(),
-    "easyrank.features": {"easyrank.layers", "easyrank.data"},
+    "easyrank.features": {"easyrank.layers", "easyrank.data", "easyrank.embeddings"},
     "easyrank.backbone": {"easyrank.layers", "easyrank.features"},
-    "easyrank.models": {"easyrank.layers", "easyrank.features", "easyrank.backbone", "easyrank.data"},
+    "easyrank.models": {"easyrank.layers", "easyrank.features", "easyrank.backbone", "easyrank.data",
+                        "easyrank.embeddings"},
     "easyrank.evaluation": {"easyrank.models", "easyrank.data"},
-    "easyrank.serving": {"easyrank.models", "easyrank.data"},
+    # config: the feature kinds name the inputs raw_features joins (serving/predictor.py).
+    "easyrank.serving": {"easyrank.models", "easyrank.data", "easyrank.config"},
     # config: the GPU run re-checks table memory against the devices it found (training/gpu_memory.py).
     "easyrank.training": {"easyrank.models", "easyrank.data", "easyrank.evaluation", "easyrank.serving",
-                          "easyrank.config"},
+                          "easyrank.config", "easyrank.embeddings"},
     "easyrank.console": {"easyrank.config"},
     "easyrank.statistics": {"easyrank.data", "easyrank.config"},
 }

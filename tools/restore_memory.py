@@ -1,6 +1,6 @@
 """Peak resident memory of restoring a checkpoint of large embedding tables and their slots.
 
-Creates --tables tables of --rows x --dim (easyrank.features.embedding.create_table) and
+Creates --tables tables of --rows x --dim (easyrank.embeddings.create.create_table) and
 their slots (--optimizer lazy_adam: m and v; rowwise_adagrad: one accumulator per row),
 applies one sparse update (tables in training are gathered from and scattered to, so TF
 copies a value assigned to them), saves a checkpoint, then restores it once with
@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from easyrank.features.embedding import create_table
+from easyrank.embeddings.create import create_table
 from easyrank.training import chunked_restore, warm_start
 from easyrank.training.embedding_optimizers import LazyAdam, RowwiseAdagrad
 

@@ -5,6 +5,7 @@ the towers' output widths (models/retrieval_compiler.py), the candidate file's i
 (data/candidates.py) and K against the corpus size (evaluation/retrieval_evaluator.py).
 """
 
+from easyrank.config import feature_kinds
 from easyrank.errors import ConfigError
 from easyrank.protos import export_pb2, retrieval_pb2
 
@@ -13,18 +14,9 @@ _KEYS = ("recall", "hitrate", "ndcg")
 
 
 def feature_inputs(feature_configs):
-    """{feature name: set of input fields it reads}, from the feature messages."""
-    inputs = {}
-    for wrapper in feature_configs:
-        feature = getattr(wrapper, wrapper.WhichOneof("feature"))
-        names = set()
-        for field in ("input_name", "map_input", "key_input"):
-            if field in feature.DESCRIPTOR.fields_by_name and getattr(feature, field):
-                names.add(getattr(feature, field))
-        if "input_names" in feature.DESCRIPTOR.fields_by_name:
-            names |= set(feature.input_names)
-        inputs[feature.name] = names or {feature.name}
-    return inputs
+    """{feature name: set of input fields it reads}, as each feature kind declares them."""
+    return {feature.name: {name for name, _ in kind.inputs(feature)}
+            for _, _, feature, kind in feature_kinds.features(feature_configs)}
 
 
 def _tower_reads(retrieval, tower, group_features):

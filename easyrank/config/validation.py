@@ -4,13 +4,13 @@ Block parameters are checked by the block builders (easyrank/backbone/), which
 raise the same ConfigError with the block's field path when the model is built.
 """
 
-import json
 import math
-import os
 import re
 
 from google.protobuf import descriptor
 
+from easyrank.config.feature_kinds import KINDS, Context, embedding_tables
+from easyrank.embeddings import memory
 from easyrank.errors import ConfigError
 from easyrank.protos import data_pb2, export_pb2, model_pb2
 from easyrank.protos.metric_names import metric_keys
@@ -18,10 +18,6 @@ from easyrank.protos.metric_names import metric_keys
 _FLOAT_TYPES = (descriptor.FieldDescriptor.TYPE_FLOAT, descriptor.FieldDescriptor.TYPE_DOUBLE)
 # TF Serving model names are URL path segments of its REST API.
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-
-_RUN_STATS = ("is left to the data: run `python -m easyrank.stats --pipeline_config_path CONFIG "
-              "--output_config NEW` and train with NEW")
-
 
 def validate(config, allow_unfilled=False):
     """Raises ConfigError for the first broken rule in `config`.
@@ -173,7 +169,7 @@ def _validate_data(data):
 def _validate_features(feature_configs, fields, data, allow_unfilled=False):
     """Returns {feature name: (config, path)}."""
     features = {}
-    labels = set(data.label_fields) | {data.sample_weight_field}
+    context = Context(fields, set(data.label_fields) | {data.sample_weight_field}, allow_unfilled)
     shared_dims = {}
     for i, wrapper in enumerate(feature_configs):
         path = f"feature_configs[{i}]"
@@ -188,23 +184,7 @@ def _validate_features(feature_configs, fields, data, allow_unfilled=False):
             raise ConfigError("every feature needs a name.", path=path + ".name")
         if feature.name in features:
             raise ConfigError(f"duplicate feature name {feature.name!r}.", path=path + ".name")
-        if kind == "cross_feature":
-            _validate_cross_feature(feature, fields, labels, path)
-        elif kind == "lookup_feature":
-            _validate_lookup_feature(feature, fields, labels, path)
-        else:
-            input_name = feature.input_name or feature.name
-            if input_name not in fields:
-                raise ConfigError(f"input field {input_name!r} is not among data_config.input_fields.",
-                                  path=path + (".input_name" if feature.input_name else ".name"))
-            if input_name in labels:
-                raise ConfigError(f"{input_name!r} is a label or sample weight and cannot be a feature.",
-                                  path=path)
-            _validate_feature(kind, feature, fields[input_name], path, allow_unfilled)
-            weights = getattr(feature, "weight_input", "")
-            if weights and (weights not in fields or weights in labels
-                            or fields[weights].type != data_pb2.InputField.STRING):
-                raise ConfigError(f"weight_input {weights!r} is not a STRING input field.", path=path + ".weight_input")
+        KINDS[kind].validate(feature, context, path)
         dim = getattr(feature, "embedding_dim", 0)
         if getattr(feature, "embedding_name", "") and dim:
             other = shared_dims.setdefault(feature.embedding_name, (dim, path))
@@ -213,175 +193,6 @@ def _validate_features(feature_configs, fields, data, allow_unfilled=False):
                                   f"embedding_dim {dim} instead of {other[0]}.", path=path + ".embedding_dim")
         features[feature.name] = (wrapper, path)
     return features
-
-
-def _validate_feature(kind, feature, field, path, allow_unfilled):
-    if field.length and kind != "vector_feature":
-        raise ConfigError(f"input field {field.name!r} is a vector (length {field.length}); only a "
-                          "vector_feature reads it.", path=path)
-    if kind in ("id_feature", "tag_feature", "sequence_feature"):
-        choices = ["hash_bucket_size", "vocab_list", "vocab_file"] + (
-            ["num_buckets"] if kind == "id_feature" else []) + ["dynamic"]
-        chosen = [c for c in choices if (len(getattr(feature, c)) if c == "vocab_list" else feature.HasField(c))]
-        if feature.HasField("vocab_from_data"):
-            if feature.vocab_from_data.min_count < 1 or feature.vocab_from_data.max_size < 0:
-                raise ConfigError("min_count must be >= 1 and max_size >= 0.", path=path + ".vocab_from_data")
-            if allow_unfilled:
-                chosen = ["vocab_from_data"]  # the statistics replace any other choice
-            elif not chosen:
-                raise ConfigError(f"vocab_from_data {_RUN_STATS} (or set one of {', '.join(choices)}).",
-                                  path=path + ".vocab_from_data")
-        if len(chosen) != 1:
-            raise ConfigError(f"set exactly one of {', '.join(choices)}. Received: {chosen or 'none'}.", path=path)
-        if feature.embedding_dim <= 0:
-            raise ConfigError(f"must be positive. Received: {feature.embedding_dim}.", path=path + ".embedding_dim")
-        for name in ("hash_bucket_size", "num_buckets"):
-            if name in choices and feature.HasField(name) and getattr(feature, name) <= 0:
-                raise ConfigError(f"must be positive. Received: {getattr(feature, name)}.", path=f"{path}.{name}")
-        if feature.HasField("dynamic"):
-            _validate_dynamic(feature.dynamic, path + ".dynamic")
-            if feature.embedding.pretrained_file:
-                raise ConfigError("a dynamic table has no fixed row per id to load pretrained rows "
-                                  "into; leave pretrained_file out.",
-                                  path=path + ".embedding.pretrained_file")
-        if feature.num_oov_buckets < 1:
-            raise ConfigError(f"must be at least 1 (values outside the vocabulary need a row). "
-                              f"Received: {feature.num_oov_buckets}.", path=path + ".num_oov_buckets")
-        seen = {}
-        for j, value in enumerate(feature.vocab_list):
-            if value in seen:
-                raise ConfigError(f"duplicate vocabulary entry {value!r} (also entry {seen[value]}); "
-                                  "each value needs one row.", path=f"{path}.vocab_list[{j}]")
-            seen[value] = j
-        if kind == "id_feature" and feature.HasField("num_buckets") and field.type != data_pb2.InputField.INT64:
-            raise ConfigError("num_buckets (integer identity) needs an INT64 input field.", path=path + ".num_buckets")
-        if kind == "tag_feature" and field.type != data_pb2.InputField.STRING:
-            raise ConfigError("a tag feature needs a STRING input field.", path=path)
-        if kind == "tag_feature" and feature.kv_separator and feature.weight_input:
-            raise ConfigError("set kv_separator (weights inside the values) or weight_input (a parallel "
-                              "field), not both.", path=path + ".weight_input")
-        if kind == "tag_feature" and feature.kv_separator == feature.separator:
-            raise ConfigError(f"kv_separator equals separator {feature.separator!r}.", path=path + ".kv_separator")
-        if "embedding" in feature.DESCRIPTOR.fields_by_name and feature.embedding.HasField("init_stddev") \
-                and not feature.embedding.init_stddev > 0:
-            raise ConfigError(f"must be positive. Received: {feature.embedding.init_stddev}.",
-                              path=path + ".embedding.init_stddev")
-        if kind == "sequence_feature":
-            _validate_sequence_feature(feature, field, path)
-    elif kind == "vector_feature":
-        if (field.type != data_pb2.InputField.STRING or field.is_list) and not field.length:
-            raise ConfigError(f"a vector feature needs a STRING input field holding {feature.separator!r}-joined "
-                              "numbers, or a FLOAT field with length (a tf.Example float_list).", path=path)
-        if feature.dimension <= 0:
-            raise ConfigError(f"must be positive. Received: {feature.dimension}.", path=path + ".dimension")
-        if field.length and field.length != feature.dimension:
-            raise ConfigError(f"dimension {feature.dimension} differs from the length {field.length} of input "
-                              f"field {field.name!r}.", path=path + ".dimension")
-        if feature.embedding_dim < 0:
-            raise ConfigError(f"must be >= 0. Received: {feature.embedding_dim}.", path=path + ".embedding_dim")
-        if not feature.separator:
-            raise ConfigError("must not be empty.", path=path + ".separator")
-    elif kind == "raw_feature":
-        if field.type == data_pb2.InputField.STRING:
-            raise ConfigError(f"input field {field.name!r} is STRING; a raw feature needs FLOAT or INT64.",
-                              path=path)
-        norm = feature.normalizer
-        if feature.HasField("boundaries_from_quantiles"):
-            if feature.boundaries_from_quantiles < 2:
-                raise ConfigError(f"must be >= 2 buckets. Received: {feature.boundaries_from_quantiles}.",
-                                  path=path + ".boundaries_from_quantiles")
-            if feature.embedding_dim <= 0:
-                raise ConfigError("bucketized features need embedding_dim > 0.", path=path + ".embedding_dim")
-            if not feature.boundaries and not allow_unfilled:
-                raise ConfigError(f"boundaries_from_quantiles {_RUN_STATS}.", path=path + ".boundaries_from_quantiles")
-        if norm.compute_from_data:
-            if allow_unfilled:
-                return
-            if not (norm.HasField("std") or norm.HasField("min")):
-                raise ConfigError(f"normalizer.compute_from_data {_RUN_STATS}.",
-                                  path=path + ".normalizer.compute_from_data")
-        if norm.HasField("mean") != norm.HasField("std"):
-            raise ConfigError("z-score needs both mean and std.", path=path + ".normalizer")
-        if norm.HasField("std") and norm.std <= 0:
-            raise ConfigError(f"must be positive. Received: {norm.std}.", path=path + ".normalizer.std")
-        if norm.HasField("min") != norm.HasField("max"):
-            raise ConfigError("min-max scaling needs both min and max.", path=path + ".normalizer")
-        if norm.HasField("min") and norm.max <= norm.min:
-            raise ConfigError(f"max must be greater than min. Received: min={norm.min}, max={norm.max}.",
-                              path=path + ".normalizer")
-        if norm.HasField("std") and norm.HasField("min"):
-            raise ConfigError("use either z-score (mean, std) or min-max (min, max), not both.",
-                              path=path + ".normalizer")
-        bounds = list(feature.boundaries)
-        if any(b >= a for b, a in zip(bounds, bounds[1:])):
-            raise ConfigError(f"must be strictly increasing. Received: {bounds}.", path=path + ".boundaries")
-        if bounds and feature.embedding_dim <= 0:
-            raise ConfigError("bucketized features need embedding_dim > 0.", path=path + ".embedding_dim")
-
-
-def _validate_cross_feature(feature, fields, labels, path):
-    if len(feature.input_names) < 2:
-        raise ConfigError(f"a cross needs at least two input_names. Received: {list(feature.input_names)}.",
-                          path=path + ".input_names")
-    for j, name in enumerate(feature.input_names):
-        field = fields.get(name)
-        if field is None or name in labels:
-            raise ConfigError(f"input field {name!r} is not a non-label field of data_config.input_fields.",
-                              path=f"{path}.input_names[{j}]")
-        if field.type == data_pb2.InputField.FLOAT:
-            raise ConfigError(f"input field {name!r} is FLOAT; cross STRING or INT64 fields (bucketize a "
-                              "number into an INT64 field first).", path=f"{path}.input_names[{j}]")
-        if field.is_list:
-            raise ConfigError(f"input field {name!r} is a list; a cross takes one value per row.",
-                              path=f"{path}.input_names[{j}]")
-    if feature.hash_bucket_size <= 0:
-        raise ConfigError(f"must be positive. Received: {feature.hash_bucket_size}.",
-                          path=path + ".hash_bucket_size")
-    if feature.embedding_dim <= 0:
-        raise ConfigError(f"must be positive. Received: {feature.embedding_dim}.", path=path + ".embedding_dim")
-
-
-def _validate_lookup_feature(feature, fields, labels, path):
-    for name, allowed in (("map_input", (data_pb2.InputField.STRING,)),
-                          ("key_input", (data_pb2.InputField.STRING, data_pb2.InputField.INT64))):
-        value = getattr(feature, name)
-        field = fields.get(value)
-        if field is None or value in labels:
-            raise ConfigError(f"input field {value!r} is not a non-label field of data_config.input_fields.",
-                              path=f"{path}.{name}")
-        if field.type not in allowed or field.is_list:
-            kinds = " or ".join(data_pb2.InputField.Type.Name(t) for t in allowed)
-            raise ConfigError(f"input field {value!r} must be a single {kinds} value.", path=f"{path}.{name}")
-    for name in ("separator", "kv_separator"):
-        if not getattr(feature, name):
-            raise ConfigError("must not be empty.", path=f"{path}.{name}")
-    if feature.separator == feature.kv_separator:
-        raise ConfigError(f"separator and kv_separator are both {feature.separator!r}.", path=path + ".kv_separator")
-    if feature.HasField("hash_bucket_size"):
-        if feature.hash_bucket_size <= 0:
-            raise ConfigError(f"must be positive. Received: {feature.hash_bucket_size}.",
-                              path=path + ".hash_bucket_size")
-        if feature.embedding_dim <= 0:
-            raise ConfigError(f"must be positive. Received: {feature.embedding_dim}.", path=path + ".embedding_dim")
-    else:
-        if not re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", feature.default_value):
-            raise ConfigError(f"a numeric lookup needs a number as default_value. Received: "
-                              f"{feature.default_value!r}.", path=path + ".default_value")
-        norm = feature.normalizer
-        if norm.HasField("std") and norm.std <= 0:
-            raise ConfigError(f"must be positive. Received: {norm.std}.", path=path + ".normalizer.std")
-        if norm.HasField("mean") != norm.HasField("std"):
-            raise ConfigError("z-score needs both mean and std.", path=path + ".normalizer")
-
-
-def _validate_sequence_feature(feature, field, path):
-    if field.type != data_pb2.InputField.STRING:
-        raise ConfigError(f"a sequence feature needs a STRING input field (values joined by "
-                          f"{feature.separator!r}, or a tf.Example bytes_list with is_list).", path=path)
-    if feature.max_len <= 0:
-        raise ConfigError(f"must be positive. Received: {feature.max_len}.", path=path + ".max_len")
-    if not feature.separator:
-        raise ConfigError("must not be empty.", path=path + ".separator")
 
 
 def _validate_groups(groups, features):
@@ -694,11 +505,7 @@ def _check_ftrl(opt, path):
                               path=f"{path}.{name}")
 
 
-# ---- Embedding tables: optimizer and memory (issue 13) ----
-
-# Slot floats per table element of each embedding optimizer (rowwise_adagrad: 1 per row).
-_EMBEDDING_SLOTS = {"lazy_adam": 2, "adagrad": 1, "ftrl": 2}
-_DENSE_SLOTS = {"adam": 2, "adagrad": 1, "ftrl": 2}
+# ---- Embedding tables: optimizer and memory (issue 13; the estimate: easyrank/embeddings) ----
 
 
 def validate_embedding_tables(config, memory_bytes=None, device=None):
@@ -717,133 +524,4 @@ def validate_embedding_tables(config, memory_bytes=None, device=None):
             raise ConfigError(f"must be positive. Received: {opt.learning_rate}.",
                               path=f"{path}.{kind}.learning_rate")
         _check_ftrl(opt, f"{path}.{kind}")
-    tables = embedding_tables(config.feature_configs)
-    if not tables:
-        return
-    name, slots = _slots_per_element(train)
-    needed = sum(rows * dim * 4 * (1 + (1.0 / dim if slots == "row" else slots))
-                 for rows, dim, _ in tables.values())
-    machines = 1
-    if train.distribution.strategy == train.distribution.PARAMETER_SERVER:
-        machines = max(1, len(_tf_config_cluster().get("ps", [])))
-    if device:
-        machines = 1
-    memory = (memory_bytes or _machine_memory()) * machines
-    if memory and needed > memory:
-        table, (rows, dim, field) = max(tables.items(), key=lambda t: t[1][0] * t[1][1])
-        slot_text = "1 accumulator per row" if slots == "row" else f"{slots} slots"
-        where = device or (f"{machines} parameter servers with" if machines > 1
-                           else "this machine has")
-        largest = sorted(tables.items(), key=lambda t: -t[1][0] * t[1][1])[:5]
-        listed = ", ".join(f"{t!r} {_gib(r * d * 4 * (1 + (1.0 / d if slots == 'row' else slots)))}"
-                           for t, (r, d, _) in largest)
-        raise ConfigError(
-            f"the embedding tables need {_gib(needed)} (rows x embedding_dim x 4 bytes x (1 + the "
-            f"optimizer's slots: {name}, {slot_text}), summed over {len(tables)} tables) but "
-            f"{where} {_gib(memory)} of memory; the largest is {table!r}: {rows:,} rows x {dim} "
-            f"= {_gib(rows * dim * 4)} before slots (with slots: {listed}). Use fewer rows "
-            "(hash_bucket_size), a smaller embedding_dim, an embedding optimizer with fewer slots "
-            "(rowwise_adagrad: one float per row; sgd: none) or PARAMETER_SERVER with more ps "
-            "tasks.", path=field)
-
-
-def embedding_tables(feature_configs):
-    """{embedding name: (rows, embedding_dim, field path of the row count)} of the features."""
-    tables = {}
-    for i, wrapper in enumerate(feature_configs):
-        kind = wrapper.WhichOneof("feature")
-        feature = getattr(wrapper, kind)
-        path = f"feature_configs[{i}].{kind}"
-        rows, field = _table_rows(kind, feature, path)
-        if rows and feature.embedding_dim > 0:
-            tables.setdefault(feature.embedding_name or feature.name,
-                              (rows, feature.embedding_dim, field))
-    return tables
-
-
-def _table_rows(kind, feature, path):
-    if kind == "vector_feature":  # the projection matrix [dimension, embedding_dim]
-        return feature.dimension, path + ".dimension"
-    if kind == "lookup_feature" and not feature.HasField("hash_bucket_size"):
-        return 0, None  # a number: no table
-    if kind == "raw_feature":
-        if feature.boundaries:
-            return len(feature.boundaries) + 1, path + ".boundaries"
-        return 1, path + ".embedding_dim"
-    if "dynamic" in feature.DESCRIPTOR.fields_by_name and feature.HasField("dynamic"):
-        return feature.dynamic.capacity + 1, path + ".dynamic.capacity"
-    if feature.HasField("hash_bucket_size"):
-        return feature.hash_bucket_size, path + ".hash_bucket_size"
-    if "dynamic" in feature.DESCRIPTOR.fields_by_name and feature.HasField("dynamic"):
-        return feature.dynamic.capacity + 1, path + ".dynamic.capacity"
-    if getattr(feature, "num_buckets", 0):
-        return feature.num_buckets + 1, path + ".num_buckets"
-    oov = max(getattr(feature, "num_oov_buckets", 1), 1)
-    if feature.vocab_list:
-        return len(feature.vocab_list) + oov, path + ".vocab_list"
-    return 0, path  # vocab_file: small by nature, counted when the column is built
-
-
-def _slots_per_element(train):
-    """(optimizer name, slot floats per element or "row") of the tables' optimizer."""
-    kind = train.embedding_optimizer.WhichOneof("optimizer")
-    if kind == "use_dense_optimizer" and not train.embedding_optimizer.use_dense_optimizer:
-        kind = None
-    if kind is None or kind == "use_dense_optimizer":
-        dense = train.optimizer.WhichOneof("optimizer") or "adam"
-        slots = _DENSE_SLOTS.get(dense, 1 if train.optimizer.sgd.momentum else 0)
-        return ("train_config.optimizer " + dense if kind else f"row-wise {dense}"), slots
-    if kind == "rowwise_adagrad":
-        return kind, "row"
-    if kind == "sgd":
-        return kind, 1 if train.embedding_optimizer.sgd.momentum else 0
-    return kind, _EMBEDDING_SLOTS[kind]
-
-
-def _machine_memory():
-    """Bytes of memory this process may use: physical memory, or a lower cgroup limit."""
-    try:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 0
-    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            with open(limit_file, encoding="ascii") as f:
-                text = f.read().strip()
-        except OSError:
-            continue
-        if text.isdigit():
-            memory = min(memory, int(text))
-    return memory
-
-
-def _tf_config_cluster():
-    try:
-        value = json.loads(os.environ.get("TF_CONFIG", "") or "{}")
-    except json.JSONDecodeError:
-        return {}  # reported by the strategy
-    return value.get("cluster") or {} if isinstance(value, dict) else {}
-
-
-def _gib(n):
-    return f"{n / 2 ** 30:,.1f} GiB"
-def _validate_dynamic(dynamic, path):
-    if dynamic.capacity <= 0:
-        raise ConfigError(f"a dynamic table needs a positive capacity (rows for admitted ids). "
-                          f"Received: {dynamic.capacity}.", path=path + ".capacity")
-    if dynamic.admit_after < 1:
-        raise ConfigError(f"must be at least 1 (1 admits an id at its first sighting). Received: "
-                          f"{dynamic.admit_after}.", path=path + ".admit_after")
-    if not 0 < dynamic.evict_fraction <= 1:
-        raise ConfigError(f"must be in (0, 1]. Received: {dynamic.evict_fraction}.",
-                          path=path + ".evict_fraction")
-    if dynamic.sketch_width < 0 or dynamic.sketch_depth < 1:
-        raise ConfigError(f"sketch_width must be >= 0 and sketch_depth >= 1. Received: "
-                          f"{dynamic.sketch_width} and {dynamic.sketch_depth}.", path=path)
-    if dynamic.decay_every_steps < 0:
-        raise ConfigError(f"must be >= 0 (0: counts never decay). Received: "
-                          f"{dynamic.decay_every_steps}.", path=path + ".decay_every_steps")
-    if dynamic.decay_every_steps and not 0 <= dynamic.count_decay < 1:
-        raise ConfigError(f"must be in [0, 1) (the factor counts are multiplied by every "
-                          f"decay_every_steps steps). Received: {dynamic.count_decay}.",
-                          path=path + ".count_decay")
+    memory.check_tables_fit(embedding_tables(config.feature_configs), train, memory_bytes, device)

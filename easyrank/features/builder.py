@@ -3,6 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
+from easyrank.embeddings.initializers import TableOptions
 from easyrank.errors import ConfigError
 from easyrank.features import dynamic_table
 from easyrank.features.columns import (
@@ -11,7 +12,6 @@ from easyrank.features.columns import (
     LookupColumn,
     RawColumn,
     StringIndex,
-    TableOptions,
     TagColumn,
     VectorColumn,
 )
@@ -27,41 +27,50 @@ def build_columns(feature_configs):
         kind = wrapper.WhichOneof("feature")
         feature = getattr(wrapper, kind)
         path = f"feature_configs[{i}].{kind}"
-        input_name = getattr(feature, "input_name", "") or feature.name
-        embedding_name = getattr(feature, "embedding_name", "") or feature.name
-        if kind == "id_feature":
-            column = IdColumn(feature.name, input_name, index(feature, path, embedding_name, dynamic),
-                              embedding_name, feature.embedding_dim)
-        elif kind == "tag_feature":
-            column = TagColumn(feature.name, input_name, index(feature, path, embedding_name, dynamic), embedding_name,
-                               feature.embedding_dim, feature.separator,
-                               mean=feature.combiner != feature.SUM, kv_separator=feature.kv_separator,
-                               weight_input=feature.weight_input)
-        elif kind == "raw_feature":
-            column = RawColumn(feature.name, input_name, feature.normalizer, feature.boundaries,
-                               embedding_name, feature.embedding_dim)
-        elif kind == "cross_feature":
-            column = CrossColumn(feature.name, list(feature.input_names), feature.hash_bucket_size,
-                                 embedding_name, feature.embedding_dim)
-        elif kind == "lookup_feature":
-            column = LookupColumn(feature.name, feature.map_input, feature.key_input, feature.separator,
-                                  feature.kv_separator, feature.default_value, feature.normalizer,
-                                  feature.hash_bucket_size, embedding_name, feature.embedding_dim)
-        elif kind == "vector_feature":
-            column = VectorColumn(feature.name, input_name, feature.dimension, feature.separator,
-                                  embedding_name, feature.embedding_dim)
-        elif kind == "sequence_feature":
-            column = SequenceColumn(feature.name, input_name, index(feature, path, embedding_name, dynamic),
-                                    embedding_name, feature.embedding_dim, feature.separator,
-                                    feature.max_len)
-        else:
+        if kind not in COLUMNS:
             raise ConfigError(f"no column builder for {kind!r}.", path=path)
+        column = COLUMNS[kind](feature, _Context(feature, path, dynamic))
         if "embedding" in feature.DESCRIPTOR.fields_by_name and feature.HasField("embedding"):
             column.table_options = _table_options(feature.embedding, column, path + ".embedding")
         column.path = path
         columns[feature.name] = column
     _check_shared_tables(columns.values())
     return columns
+
+
+class _Context:
+    """What a column builder needs besides the feature: its input and table names, its field
+    path, and its row index (`index()`, shared with the features of its dynamic table)."""
+
+    def __init__(self, feature, path, dynamic):
+        self.input = getattr(feature, "input_name", "") or feature.name
+        self.embedding = getattr(feature, "embedding_name", "") or feature.name
+        self.path = path
+        self._feature, self._dynamic = feature, dynamic
+
+    def index(self):
+        return index(self._feature, self.path, self.embedding, self._dynamic)
+
+
+# The column of each feature kind: FeatureConfig oneof name -> (feature, context) -> Column. The
+# kind's checks, table and statistics live in easyrank/config/feature_kinds/<oneof>.py.
+COLUMNS = {
+    "id_feature": lambda f, c: IdColumn(f.name, c.input, c.index(), c.embedding, f.embedding_dim),
+    "tag_feature": lambda f, c: TagColumn(
+        f.name, c.input, c.index(), c.embedding, f.embedding_dim, f.separator, mean=f.combiner != f.SUM,
+        kv_separator=f.kv_separator, weight_input=f.weight_input),
+    "raw_feature": lambda f, c: RawColumn(f.name, c.input, f.normalizer, f.boundaries, c.embedding,
+                                          f.embedding_dim),
+    "cross_feature": lambda f, c: CrossColumn(f.name, list(f.input_names), f.hash_bucket_size, c.embedding,
+                                              f.embedding_dim),
+    "lookup_feature": lambda f, c: LookupColumn(
+        f.name, f.map_input, f.key_input, f.separator, f.kv_separator, f.default_value, f.normalizer,
+        f.hash_bucket_size, c.embedding, f.embedding_dim),
+    "vector_feature": lambda f, c: VectorColumn(f.name, c.input, f.dimension, f.separator, c.embedding,
+                                                f.embedding_dim),
+    "sequence_feature": lambda f, c: SequenceColumn(f.name, c.input, c.index(), c.embedding, f.embedding_dim,
+                                                    f.separator, f.max_len),
+}
 
 
 def _table_options(options, column, path):

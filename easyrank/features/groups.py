@@ -11,8 +11,8 @@ import functools
 import tensorflow as tf
 import tf_keras
 
-from easyrank.features import columns as columns_lib
-from easyrank.features import dynamic_table, embedding
+from easyrank.embeddings import create, initializers
+from easyrank.features import dynamic_table
 
 # concat: [B, sum of widths]; stacked: [B, F, D] or None when widths differ;
 # sequence: a SequenceInput for groups with sequence features (then concat and
@@ -49,14 +49,14 @@ class FeatureGroups(tf_keras.layers.Layer):
       groups: [(group name, [feature names])].
       embedding_l2: L2 penalty on the embedding rows looked up in a batch.
       default_table_init: how a table whose feature sets no initializer (init_stddev)
-        starts: columns.UNIFORM (uniform(-0.05, 0.05)) or columns.ZEROS; pretrained rows
+        starts: initializers.UNIFORM (uniform(-0.05, 0.05)) or initializers.ZEROS; pretrained rows
         are always the file's.
     """
 
-    def __init__(self, columns, groups, embedding_l2=0.0, default_table_init=columns_lib.UNIFORM,
+    def __init__(self, columns, groups, embedding_l2=0.0, default_table_init=initializers.UNIFORM,
                  **kwargs):
         super().__init__(**kwargs)
-        columns_lib.embedding_initializer(default_table_init)  # a bad value fails here
+        initializers.embedding_initializer(default_table_init)  # a bad value fails here
         self._default_table_init = default_table_init
         self._columns = dict(columns)
         self._groups = [(name, list(feature_names)) for name, feature_names in groups]
@@ -78,13 +78,13 @@ class FeatureGroups(tf_keras.layers.Layer):
             # A dynamic table lives with its mapping (one ps task under ParameterServerStrategy).
             with dynamic[name].colocated() if name in dynamic else contextlib.nullcontext():
                 initializer = column.table_options.initializer(self._default_table_init)
-                self.tables[name] = embedding.create_table(
+                self.tables[name] = create.create_table(
                     self, f"embedding/{name}", rows, dim, initializer,
                     trainable=column.table_options.trainable)
         for name, rows in dynamic.items():
             stddev = self._table_specs[name][2].table_options.init_stddev
             rows.attach(self.tables[name], functools.partial(
-                columns_lib.random_rows, init_stddev=stddev, default=self._default_table_init))
+                initializers.random_rows, init_stddev=stddev, default=self._default_table_init))
         super().build(input_shape)
 
     @property

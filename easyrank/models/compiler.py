@@ -11,9 +11,9 @@ raised here; the Keras layers receive plain Python values and never raise one.
 from easyrank.backbone import InputRef, compile_backbone, compile_input
 from easyrank.backbone.builders import mlp_kwargs
 from easyrank.data import input_signature_fields
+from easyrank.embeddings.initializers import UNIFORM, ZEROS
 from easyrank.errors import ConfigError
 from easyrank.features import FeatureGroups, build_columns
-from easyrank.features.columns import UNIFORM, ZEROS
 from easyrank.layers.mlp import MLP
 from easyrank.models.heads import BINARY_LOSSES, LOSSES, Task, TaskHead, TaskSpec
 from easyrank.models.rank_model import RankModel

@@ -10,6 +10,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from easyrank.config import feature_kinds
 from easyrank.data import build_dataset, list_files
 from easyrank.data.csv_reader import open_text
 from easyrank.data.parquet_reader import open_parquet
@@ -66,17 +67,12 @@ def _check_output_is_not_an_input(output_path, files):
 
 
 def list_separators(config):
-    """{input field: the separator of the features that split it} (tag, sequence, vector and
-    lookup features): raw_features takes a list input as one joined string per row."""
+    """{input field: the separator of the features that split it} (each feature kind's inputs,
+    config/feature_kinds): raw_features takes a list input as one joined string per row."""
     separators = {}
-    for wrapper in config.feature_configs:
-        feature = getattr(wrapper, wrapper.WhichOneof("feature"))
-        separator = getattr(feature, "separator", None)
-        if separator is None:
-            continue
-        for name in (getattr(feature, "input_name", "") or feature.name,
-                     getattr(feature, "weight_input", ""), getattr(feature, "map_input", "")):
-            if name:
+    for _, _, feature, kind in feature_kinds.features(config.feature_configs):
+        for name, separator in kind.inputs(feature):
+            if separator is not None:
                 separators.setdefault(name, separator)
     return separators
 

@@ -28,7 +28,7 @@ def write_filled_config(config_path, output_config, vocab_dir=None, edit_config_
     todo = compute.wanted(config)
     vocab_dir = vocab_dir or os.path.join(os.path.dirname(output_config) or ".", "vocab")
     _check_outputs(config_path, output_config, vocab_dir if any(
-        kind != "raw_feature" for _, kind, _ in todo) else None)
+        compute.writes_vocabulary(kind) for _, kind, _ in todo) else None)
     statistics = compute.compute_statistics(config, input_paths)
     compute.check_results(statistics)
     notes = compute.fill(config, statistics, vocab_dir)

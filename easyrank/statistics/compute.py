@@ -1,6 +1,7 @@
 """One streaming pass over the training input filling what the config leaves to the data.
 
-What is left to the data (feature.proto):
+What is left to the data (feature.proto; each kind's StatisticsSpec in config/feature_kinds
+says which of its features leave something, and whether NUMBERS or TOKENS):
 - raw_feature.normalizer.compute_from_data: Z_SCORE (mean, std) or MIN_MAX
   (min, max) of the values after log1p when the normalizer asks for it;
 - raw_feature.boundaries_from_quantiles: N -> the boundaries of N
@@ -21,6 +22,8 @@ import re
 import numpy as np
 import tensorflow as tf
 
+from easyrank.config import feature_kinds
+from easyrank.config.feature_kinds.spec import NUMBERS, TOKENS
 from easyrank.data import build_dataset
 from easyrank.errors import DataError
 from easyrank.io import files
@@ -35,24 +38,30 @@ Statistics = collections.namedtuple("Statistics", ["rows", "features"])
 
 
 def wanted(config):
-    """[(path, kind, feature)] of the features with something left to the data."""
+    """[(path, kind, feature)] of the features with something left to the data (each kind's
+    StatisticsSpec, config/feature_kinds)."""
     found = []
-    for i, wrapper in enumerate(config.feature_configs):
-        kind = wrapper.WhichOneof("feature")
-        feature = getattr(wrapper, kind)
-        if kind == "raw_feature":
-            if feature.normalizer.compute_from_data or feature.boundaries_from_quantiles:
-                found.append((f"feature_configs[{i}]", kind, feature))
-        elif feature.HasField("vocab_from_data"):
-            found.append((f"feature_configs[{i}]", kind, feature))
+    for path, kind, feature, spec in feature_kinds.features(config.feature_configs):
+        if spec.statistics is not None and spec.statistics.wanted(feature):
+            found.append((path.rsplit(".", 1)[0], kind, feature))
     return found
+
+
+def _values(kind):
+    """NUMBERS or TOKENS: what the statistics of a feature of this kind are made of."""
+    return feature_kinds.KINDS[kind].statistics.values
+
+
+def writes_vocabulary(kind):
+    """Whether filling a feature of this kind writes a vocabulary file (TOKENS)."""
+    return _values(kind) == TOKENS
 
 
 def compute_statistics(config, patterns=None, quantile_k=8192, vocab_capacity=1 << 20):
     """Statistics of the training input (`patterns`, default train_input_path)."""
     stats = []
     for path, kind, feature in wanted(config):
-        raw = kind == "raw_feature"
+        raw = _values(kind) == NUMBERS
         stats.append(FeatureStats(
             path, kind, feature, Moments() if raw else None,
             QuantileSketch(quantile_k) if raw and feature.boundaries_from_quantiles else None,
@@ -80,7 +89,7 @@ def _summaries(stats, features):
     out = []
     for item in stats:
         value = features[item.feature.input_name or item.feature.name]
-        if item.kind == "raw_feature":
+        if _values(item.kind) == NUMBERS:
             value = tf.cast(value, tf.float32)
             if item.feature.normalizer.log1p:
                 value = tf.math.log1p(tf.maximum(value, 0.0))
@@ -88,7 +97,7 @@ def _summaries(stats, features):
             continue
         if value.dtype != tf.string:
             value = tf.strings.as_string(value)
-        if item.kind == "id_feature":
+        if not feature_kinds.KINDS[item.kind].statistics.split:
             values = tf.reshape(value, [-1])
         else:  # joined strings and/or lists, split by the feature's separator
             values = tf.strings.split(tf.reshape(value, [-1]), item.feature.separator).flat_values
@@ -107,7 +116,7 @@ def fill(config, statistics, vocab_dir):
     for item in statistics.features:
         feature = item.feature
         target = _message(config, item.path, item.kind)
-        if item.kind == "raw_feature":
+        if _values(item.kind) == NUMBERS:
             notes[item.path] = _fill_raw(target, item)
             continue
         files.makedirs(vocab_dir)

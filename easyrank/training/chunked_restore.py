@@ -27,12 +27,11 @@ import tensorflow as tf
 from tensorflow.core.protobuf import tensor_bundle_pb2, trackable_object_graph_pb2
 from tensorflow.python.framework import ops
 
-from easyrank.io import files
-
 # Variables with at least this many elements are read chunk by chunk (as large tables and
-# slots are created: easyrank.features.embedding, embedding_optimizers), 2^22 at a time.
-LARGE_ELEMENTS = 1 << 24
-_CHUNK_ELEMENTS = 1 << 22
+# slots are created: easyrank.embeddings.create, embedding_optimizers), 2^22 at a time.
+from easyrank.embeddings import CHUNK_ELEMENTS as _CHUNK_ELEMENTS
+from easyrank.embeddings import LARGE_ELEMENTS
+from easyrank.io import files
 
 _TABLE_MAGIC = 0xdb4775248b80fb57  # LevelDB table footer (tensorflow/core/lib/io/format.h)
 _FOOTER_BYTES = 48

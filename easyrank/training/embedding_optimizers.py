@@ -27,9 +27,10 @@ import re
 import tensorflow as tf
 import tf_keras
 
+from easyrank.embeddings import CHUNK_ELEMENTS as _CHUNK_ELEMENTS
+
 # Slots with at least this many elements are created without a second copy, in chunks.
-LARGE_SLOT_ELEMENTS = 1 << 24
-_CHUNK_ELEMENTS = 1 << 22
+from easyrank.embeddings import LARGE_ELEMENTS as LARGE_SLOT_ELEMENTS
 
 
 class SparseOptimizer(tf_keras.optimizers.Optimizer):
@@ -81,7 +82,7 @@ class SparseOptimizer(tf_keras.optimizers.Optimizer):
                 variable, name, shape=shape,
                 initial_value=tf.fill(shape, tf.cast(value, variable.dtype)))
         # Allocated unwritten (the variable's copy reads untouched pages), then filled in
-        # place chunk by chunk: one copy of the slot, as easyrank.features.embedding does
+        # place chunk by chunk: one copy of the slot, as easyrank.embeddings.create does
         # for tables.
         slot = self.add_variable_from_reference(variable, name, shape=shape, initial_value=tf.raw_ops.Empty(
             shape=shape, dtype=variable.dtype, init=False))

@@ -11,49 +11,25 @@ import os
 
 import numpy as np
 
+from easyrank.config.feature_kinds import table_specs
+from easyrank.config.feature_kinds.spec import IDENTITY, VOCAB
 from easyrank.errors import ConfigError
 from easyrank.io import files
 
-VOCAB, IDENTITY, HASH, BUCKETS, LINEAR = "vocabulary", "identity", "hashed", "bucketized", "linear"
 VOCAB_DIR = "vocabularies"  # <model_dir>/vocabularies/<feature name>.txt: the vocabulary trained on
 
-# kind: one of the constants above; feature: the feature message; path: its
-# config field path; name: the feature name.
+# kind: what the rows mean (feature_kinds.spec: VOCAB, IDENTITY, HASH, ...); feature: the
+# feature message; path: its config field path; name: the feature name.
 TableMeaning = collections.namedtuple("TableMeaning", ["kind", "feature", "path", "name"])
 
 
 def table_meanings(config):
-    """{embedding name: TableMeaning} of a config's embedding tables (first feature wins)."""
+    """{embedding name: TableMeaning} of a config's embedding tables (first feature wins); what
+    the rows mean is the feature kind's (config/feature_kinds)."""
     meanings = {}
-    for i, wrapper in enumerate(config.feature_configs):
-        kind = wrapper.WhichOneof("feature")
-        feature = getattr(wrapper, kind)
-        path = f"feature_configs[{i}].{kind}"
-        if kind == "raw_feature":
-            if not feature.boundaries and not feature.embedding_dim:
-                continue
-            meaning = BUCKETS if feature.boundaries else LINEAR
-        elif kind == "vector_feature":  # a projection matrix, [dimension, embedding_dim]
-            if not feature.embedding_dim:
-                continue
-            meaning = LINEAR
-        elif _has(feature, "hash_bucket_size") or _has(feature, "dynamic"):
-            # id, tag, sequence, cross, lookup features; a dynamic table's rows mean nothing
-            # without its id mapping: warm_start_dynamic carries them together.
-            meaning = HASH
-        elif kind == "lookup_feature" or kind == "cross_feature":
-            continue  # a dense lookup value: no table
-        elif getattr(feature, "num_buckets", 0):
-            meaning = IDENTITY
-        else:
-            meaning = VOCAB
-        name = feature.embedding_name or feature.name
-        meanings.setdefault(name, TableMeaning(meaning, feature, path, feature.name))
+    for name, table, feature, path in table_specs(config.feature_configs):
+        meanings.setdefault(name, TableMeaning(table.meaning, feature, path, feature.name))
     return meanings
-
-
-def _has(feature, field):
-    return field in feature.DESCRIPTOR.fields_by_name and feature.HasField(field)
 
 
 def vocabulary(meaning, model_dir=None):

@@ -11,9 +11,9 @@ import tensorflow as tf
 from google.protobuf import text_format
 
 from easyrank import config as config_lib
+from easyrank.embeddings import initializers
 from easyrank.errors import ConfigError
 from easyrank.features import FeatureGroups
-from easyrank.features import columns as columns_lib
 from easyrank.features.builder import build_columns
 from easyrank.models import build_model
 from easyrank.protos import feature_pb2
@@ -78,7 +78,7 @@ def test_zeros_default_keeps_explicit_initializers_and_pretrained_rows(tmp_path)
                    'id_feature { name: "y" hash_bucket_size: 4000 embedding_dim: 8 embedding { init_stddev: 0.5 } }',
                    f'id_feature {{ name: "z" vocab_list: ["p", "q", "r"] embedding_dim: 3 '
                    f'embedding {{ pretrained_file: "{pretrained}" }} }}',
-                   group=("x", "y", "z"), default_table_init=columns_lib.ZEROS)
+                   group=("x", "y", "z"), default_table_init=initializers.ZEROS)
     groups({"x": tf.constant(["a"]), "y": tf.constant(["a"]), "z": tf.constant(["p"])})
     np.testing.assert_array_equal(groups.tables["x"].numpy(), np.zeros((50, 3)))
     assert 0.35 < groups.tables["y"].numpy().std() < 0.5
@@ -87,7 +87,7 @@ def test_zeros_default_keeps_explicit_initializers_and_pretrained_rows(tmp_path)
     uniform({"x": tf.constant(["a"])})
     table = uniform.tables["x"].numpy()
     assert np.all(np.abs(table) <= 0.05) and np.all(np.abs(table).sum(axis=1) > 0)
-    np.testing.assert_array_equal(columns_lib.random_rows([2, 3], [0, 1], default=columns_lib.ZEROS), 0.0)
+    np.testing.assert_array_equal(initializers.random_rows([2, 3], [0, 1], default=initializers.ZEROS), 0.0)
     with pytest.raises(ValueError, match="'ones'"):
         layer('id_feature { name: "x" hash_bucket_size: 50 embedding_dim: 3 }', default_table_init="ones")
 

@@ -27,7 +27,7 @@ ALLOWED = {
     ("easyrank/training/strategies.py", "write_dir"): "a non-chief worker's private scratch checkpoints",
     ("easyrank/training/strategies.py", "cleanup_write_dir"): "deletes that scratch directory",
     ("easyrank/training/model_dir_lock.py", "_process_start"): "/proc/<pid>/stat of this host",
-    ("easyrank/config/validation.py", "_machine_memory"): "the cgroup memory limit of this machine",
+    ("easyrank/embeddings/memory.py", "machine_memory"): "the cgroup memory limit of this machine",
     ("easyrank/serving/retrieval_checks.py", "check"): "local scratch that check_export's fresh process reads",
     ("easyrank/serving/checks.py", "check"): "local scratch that check_export's fresh process reads",
     ("easyrank/console/app.py", "bug_message"): "the traceback of a bug, kept in a local temp file",

@@ -1,9 +1,9 @@
 """Embedding tables that are created without a second copy of them.
 
-`create_table` makes the table variable of FeatureGroups: a large table (2^24
-elements or more) is allocated unwritten and filled in place chunk by chunk, so
-creating a 10^8-row table holds one copy of it, not the 3-4 of a Keras
-RandomUniform initializer plus the variable's copy.
+`create_table` makes the table variable of FeatureGroups: a large table
+(easyrank.embeddings.LARGE_ELEMENTS, 2^24 elements or more) is allocated unwritten
+and filled in place chunk by chunk, so creating a 10^8-row table holds one copy of
+it, not the 3-4 of a Keras RandomUniform initializer plus the variable's copy.
 
 (A unique-ids-first look-up, tf.unique + gather of the unique rows, was measured
 and did not help: docs/benchmarks.md. Repeated ids are summed once by the
@@ -13,9 +13,8 @@ optimizer's IndexedSlices deduplication.)
 import tensorflow as tf
 import tf_keras
 
-# Tables with at least this many elements are filled in chunks (see create_table).
-LARGE_TABLE_ELEMENTS = 1 << 24
-_CHUNK_ELEMENTS = 1 << 22
+from easyrank.embeddings import CHUNK_ELEMENTS as _CHUNK_ELEMENTS
+from easyrank.embeddings import LARGE_ELEMENTS as LARGE_TABLE_ELEMENTS  # filled in chunks from here
 
 
 class _Unfilled(tf_keras.initializers.Initializer):
