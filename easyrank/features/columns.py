@@ -193,35 +193,63 @@ class TagColumn(Column):
         return values
 
     def __call__(self, features, tables):
+        if self.weight_input:
+            return self._weighted_by_input(features, tables)
+        values, rows, n = split_rows(features[self.input_name], self.separator)
+        keep = values != ""
+        values, rows = tf.boolean_mask(values, keep), tf.boolean_mask(rows, keep)
+        weights = None
+        if self.kv_separator:
+            pairs = tf.strings.split(values, self.kv_separator, maxsplit=1).to_tensor(
+                default_value="", shape=[None, 2])
+            weights = _weights(pairs[:, 1], self.name)
+            values = pairs[:, 0]
+        vectors = tf.nn.embedding_lookup(tables[self.embedding_name], self.index(values))
+        if weights is not None:
+            vectors = vectors * tf.expand_dims(tf.cast(weights, vectors.dtype), -1)
+        pooled = tf.math.unsorted_segment_sum(vectors, rows, n)
+        if self.mean:
+            counts = tf.ones_like(rows, vectors.dtype) if weights is None else tf.cast(weights, vectors.dtype)
+            pooled = tf.math.divide_no_nan(pooled, tf.math.unsorted_segment_sum(counts, rows, n)[:, None])
+        return pooled
+
+    def _weighted_by_input(self, features, tables):
+        """Weights from a parallel field (`weight_input`), one per value."""
         values = tf.strings.split(features[self.input_name], self.separator)
         if values.ragged_rank > 1:  # a [B, N] list (is_list input): its elements, split too
             values = values.merge_dims(1, 2)
         keep = values != ""
         values = tf.ragged.boolean_mask(values, keep)
-        weights = None
-        if self.kv_separator:
-            pairs = tf.strings.split(values.flat_values, self.kv_separator, maxsplit=1).to_tensor(
-                default_value="", shape=[None, 2])
-            weights = values.with_flat_values(_weights(pairs[:, 1], self.name))
-            values = values.with_flat_values(pairs[:, 0])
-        elif self.weight_input:
-            parts = tf.strings.split(features[self.weight_input], self.separator)
-            if parts.ragged_rank > 1:
-                parts = parts.merge_dims(1, 2)
-            parts = tf.ragged.boolean_mask(parts, keep)
-            tf.debugging.assert_equal(parts.row_lengths(), values.row_lengths(), message=(
-                f"tag feature {self.name!r}: {self.weight_input!r} has another number of weights than values"))
-            weights = parts.with_flat_values(_weights(parts.flat_values, self.name))
+        parts = tf.strings.split(features[self.weight_input], self.separator)
+        if parts.ragged_rank > 1:
+            parts = parts.merge_dims(1, 2)
+        parts = tf.ragged.boolean_mask(parts, keep)
+        tf.debugging.assert_equal(parts.row_lengths(), values.row_lengths(), message=(
+            f"tag feature {self.name!r}: {self.weight_input!r} has another number of weights than values"))
+        weights = parts.with_flat_values(_weights(parts.flat_values, self.name))
         ids = tf.ragged.map_flat_values(self.index, values)
         vectors = tf.ragged.map_flat_values(tf.nn.embedding_lookup, tables[self.embedding_name], ids)
-        if weights is not None:
-            vectors = vectors * tf.expand_dims(weights, -1)
+        vectors = vectors * tf.expand_dims(weights, -1)
         pooled = tf.reduce_sum(vectors, axis=1)
         if self.mean:
-            total = (tf.cast(ids.row_lengths(), pooled.dtype) if weights is None
-                     else tf.reduce_sum(weights, axis=1))
-            pooled = tf.math.divide_no_nan(pooled, total[:, None])
+            pooled = tf.math.divide_no_nan(pooled, tf.reduce_sum(weights, axis=1)[:, None])
         return pooled
+
+
+def split_rows(x, separator):
+    """[B] joined strings or [B, N] lists -> (values, rows, B): every separated value (empty
+    ones included) in row order, the row each belongs to (int64) and the batch size.
+
+    Plain ops on the split's flat values: building a graph of ragged ops (boolean_mask,
+    reduce_sum over ragged rows) costs several times as much tracing (issue 23).
+    """
+    x = tf.convert_to_tensor(x)
+    shape = tf.shape(x, out_type=tf.int64)
+    if x.shape.rank == 2:  # a [B, N] list: each element is split too; its row is index // N
+        parts = tf.strings.split(tf.reshape(x, [-1]), separator)
+        return parts.flat_values, parts.value_rowids() // shape[1], shape[0]
+    parts = tf.strings.split(x, separator)
+    return parts.flat_values, parts.value_rowids(), shape[0]
 
 
 def _weights(text, name):
