@@ -22,6 +22,7 @@ of rows whose movie ranks in the top K.
   full          samples/configs/movielens_retrieval.config: histories, item
                 features (with the training split's like count), logQ correction
   full_no_logq  the same without logQ correction
+  full_sum      the same with loss_reduction SUM (the sample keeps the default MEAN)
 
 --seed seeds TFRS and easyrank (train_config.seed) alike. --known_users adds the metrics of
 the evaluation rows whose user is in the training split ("known/recall@K"; easyrank's by
@@ -61,7 +62,9 @@ DATA = "samples/data/movielens_retrieval"
 CONFIGS = {"ids": ("samples/configs/movielens_retrieval_ids.config", {}),
            "full": ("samples/configs/movielens_retrieval.config", {}),
            "full_no_logq": ("samples/configs/movielens_retrieval.config",
-                            {"model_config.retrieval.logq_correction": False})}
+                            {"model_config.retrieval.logq_correction": False}),
+           "full_sum": ("samples/configs/movielens_retrieval.config",
+                        {"model_config.retrieval.loss_reduction": "SUM"})}
 KS = (10, 50, 100)
 
 

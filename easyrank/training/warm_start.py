@@ -7,7 +7,9 @@ names to the checkpoint's. Embedding tables whose row count changed keep the
 rows whose meaning carries over (training/embedding_rows.py); any other
 shape change is a ConfigError naming both variables and shapes. Optimizer
 slots (and the step count) are restored on request, matched to their model
-variables by name, for every optimizer the checkpoint tracks.
+variables by name, for every optimizer the checkpoint tracks. A ranking model
+warm-started from a retrieval model reads its blocks from the towers' blocks of
+the same name (_tower_key; docs/retrieval.md).
 
 All checks run before anything is assigned or written to model_dir.
 """
