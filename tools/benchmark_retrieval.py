@@ -1,7 +1,7 @@
 """Retrieval on MovieLens: easyrank's two-tower configs against most-popular and TFRS's recipe.
 
-    python tools/benchmark_retrieval.py [--split valid|test] [--epochs 3]
-        [--variants popular,tfrs,ids,full,full_no_logq] [--output results.json]
+    python tools/benchmark_retrieval.py [--split valid|test] [--epochs 3] [--seed 2024]
+        [--variants popular,tfrs,ids,full,full_no_logq] [--known_users] [--output results.json]
 
 Every method is scored by the same code (easyrank/evaluation/corpus_metrics.py) on the
 same split of samples/data/movielens_retrieval (tools/prepare_movielens_retrieval.py):
@@ -14,11 +14,20 @@ of rows whose movie ranks in the top K.
                 (tensorflow.org/recommenders/examples/basic_retrieval): StringLookup +
                 32-wide Embedding of user and movie ids, tfrs.tasks.Retrieval,
                 Adagrad 0.1, batches of 8192, shuffled
+  tfrs_stream   the recipe with its epochs streamed as easyrank's input does (shuffled
+                rows repeated, then batched: 13 batches of up to 8192 over 3 epochs
+                instead of 3 x 5 with a partial batch each epoch)
   ids           samples/configs/movielens_retrieval_ids.config: the same recipe in
                 easyrank (python -m easyrank.train)
   full          samples/configs/movielens_retrieval.config: histories, item
                 features (with the training split's like count), logQ correction
   full_no_logq  the same without logQ correction
+  full_sum      the same with loss_reduction SUM (the sample keeps the default MEAN)
+
+--seed seeds TFRS and easyrank (train_config.seed) alike. --known_users adds the metrics of
+the evaluation rows whose user is in the training split ("known/recall@K"; easyrank's by
+`python -m easyrank.evaluate --eval_input_path` on those rows): the other rows' queries
+are the untrained out-of-vocabulary user embedding in the id-only models, a random vector.
 
 Times: "train" is model.fit (TFRS) or the train loop's training phase (easyrank, from
 its log), "total" the whole run (data, training, evaluation; easyrank's includes its
@@ -53,7 +62,9 @@ DATA = "samples/data/movielens_retrieval"
 CONFIGS = {"ids": ("samples/configs/movielens_retrieval_ids.config", {}),
            "full": ("samples/configs/movielens_retrieval.config", {}),
            "full_no_logq": ("samples/configs/movielens_retrieval.config",
-                            {"model_config.retrieval.logq_correction": False})}
+                            {"model_config.retrieval.logq_correction": False}),
+           "full_sum": ("samples/configs/movielens_retrieval.config",
+                        {"model_config.retrieval.loss_reduction": "SUM"})}
 KS = (10, 50, 100)
 
 
@@ -68,7 +79,22 @@ def evaluate(queries, item_embeddings, corpus, eval_users, eval_movies, seen):
     ranker = CorpusRanker(item_embeddings)
     ranks = ranker.ranks(queries, corpus.index_of(eval_movies),
                          [seen.get(u, ()) for u in eval_users])
-    return retrieval_metrics(ranks, KS, groups=eval_users)
+    results = retrieval_metrics(ranks, KS, groups=eval_users)
+    known = np.array([u in seen for u in eval_users])
+    if known.any():
+        results.update({f"known/{k}": v for k, v in retrieval_metrics(
+            ranks[known], KS, groups=eval_users[known]).items()})
+    return results
+
+
+def known_rows(eval_path, seen, work):
+    """A copy of eval_path holding the rows whose user is in the training split."""
+    path = os.path.join(work, "known_" + os.path.basename(eval_path))
+    with gzip.open(eval_path, "rt", encoding="utf-8") as src, \
+            gzip.open(path, "wt", encoding="utf-8") as dst:
+        dst.write(next(src))
+        dst.writelines(line for line in src if line.split(",", 1)[0].encode() in seen)
+    return path
 
 
 def most_popular(corpus, train_movies, eval_users, eval_movies, seen):
@@ -92,7 +118,7 @@ class _TfrsModel(tfrs.Model):
                          compute_metrics=not training)
 
 
-def tfrs_recipe(corpus, train, eval_users, eval_movies, seen, epochs, seed):
+def tfrs_recipe(corpus, train, eval_users, eval_movies, seen, epochs, seed, stream=False):
     start = time.perf_counter()
     tf_keras.utils.set_random_seed(seed)
     users, movies = train
@@ -110,9 +136,13 @@ def tfrs_recipe(corpus, train, eval_users, eval_movies, seen, epochs, seed):
     model.compile(optimizer=tf_keras.optimizers.Adagrad(learning_rate=0.1))
     data = tf.data.Dataset.from_tensor_slices({"user_id": users.astype(bytes),
                                                "movie_id": movies.astype(bytes)})
-    data = data.shuffle(100_000, seed=seed, reshuffle_each_iteration=True).batch(8192).cache()
+    data = data.shuffle(100_000, seed=seed, reshuffle_each_iteration=True)
+    if stream:
+        data, fit_epochs = data.repeat(epochs).batch(8192), 1
+    else:
+        data, fit_epochs = data.batch(8192).cache(), epochs
     fit_start = time.perf_counter()
-    model.fit(data, epochs=epochs, verbose=0)
+    model.fit(data, epochs=fit_epochs, verbose=0)
     train_s = time.perf_counter() - fit_start
     queries = user_model(tf.constant(eval_users.astype(bytes))).numpy()
     items = movie_model(tf.constant(corpus.ids.astype(bytes))).numpy()
@@ -121,9 +151,10 @@ def tfrs_recipe(corpus, train, eval_users, eval_movies, seen, epochs, seed):
                      "rows_per_s": len(users) * epochs / train_s}
 
 
-def easyrank_run(name, eval_path, epochs, work):
+def easyrank_run(name, eval_path, epochs, work, seed, known_path=None):
     path, edits = CONFIGS[name]
-    edits = dict(edits, **{"eval_input_path": [eval_path], "train_config.num_epochs": epochs})
+    edits = dict(edits, **{"eval_input_path": [eval_path], "train_config.num_epochs": epochs,
+                           "train_config.seed": seed})
     model_dir = os.path.join(work, name)
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "easyrank.train", "--pipeline_config_path", path,
@@ -142,6 +173,17 @@ def easyrank_run(name, eval_path, epochs, work):
         seconds = [int(h) * 3600 + int(m) * 60 + int(s) for h, m, s in (began.groups()[:3], ended.groups())]
         train_s = (seconds[1] - seconds[0]) % 86400
     results = {k[len("retrieval/"):]: v for k, v in result.items() if k.startswith("retrieval/")}
+    if known_path:
+        known_json = os.path.join(work, name + "_known.json")
+        proc = subprocess.run([sys.executable, "-m", "easyrank.evaluate", "--pipeline_config_path",
+                               path, "--model_dir", model_dir, "--edit_config_json", json.dumps(edits),
+                               "--eval_input_path", known_path, "--output_path", known_json],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{name} evaluate failed:\n{proc.stderr[-3000:]}")
+        with open(known_json, encoding="utf-8") as f:
+            results.update({"known/" + k[len("retrieval/"):]: v for k, v in json.load(f).items()
+                            if k.startswith("retrieval/")})
     return results, {"train_s": train_s, "total_s": total, "steps": result.get("global_step")}
 
 
@@ -151,6 +193,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--variants", default="popular,tfrs,ids,full,full_no_logq")
+    parser.add_argument("--known_users", action="store_true")
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
     data_config = data_pb2.DataConfig()
@@ -167,18 +210,22 @@ def main():
     for name in args.variants.split(","):
         if name == "popular":
             report[name] = most_popular(corpus, train[1], eval_users, eval_movies, seen)
-        elif name == "tfrs":
+        elif name in ("tfrs", "tfrs_stream"):
             report[name] = tfrs_recipe(corpus, train, eval_users, eval_movies, seen, args.epochs,
-                                       args.seed)
+                                       args.seed, stream=name == "tfrs_stream")
         else:
-            report[name] = easyrank_run(name, eval_path, args.epochs, work)
+            report[name] = easyrank_run(name, eval_path, args.epochs, work, args.seed,
+                                        known_rows(eval_path, seen, work) if args.known_users else None)
         metrics, times = report[name]
-        print(f"{name:14s} " + " ".join(f"recall@{k}={metrics[f'recall@{k}']:.4f}" for k in KS)
-              + " " + " ".join(f"{k}={v:.1f}" for k, v in times.items() if isinstance(v, float)),
+        keys = [f"recall@{k}" for k in KS] + ([f"known/recall@{k}" for k in KS]
+                                              if args.known_users else [])
+        print(f"{name:14s} " + " ".join(f"{key}={metrics[key]:.4f}" for key in keys)
+              + " " + " ".join(f"{k}={v:.1f}" for k, v in times.items() if isinstance(v, (int, float))),
               flush=True)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
-            json.dump({"split": args.split, "epochs": args.epochs, "rows": len(eval_users),
+            json.dump({"split": args.split, "epochs": args.epochs, "seed": args.seed,
+                       "rows": len(eval_users), "known_rows": int(sum(u in seen for u in eval_users)),
                        "results": report}, f, indent=1)
 
 

@@ -134,4 +134,6 @@ def compile_retrieval_model(config, table_init, corpus=None):
         global_batch_negatives=retrieval.global_batch_negatives, corpus=corpus_tensors,
         num_negatives=retrieval.negative_sampler.num_negatives, negative_logits=logits,
         hard_negative_fields=list(retrieval.hard_negative_fields),
-        sample_weight_field=config.data_config.sample_weight_field or None)
+        sample_weight_field=config.data_config.sample_weight_field or None,
+        loss_reduction="sum" if retrieval.loss_reduction == retrieval_pb2.RetrievalConfig.SUM
+        else "mean")

@@ -114,8 +114,8 @@ def _scatter(variable, indices, values):
 def candidate_softmax_loss(query, positives, positive_ids, positive_probability=None,
                            extra=None, extra_ids=None, extra_probability=None,
                            hard=None, hard_ids=None, hard_valid=None, temperature=1.0,
-                           remove_accidental_hits=True, sample_weight=None):
-    """Mean softmax cross-entropy of each query's positive against the candidates.
+                           remove_accidental_hits=True, sample_weight=None, reduction="mean"):
+    """Mean (or summed) softmax cross-entropy of each query's positive against the candidates.
 
     Args:
       query: [B, D] query embeddings (already normalised for cosine).
@@ -133,9 +133,12 @@ def candidate_softmax_loss(query, positives, positive_ids, positive_probability=
       remove_accidental_hits: a candidate whose id equals the row's positive id
         (other than the positive itself) is left out of that row's softmax.
       sample_weight: [B] or None.
+      reduction: "mean" (divide by B) or "sum" (as tfrs.tasks.Retrieval).
     Returns:
-      A scalar: sum_i w_i CE_i / B.
+      A scalar: sum_i w_i CE_i / B ("mean") or sum_i w_i CE_i ("sum").
     """
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum'. Received: reduction={reduction!r}")
     batch = tf.shape(query)[0]
     columns, ids, probs, masks = [positives], [positive_ids], [], []
     num_positive = tf.shape(positives)[0]
@@ -175,7 +178,7 @@ def candidate_softmax_loss(query, positives, positive_ids, positive_probability=
     loss = tf_keras.losses.CategoricalCrossentropy(
         from_logits=True, reduction=tf_keras.losses.Reduction.SUM)(
             labels, scores, sample_weight=sample_weight)
-    return loss / tf.cast(batch, loss.dtype)
+    return loss if reduction == "sum" else loss / tf.cast(batch, loss.dtype)
 
 
 def _as_string(ids):

@@ -53,12 +53,14 @@ class RetrievalModel(tf_keras.Model):
       negative_logits: [N] log sampling weights (None: uniform).
       hard_negative_fields: input fields each holding one hard negative id a row.
       sample_weight_field: the target holding per-row weights, or None.
+      loss_reduction: "mean" or "sum" of the rows' losses over the global batch.
     """
 
     def __init__(self, feature_groups, query_tower, item_tower, input_fields, item_id_field,
                  temperature=1.0, estimator=None, remove_accidental_hits=True,
                  global_batch_negatives=True, corpus=None, num_negatives=0, negative_logits=None,
-                 hard_negative_fields=(), sample_weight_field=None, **kwargs):
+                 hard_negative_fields=(), sample_weight_field=None, loss_reduction="mean",
+                 **kwargs):
         super().__init__(name="retrieval_model", **kwargs)
         self.feature_groups = feature_groups
         self.query_tower = query_tower
@@ -74,6 +76,7 @@ class RetrievalModel(tf_keras.Model):
         self._negative_logits = _Untracked(negative_logits)
         self.hard_negative_fields = tuple(hard_negative_fields)
         self.sample_weight_field = sample_weight_field
+        self.loss_reduction = loss_reduction
         self.tasks = ()  # no ranking tasks (the train loop's multi-task hooks see none)
         self.loss_tracker = tf_keras.metrics.Mean(name="loss")
         if corpus is not None:
@@ -117,7 +120,8 @@ class RetrievalModel(tf_keras.Model):
         return candidate_softmax_loss(
             query, positives, all_ids, probability, extra, extra_ids, extra_probability,
             hard, hard_ids, hard_valid=hard_valid, temperature=self.temperature,
-            remove_accidental_hits=self.remove_accidental_hits, sample_weight=weights)
+            remove_accidental_hits=self.remove_accidental_hits, sample_weight=weights,
+            reduction=self.loss_reduction)
 
     def _corpus_features(self, rows):
         corpus = self._corpus.value
@@ -149,9 +153,14 @@ class RetrievalModel(tf_keras.Model):
         self.feature_groups.update_dynamic_tables(features)
         with tf.GradientTape() as tape:
             loss = self.compute_loss_of(features, targets, training=True)
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            # Replicas' gradients are summed: a mean is divided by their count; a sum of each
+            # replica's own rows adds up to the global batch's sum as it is.
+            scaled = loss if self.loss_reduction == "sum" else loss / replicas
             if self.losses:
-                loss += tf.add_n(self.losses)
-            scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
+                regularization = tf.add_n(self.losses)
+                loss += regularization
+                scaled += regularization / replicas
         gradients = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
         self.loss_tracker.update_state(loss)

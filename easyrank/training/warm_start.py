@@ -7,7 +7,9 @@ names to the checkpoint's. Embedding tables whose row count changed keep the
 rows whose meaning carries over (training/embedding_rows.py); any other
 shape change is a ConfigError naming both variables and shapes. Optimizer
 slots (and the step count) are restored on request, matched to their model
-variables by name, for every optimizer the checkpoint tracks.
+variables by name, for every optimizer the checkpoint tracks. A ranking model
+warm-started from a retrieval model reads its blocks from the towers' blocks of
+the same name (_tower_key; docs/retrieval.md).
 
 All checks run before anything is assigned or written to model_dir.
 """
@@ -28,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 _PATH = "train_config.fine_tune_checkpoint"
 _SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
+_BACKBONE = "model/backbone/"
+_TOWER_BACKBONES = ("model/item_tower/backbone/", "model/query_tower/backbone/")
 
 
 def resolve(path):
@@ -99,7 +103,7 @@ def warm_start(config, checkpoint):
     for key, variable in sorted(model_keys.items()):
         if key in dynamic_state:
             continue  # carried with its table, below
-        old_key = _old_key(key, renames)
+        old_key = _tower_key(_old_key(key, renames), old_shapes)
         if any(part in key for part in train.fine_tune_exclude) or old_key not in old_shapes:
             summary["new"].append(_short(key))
             continue
@@ -224,6 +228,19 @@ def _old_key(key, renames):
     return "/".join(parts) + _SUFFIX
 
 
+def _tower_key(old_key, old_shapes):
+    """A ranking model's block from a retrieval checkpoint (docs/retrieval.md): a key of
+    model/backbone/ that the checkpoint lacks is looked up under its item tower's backbone,
+    then its query tower's (the block of the same name); else unchanged."""
+    if old_key in old_shapes or not old_key.startswith(_BACKBONE):
+        return old_key
+    for tower in _TOWER_BACKBONES:
+        candidate = tower + old_key[len(_BACKBONE):]
+        if candidate in old_shapes:
+            return candidate
+    return old_key
+
+
 def _restore_optimizer(saved, new_vars, model_keys, renames, unchanged, old_shapes):
     """Restores the slots of the variables restored unchanged, and the step count; returns
     the number of slots restored."""
@@ -245,7 +262,7 @@ def _restore_optimizer(saved, new_vars, model_keys, renames, unchanged, old_shap
         slot = _split_slot(variable.name.split(":")[0], new_model)
         if slot is None:
             continue
-        old_model_key = _old_key(new_model[slot[1]], renames)
+        old_model_key = _tower_key(_old_key(new_model[slot[1]], renames), old_shapes)
         old_key = old_slots.get((slot[0], old_model_key))
         if old_model_key in unchanged and old_key is not None:
             saved.assign(variable, old_key)

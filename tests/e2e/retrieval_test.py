@@ -6,11 +6,15 @@ import easyrank  # noqa: F401
 # isort: split
 
 import gzip
+import importlib
+import json
 import os
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from absl import flags
 
 from easyrank import config as config_lib
 from easyrank.serving import retrieval_checks
@@ -49,6 +53,47 @@ def test_sample_beats_an_untrained_model(trained):
     assert results["retrieval/recall@100"] > RECALL_100
     assert results["retrieval/hitrate@100"] >= results["retrieval/recall@100"]
     assert results["retrieval/recall@10"] < results["retrieval/recall@50"] < results["retrieval/recall@100"]
+
+
+def run_evaluate_cli(*args):
+    """`python -m easyrank.evaluate args` in this process (as tests/io/ram_storage_test.py):
+    its flags are removed afterwards; returns the exit code."""
+    importlib.import_module("easyrank.console")
+    before = set(flags.FLAGS)
+    sys.modules.pop("easyrank.evaluate", None)
+    module = importlib.import_module("easyrank.evaluate")
+    saved, sys.argv = sys.argv, ["evaluate", *args]
+    try:
+        module.console.run(module.main)
+    except SystemExit as e:
+        return e.code
+    finally:
+        sys.argv = saved
+        for flag in set(flags.FLAGS) - before:
+            delattr(flags.FLAGS, flag)
+        sys.modules.pop("easyrank.evaluate", None)
+    return 0
+
+
+@pytest.mark.slow
+def test_evaluate_cli_prints_and_writes_the_corpus_metrics(trained, tmp_path, capsys):
+    """easyrank.evaluate on the trained model_dir's config: the same corpus metrics as the
+    final evaluation of training (same checkpoint, same rows), printed and written."""
+    model_dir, results = trained
+    output = str(tmp_path / "metrics.json")
+    code = run_evaluate_cli("--pipeline_config_path", os.path.join(model_dir, "pipeline.config"),
+                            "--model_dir", model_dir, "--output_path", output)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err[-3000:]
+    with open(output, encoding="utf-8") as f:
+        written = json.load(f)
+    assert json.loads(captured.out[captured.out.index("{\n"):]) == written
+    for k in (10, 50, 100):
+        for name in ("recall", "hitrate", "ndcg"):
+            key = f"retrieval/{name}@{k}"
+            assert written[key] == pytest.approx(results[key], abs=1e-6), key
+    assert written["retrieval/corpus_size"] == 9742
+    assert written["retrieval/recall@100"] > RECALL_100
 
 
 @pytest.mark.slow

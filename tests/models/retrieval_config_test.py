@@ -42,6 +42,12 @@ def test_sample_configs_validate(path):
     assert config.model_config.HasField("retrieval")
 
 
+def test_loss_reduction_reaches_the_model():
+    from easyrank.models.retrieval_compiler import compile_retrieval_model
+    assert compile_retrieval_model(config_lib.load_config(IDS), "uniform").loss_reduction == "sum"
+    assert compile_retrieval_model(config_lib.load_config(FULL), "uniform").loss_reduction == "mean"
+
+
 def test_query_tower_reading_an_item_feature(tmp_path):
     path = variant(tmp_path, 'name: "user_embedding" inputs { feature_group: "user" }',
                    'name: "user_embedding" inputs { feature_group: "movie" }')

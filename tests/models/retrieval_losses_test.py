@@ -72,6 +72,23 @@ def test_candidate_softmax_loss_matches_numpy(temperature, correct, extra, hard,
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5)
 
 
+def test_sum_reduction_is_tfrs_retrieval_loss():
+    """reduction "sum" sums the rows' losses: tfrs.tasks.Retrieval's default, on the same batch."""
+    import tensorflow_recommenders as tfrs
+    got = candidate_softmax_loss(tf.constant(QUERY), tf.constant(POS), tf.constant(POS_IDS),
+                                 remove_accidental_hits=False, reduction="sum")
+    tfrs_loss = tfrs.tasks.Retrieval()(tf.constant(QUERY), tf.constant(POS))
+    np.testing.assert_allclose(got.numpy(), tfrs_loss.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(got.numpy(), B * reference(correct=False, remove=False), rtol=1e-5)
+    weighted = candidate_softmax_loss(
+        tf.constant(QUERY), tf.constant(POS), tf.constant(POS_IDS), tf.constant(POS_P),
+        sample_weight=tf.constant(WEIGHTS), reduction="sum")
+    np.testing.assert_allclose(weighted.numpy(), B * reference(weights=WEIGHTS), rtol=1e-5)
+    with pytest.raises(ValueError, match="reduction"):
+        candidate_softmax_loss(tf.constant(QUERY), tf.constant(POS), tf.constant(POS_IDS),
+                               reduction="none")
+
+
 def test_hard_negative_slots_without_a_negative_are_left_out():
     valid = np.ones((B, H), bool)
     valid[0, 1] = valid[4, 0] = False

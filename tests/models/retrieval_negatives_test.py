@@ -27,7 +27,8 @@ B = 64
 def loss_of(edits):
     os.chdir(ROOT)
     config = config_lib.load_config(IDS, dict({"model_config.retrieval.logq_correction": False,
-                                               "model_config.retrieval.remove_accidental_hits": True},
+                                               "model_config.retrieval.remove_accidental_hits": True,
+                                               "model_config.retrieval.loss_reduction": "MEAN"},
                                               **edits))
     tf_keras.utils.set_random_seed(1)
     model = build_model(config)
