@@ -120,7 +120,7 @@ def _train_and_evaluate(config, model_dir, chief, input_mode, phases):
     manager = tf.train.CheckpointManager(
         checkpoint, checkpoint_dir, max_to_keep=train.keep_checkpoint_max,
         step_counter=model.optimizer.iterations, checkpoint_interval=train.save_checkpoints_steps)
-    resumed = restore(checkpoint, model_dir)
+    resumed = restore(checkpoint, model_dir, fall_back=True)
     if resumed:
         logger.info("Resuming from %s at step %d.", resumed, global_step(model))
         warm_start.check_vocabularies(config, model_dir)
