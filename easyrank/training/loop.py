@@ -30,6 +30,7 @@ from easyrank.training import (
     early_stopping,
     evaluator_task,
     gpu_memory,
+    group_check,
     input_state,
     stop_file,
     strategies,
@@ -113,6 +114,7 @@ def _train_and_evaluate(config, model_dir, chief, input_mode, phases):
     # step (after the strategy: a tf.data pipeline starts TensorFlow's context, and
     # MULTI_WORKER_MIRRORED must configure its collectives first). Every evaluation reuses it.
     eval_dataset = evaluator.eval_dataset(config)
+    group_check.check_groups(config)  # a ranking loss that finds no group cannot learn
     multi_worker = strategies.is_multi_worker(strategy)
     model, checkpoint = create_model(config, strategy)
     # Every worker saves (a save may all-reduce), only the chief's land in model_dir.
