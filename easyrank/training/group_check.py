@@ -10,7 +10,7 @@ Other losses cost nothing: the input is read only for a task with a ranking loss
 
 import numpy as np
 
-from easyrank.data.dataset import binary_labels, build_dataset, list_files
+from easyrank.data.dataset import build_dataset, list_files, row_checks
 from easyrank.errors import DataError
 from easyrank.protos import model_pb2
 
@@ -27,7 +27,7 @@ def check_groups(config, batches=BATCHES):
     train = config.train_config
     dataset = build_dataset(config.data_config, config.train_input_path, training=True,
                             num_epochs=1, seed=train.seed,
-                            binary_labels=binary_labels(config.model_config))
+                            binary_labels=row_checks(config))
     useless, rows, read = list(tasks), 0, 0
     for features, targets in dataset.take(batches):
         rows, read = rows + int(next(iter(targets.values())).shape[0]), read + 1

@@ -17,7 +17,7 @@ import tensorflow as tf
 import tf_keras
 from google.protobuf import text_format
 
-from easyrank.data import binary_labels, build_dataset, count_rows, list_files
+from easyrank.data import build_dataset, count_rows, list_files, row_checks
 from easyrank.data.compression import is_gzip, verify_gzip
 from easyrank.errors import DataError
 from easyrank.evaluation import evaluator
@@ -306,7 +306,7 @@ def _train_input(config, strategy, step, remaining, skip=None):
         dataset = build_dataset(config.data_config, config.train_input_path, training=True,
                                 num_epochs=num_epochs, seed=seed, input_context=input_context,
                                 skip_batches=skip * per_pipeline,
-                                binary_labels=binary_labels(config.model_config))
+                                binary_labels=row_checks(config))
         return dataset.take(remaining * per_pipeline) if remaining else dataset
 
     if isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy):
@@ -314,7 +314,7 @@ def _train_input(config, strategy, step, remaining, skip=None):
         def ps_dataset_fn(input_context):
             return build_dataset(config.data_config, config.train_input_path, training=True,
                                  num_epochs=-1, seed=train.seed + step, input_context=input_context,
-                                 binary_labels=binary_labels(config.model_config))
+                                 binary_labels=row_checks(config))
         return tf_keras.utils.experimental.DatasetCreator(ps_dataset_fn), remaining
     if not strategies.is_multi_worker(strategy):
         # One machine: fit splits each global batch over the local replicas.
