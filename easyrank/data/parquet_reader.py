@@ -270,6 +270,8 @@ class ParquetReader:
         problems = []  # (name, [rows] bool, [rows] values or None, reason) in column order
         columns = []
         for field, column in zip(self._fields, table.columns):
+            if pa.types.is_uint64(column.type) and field.type == data_pb2.InputField.INT64:
+                problems.extend(_beyond_int64(field.name, column))  # the cast would wrap to < 0
             column = self._cast(field, column)
             nulls = None
             if column.null_count:
@@ -385,6 +387,17 @@ class ParquetReader:
             else:
                 arrays.append(column.to_numpy(zero_copy_only=False))
         return tuple(arrays)
+
+
+def _beyond_int64(name, column):
+    """[(name, [rows] bool, [rows] strings, reason)] of a uint64 column's values beyond int64
+    (2^63 and more: an INT64 field would read 2^64 - 1 as -1), or []."""
+    beyond = pc.fill_null(pc.greater(column, pa.scalar(2 ** 63 - 1, pa.uint64())), False)
+    beyond = beyond.to_numpy(zero_copy_only=False)
+    if not beyond.any():
+        return []
+    shown = np.asarray([str(v) for v in column.to_pylist()], dtype=object)
+    return [(name, beyond, shown, f"column {name} (uint64) is beyond the INT64 range")]
 
 
 def _vector_problems(name, spec, column):

@@ -1,5 +1,5 @@
-"""Vector features read from a STRING field: a row of another length, or with a value that is
-not a finite number, is a malformed row naming the file and row (issue 29)."""
+"""Malformed rows the value checks name with file and row (issue 29): vector features read from
+a STRING field with another length or a value that is not a finite number; uint64 beyond INT64."""
 
 import easyrank  # noqa: F401
 
@@ -100,3 +100,19 @@ def test_parquet_vectors_are_checked_like_csv(tmp_path):
     rows = [f["vec"].numpy().tolist() for f, _ in build_dataset(config, [path], training=False,
                                                                binary_labels=CHECKS)]
     assert rows == [[b"1|2|3", b"", b""]]
+
+
+def test_parquet_uint64_beyond_int64_is_a_malformed_row_not_minus_one(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    path = str(tmp_path / "u.parquet")
+    pq.write_table(pa.table({"id": pa.array([1, 2 ** 64 - 1], pa.uint64()),
+                             "label": [1.0, 0.0]}), path)
+    config = text_format.Parse('format: PARQUET input_fields { name: "id" type: INT64 } '
+                               'input_fields { name: "label" type: FLOAT } label_fields: "label" '
+                               "batch_size: 4", data_pb2.DataConfig())
+    with pytest.raises(tf.errors.InvalidArgumentError) as raised:
+        list(build_dataset(config, [path], training=False))
+    assert data_error_message(raised.value) == (
+        f"Malformed Parquet row in {path}:2: column id (uint64) is beyond the INT64 range: "
+        "18446744073709551615.")
