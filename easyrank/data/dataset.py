@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from easyrank.data import csv_reader, tfrecord_reader
 from easyrank.data.compression import gzip_lines, is_gzip, verify_gzip
-from easyrank.data.values import ClassRange
+from easyrank.data.values import ClassRange, VectorSpec
 from easyrank.errors import DataError
 from easyrank.io import files as file_layer
 from easyrank.io import schemes
@@ -59,6 +59,21 @@ def binary_labels(model_config):
     return result
 
 
+def row_checks(config):
+    """binary_labels(config.model_config) and, for each STRING input field that a
+    vector_feature reads, its VectorSpec (a row of another length, or with a value that is
+    not a finite number, is malformed: named with its file and row)."""
+    checks = binary_labels(config.model_config)
+    kinds = {f.name: f.type for f in config.data_config.input_fields}
+    for wrapper in config.feature_configs:
+        if wrapper.WhichOneof("feature") == "vector_feature":
+            vector = wrapper.vector_feature
+            field = vector.input_name or vector.name
+            if kinds.get(field) == data_pb2.InputField.STRING and field not in checks:
+                checks[field] = VectorSpec(vector.name, vector.dimension, vector.separator)
+    return checks
+
+
 def build_dataset(data_config, patterns, *, training, num_epochs=1, batch_size=None,
                   seed=None, input_context=None, skip_batches=0, binary_labels=None):
     """Returns a tf.data.Dataset of (features, targets) dicts.
@@ -74,7 +89,8 @@ def build_dataset(data_config, patterns, *, training, num_epochs=1, batch_size=N
         turns the global batch size into the per-replica one.
       skip_batches: batches to skip before parsing, to resume mid-epoch.
       binary_labels: {label field: allowed values} of binary tasks (see
-        binary_labels()); other values make the row malformed.
+        binary_labels()), and VectorSpecs of vector inputs (row_checks()); other
+        values make the row malformed.
     """
     files = list_files(patterns)
     batch_size = batch_size or data_config.batch_size

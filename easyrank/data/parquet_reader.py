@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 import tensorflow as tf
 
 from easyrank.data import fields as fields_lib
-from easyrank.data.values import ClassRange, class_reason
+from easyrank.data.values import FINITE_NUMBER, ClassRange, VectorSpec, class_reason, vector_reasons
 from easyrank.errors import DataError
 from easyrank.io import arrow
 from easyrank.protos import data_pb2
@@ -270,6 +270,8 @@ class ParquetReader:
         problems = []  # (name, [rows] bool, [rows] values or None, reason) in column order
         columns = []
         for field, column in zip(self._fields, table.columns):
+            if pa.types.is_uint64(column.type) and field.type == data_pb2.InputField.INT64:
+                problems.extend(_beyond_int64(field.name, column))  # the cast would wrap to < 0
             column = self._cast(field, column)
             nulls = None
             if column.null_count:
@@ -287,6 +289,8 @@ class ParquetReader:
                                      f"column {field.name} is null and the field has no default_value"))
             if pa.types.is_floating(column.type):
                 column = self._check_values(field, column, nulls, problems)
+            elif isinstance(self._binary.get(field.name), VectorSpec) and self._is_string(field):
+                problems.extend(_vector_problems(field.name, self._binary[field.name], column))
             columns.append(column)
         table = pa.table(columns, names=self._columns)
         if not problems:
@@ -300,8 +304,9 @@ class ParquetReader:
         where = []
         for row, problem in zip(np.flatnonzero(bad), first[bad]):
             _, _, values, reason = problems[problem]
-            where.append(f"{path}:{row_numbers[row]}: {reason}"
-                         + ("" if values is None else f": {float(values[row]):g}"))
+            shown = "" if values is None else f": {values[row][:80]}" if isinstance(values[row], str) \
+                else f": {float(values[row]):g}"
+            where.append(f"{path}:{row_numbers[row]}: {reason}{shown}")
         if not self._config.skip_bad_rows:
             # Raised in the generator of tf.data: arrives as InvalidArgumentError.
             advice = "" if problems[first[bad][0]][2] is not None else (
@@ -382,6 +387,44 @@ class ParquetReader:
             else:
                 arrays.append(column.to_numpy(zero_copy_only=False))
         return tuple(arrays)
+
+
+def _beyond_int64(name, column):
+    """[(name, [rows] bool, [rows] strings, reason)] of a uint64 column's values beyond int64
+    (2^63 and more: an INT64 field would read 2^64 - 1 as -1), or []."""
+    beyond = pc.fill_null(pc.greater(column, pa.scalar(2 ** 63 - 1, pa.uint64())), False)
+    beyond = beyond.to_numpy(zero_copy_only=False)
+    if not beyond.any():
+        return []
+    shown = np.asarray([str(v) for v in column.to_pylist()], dtype=object)
+    return [(name, beyond, shown, f"column {name} (uint64) is beyond the INT64 range")]
+
+
+def _vector_problems(name, spec, column):
+    """[(name, [rows] bool, [rows] strings, reason)] of a STRING vector column: rows with
+    another number of values than spec.dimension ("" is the zero vector), and rows with a
+    value that is not a finite 32-bit float (as values.ValueChecker checks CSV and TFRecord)."""
+    strings = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_dictionary(strings.type):
+        strings = strings.cast(pa.string())
+    strings = pc.fill_null(strings, "")
+    parts = pc.split_pattern(strings, spec.separator)
+    flat = pc.utf8_trim_whitespace(pc.list_flatten(parts))
+    parents = pc.list_parent_indices(parts).to_numpy(zero_copy_only=False)
+    kept = pc.not_equal(flat, "").to_numpy(zero_copy_only=False)
+    counts = np.bincount(parents[kept], minlength=len(strings))
+    empty = pc.equal(strings, "").to_numpy(zero_copy_only=False)
+    wrong_length = (counts != spec.dimension) & ~empty
+    number = pc.match_substring_regex(flat, f"^{FINITE_NUMBER}$").to_numpy(zero_copy_only=False)
+    values = np.zeros(len(flat), np.float64)
+    if number.any():
+        values[number] = pc.cast(pc.filter(flat, pa.array(number)), pa.float64()).to_numpy()
+    finite = number & (np.abs(values) <= np.finfo(np.float32).max)
+    not_finite = np.bincount(parents[kept & ~finite], minlength=len(strings)) > 0
+    shown = np.asarray(strings.to_pylist(), dtype=object) if (wrong_length | not_finite).any() else None
+    length_reason, value_reason = vector_reasons(name, spec)
+    return [(name, wrong_length, shown, length_reason),
+            (name, not_finite & ~wrong_length, shown, value_reason)]
 
 
 def _string_buffers(strings):

@@ -1,4 +1,5 @@
-"""Value checks of parsed rows: non-finite floats, labels outside {0, 1} or outside the classes.
+"""Value checks of parsed rows: non-finite floats, labels outside {0, 1} or outside the classes,
+vectors of another length or with a value that is not a finite number.
 
 Run by every reader on each parsed batch, after the format checks: a FLOAT
 feature, label or sample weight that is nan, inf or beyond float32 (1e39
@@ -6,7 +7,10 @@ reads as inf), or a binary cross-entropy label other than 0 and 1, makes the
 row malformed. The run stops with the file and row of the first one, or with
 data_config.skip_bad_rows the rows are dropped and reported on stderr. With
 data_config.non_finite_to_default, non-finite values become the field's
-default_value instead. A clean batch costs one is_finite reduction per
+default_value instead. A STRING field read by a vector_feature (numbers joined by its
+separator) must hold `dimension` finite numbers or be empty (the zero vector); any other
+is a malformed row too (non_finite_to_default does not apply: a vector has no default
+per value). A clean batch costs one is_finite reduction per
 float column; messages are built only for a batch with a bad row.
 """
 
@@ -20,6 +24,11 @@ from easyrank.protos import data_pb2
 # The allowed labels of a SOFTMAX_CROSS_ENTROPY task: the integers 0..num_classes-1 and the
 # task's ignore_label_value (`ignored`, a tuple), as a value of the binary_labels dict.
 ClassRange = collections.namedtuple("ClassRange", ["num_classes", "ignored"])
+# A STRING input field read by vector_feature `feature`: `dimension` numbers joined by
+# `separator`, as a value of the binary_labels dict keyed by the input field.
+VectorSpec = collections.namedtuple("VectorSpec", ["feature", "dimension", "separator"])
+# A finite number as tf.strings.to_number reads it (nan and inf excluded; 1e39 is caught as inf).
+FINITE_NUMBER = r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*"
 
 
 def class_reason(name, classes):
@@ -38,6 +47,8 @@ class ValueChecker:
                         if f.name in targets or f.type == data_pb2.InputField.FLOAT}
         self._binary = {name: values for name, values in (binary_labels or {}).items()
                         if name in self._floats}
+        self._vectors = {name: spec for name, spec in (binary_labels or {}).items()
+                         if isinstance(spec, VectorSpec)}
         self._to_default = data_config.non_finite_to_default
         self._skip = data_config.skip_bad_rows
         self._marker = marker
@@ -52,7 +63,8 @@ class ValueChecker:
         """
         columns = {**features, **targets}
         names = [n for n in self._floats if n in columns and columns[n].dtype.is_floating]
-        if not names:
+        vectors = [n for n in self._vectors if n in columns and columns[n].dtype == tf.string]
+        if not names and not vectors:
             return features, targets
         if self._to_default:
             for name in names:
@@ -84,6 +96,8 @@ class ValueChecker:
                 problems.append((name, outside, f"label {name} is not 0 or 1"
                                  + (f" (or the ignored {', '.join(extra)})" if extra else "")
                                  + " (binary cross-entropy): "))
+        for name in vectors:
+            problems.extend(_vector_problems(name, self._vectors[name], columns[name]))
         bad = problems[0][1]
         for _, problem, _ in problems[1:]:
             bad = tf.logical_or(bad, problem)
@@ -97,8 +111,10 @@ class ValueChecker:
             first = tf.argmax(tf.cast(bad, tf.int32))
             reason = tf.constant("")
             for name, problem, text in reversed(problems):  # the first problem's text wins
-                shown = tf.strings.reduce_join(tf.strings.as_string(
-                    tf.reshape(columns[name][first], [-1]), shortest=True), separator=",")
+                value = columns[name][first]
+                shown = tf.strings.substr(value, 0, 80) if value.dtype == tf.string else \
+                    tf.strings.reduce_join(tf.strings.as_string(
+                        tf.reshape(value, [-1]), shortest=True), separator=",")
                 reason = tf.where(problem[first], text + shown, reason)
             message = self._marker + " " + locate(first[None])[0] + ": " + reason + "."
             check = tf.debugging.Assert(False, [message], summarize=1)
@@ -122,3 +138,25 @@ class ValueChecker:
         with tf.control_dependencies([reported]):
             keep = tf.logical_not(bad)
         return tf.nest.map_structure(lambda t: tf.boolean_mask(t, keep), (features, targets))
+
+
+def _vector_problems(name, spec, values):
+    """[(name, [B] bool, reason text)] of a STRING vector column: rows with another number
+    of values than spec.dimension (an empty string is the zero vector), and rows with a value
+    that is not a finite 32-bit float."""
+    parts = tf.strings.split(values, spec.separator)
+    parts = tf.ragged.boolean_mask(parts, tf.strings.strip(parts) != "")
+    wrong_length = (parts.row_lengths() != spec.dimension) & (values != "")
+    flat = parts.flat_values
+    number = tf.strings.regex_full_match(flat, FINITE_NUMBER)
+    finite = number & tf.math.is_finite(tf.strings.to_number(tf.where(number, flat, "0")))
+    not_finite = tf.reduce_any(parts.with_flat_values(~finite), axis=1)
+    length_reason, value_reason = vector_reasons(name, spec)
+    return [(name, wrong_length, length_reason + ": "), (name, not_finite & ~wrong_length, value_reason + ": ")]
+
+
+def vector_reasons(name, spec):
+    """(wrong length, bad value) texts of a malformed row of the vector field `name`."""
+    feature = f"vector feature {spec.feature}" + (f" (field {name})" if name != spec.feature else "")
+    return (f"{feature} has another number of values than dimension {spec.dimension}",
+            f"{feature} has a value that is not a finite 32-bit float")

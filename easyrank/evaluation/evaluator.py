@@ -7,7 +7,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from easyrank.data import binary_labels, build_dataset
+from easyrank.data import build_dataset, row_checks
 from easyrank.errors import ConfigError, DataError
 from easyrank.evaluation import bounded
 from easyrank.evaluation import metrics as metrics_lib
@@ -284,7 +284,7 @@ def eval_dataset(config):
                           "training runs, to the training data).", path="eval_input_path")
     batch = config.eval_config.batch_size or config.data_config.batch_size
     return build_dataset(config.data_config, config.eval_input_path, training=False, batch_size=batch,
-                         binary_labels=binary_labels(config.model_config))
+                         binary_labels=row_checks(config))
 
 
 def evaluate_config(model, config):

@@ -355,14 +355,15 @@ def _check_vocab_file(vocab_file, path):
     """The number of entries of a vocabulary file; each line must be unique UTF-8 text."""
     seen = {}
     try:
-        with files.open(vocab_file) as f:
-            for number, line in enumerate(f, 1):
-                value = line.rstrip("\n")
-                if value in seen:
-                    raise ConfigError(f"{vocab_file} line {number}: duplicate vocabulary entry "
-                                      f"{value!r} (also line {seen[value]}); each value needs one row.",
-                                      path=path)
-                seen[value] = number
+        for number, value in enumerate(files.vocabulary_lines(vocab_file), 1):  # as TensorFlow reads it
+            if not value:
+                raise ConfigError(f"{vocab_file} line {number} is empty: TensorFlow's vocabulary "
+                                  "tables refuse empty lines; remove it.", path=path)
+            if value in seen:
+                raise ConfigError(f"{vocab_file} line {number}: duplicate vocabulary entry "
+                                  f"{value!r} (also line {seen[value]}); each value needs one row.",
+                                  path=path)
+            seen[value] = number
     except (OSError, tf.errors.OpError) as e:
         raise ConfigError(f"cannot read vocab_file: {schemes.first_line(e)}.", path=path) from None
     except UnicodeDecodeError:

@@ -140,6 +140,17 @@ def read_text(path):
     return read_bytes(path).decode("utf-8")
 
 
+def vocabulary_lines(path):
+    """The entries of a vocabulary file as TensorFlow's TextFileInitializer reads them: lines
+    ended by "\\n" only (a form feed, "\\r" alone or U+2028 are part of a value, unlike
+    str.splitlines), a trailing "\\r" removed, no entry after a final "\\n". UnicodeDecodeError
+    when the file is not UTF-8."""
+    lines = read_text(path).split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
 @contextlib.contextmanager
 def atomic_writer(path, mode="w"):
     """A file to write that appears at `path` only once complete, when the block ends

@@ -45,7 +45,7 @@ def vocabulary(meaning, model_dir=None):
     candidates.append(feature.vocab_file)
     for path in candidates:
         if path and files.isfile(path):
-            return files.read_text(path).splitlines()
+            return files.vocabulary_lines(path)
     return None
 
 

@@ -96,7 +96,7 @@ def plan(config, checkpoint_path, step, mode=AUTO, count_batches=None):
     recorded, start = read(checkpoint_path)
     done = step - start
     if mode == AUTO and recorded is not None:
-        mode = RESUME if recorded == current else CONTINUE
+        mode = RESUME if _normalized(recorded) == _normalized(current) else CONTINUE
         why = ("the checkpoint was trained on this input" if mode == RESUME
                else f"the input differs from the checkpoint's ({_difference(recorded, current)})")
     elif mode == AUTO:
@@ -152,8 +152,19 @@ def _describe(sig):
     return f"{len(names)} file(s) ({text})"
 
 
+def _normalized(sig):
+    """`sig` with local file names made absolute: data.csv, ./data.csv and /abs/data.csv (from
+    this directory) are one file, so a path spelled otherwise resumes (issue 29)."""
+    if not isinstance(sig, dict) or not isinstance(sig.get("files"), list):
+        return sig
+    names = [[file_layer.abspath(f[0]), *f[1:]] if isinstance(f, list) and f and isinstance(f[0], str)
+             else f for f in sig["files"]]
+    return {**sig, "files": names}
+
+
 def _difference(recorded, current):
     """A few words on what changed between two signatures."""
+    recorded, current = _normalized(recorded), _normalized(current)
     if recorded.get("files") != current["files"]:
         old = {f[0]: f[1:] for f in recorded.get("files", [])}
         new = {f[0]: f[1:] for f in current["files"]}

@@ -17,7 +17,7 @@ import tensorflow as tf
 import tf_keras
 from google.protobuf import text_format
 
-from easyrank.data import binary_labels, build_dataset, count_rows, list_files
+from easyrank.data import build_dataset, count_rows, list_files, row_checks
 from easyrank.data.compression import is_gzip, verify_gzip
 from easyrank.errors import DataError
 from easyrank.evaluation import evaluator
@@ -30,6 +30,7 @@ from easyrank.training import (
     early_stopping,
     evaluator_task,
     gpu_memory,
+    group_check,
     input_state,
     stop_file,
     strategies,
@@ -113,6 +114,7 @@ def _train_and_evaluate(config, model_dir, chief, input_mode, phases):
     # step (after the strategy: a tf.data pipeline starts TensorFlow's context, and
     # MULTI_WORKER_MIRRORED must configure its collectives first). Every evaluation reuses it.
     eval_dataset = evaluator.eval_dataset(config)
+    group_check.check_groups(config)  # a ranking loss that finds no group cannot learn
     multi_worker = strategies.is_multi_worker(strategy)
     model, checkpoint = create_model(config, strategy)
     # Every worker saves (a save may all-reduce), only the chief's land in model_dir.
@@ -120,7 +122,7 @@ def _train_and_evaluate(config, model_dir, chief, input_mode, phases):
     manager = tf.train.CheckpointManager(
         checkpoint, checkpoint_dir, max_to_keep=train.keep_checkpoint_max,
         step_counter=model.optimizer.iterations, checkpoint_interval=train.save_checkpoints_steps)
-    resumed = restore(checkpoint, model_dir)
+    resumed = restore(checkpoint, model_dir, fall_back=True)
     if resumed:
         logger.info("Resuming from %s at step %d.", resumed, global_step(model))
         warm_start.check_vocabularies(config, model_dir)
@@ -304,7 +306,7 @@ def _train_input(config, strategy, step, remaining, skip=None):
         dataset = build_dataset(config.data_config, config.train_input_path, training=True,
                                 num_epochs=num_epochs, seed=seed, input_context=input_context,
                                 skip_batches=skip * per_pipeline,
-                                binary_labels=binary_labels(config.model_config))
+                                binary_labels=row_checks(config))
         return dataset.take(remaining * per_pipeline) if remaining else dataset
 
     if isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy):
@@ -312,7 +314,7 @@ def _train_input(config, strategy, step, remaining, skip=None):
         def ps_dataset_fn(input_context):
             return build_dataset(config.data_config, config.train_input_path, training=True,
                                  num_epochs=-1, seed=train.seed + step, input_context=input_context,
-                                 binary_labels=binary_labels(config.model_config))
+                                 binary_labels=row_checks(config))
         return tf_keras.utils.experimental.DatasetCreator(ps_dataset_fn), remaining
     if not strategies.is_multi_worker(strategy):
         # One machine: fit splits each global batch over the local replicas.

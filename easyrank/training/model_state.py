@@ -1,6 +1,7 @@
 """The model, optimizer and checkpoint of a run, built and restored."""
 
 import contextlib
+import logging
 
 import tensorflow as tf
 import tf_keras
@@ -8,8 +9,10 @@ import tf_keras
 from easyrank.errors import ConfigError
 from easyrank.io import files
 from easyrank.models import build_model
-from easyrank.training import chunked_restore, embedding_optimizers, optimizers, strategies
+from easyrank.training import checkpoint_integrity, chunked_restore, embedding_optimizers, optimizers, strategies
 from easyrank.training.dynamic_slots import attach_optimizer_slots
+
+logger = logging.getLogger(__name__)
 
 
 def create_model(config, strategy):
@@ -65,24 +68,53 @@ def global_step(model):
     return int(model.optimizer.iterations.numpy())
 
 
-def restore(checkpoint, path_or_dir):
-    """Restores a checkpoint file or the latest in a directory; returns its path or None."""
+def restore(checkpoint, path_or_dir, fall_back=False):
+    """Restores a checkpoint file or the latest in a directory; returns its path or None.
+
+    A damaged checkpoint (checkpoint_integrity) is a DataError naming its file; with
+    `fall_back` (resuming a run in model_dir), the newest intact checkpoint of the directory
+    is restored instead, with a warning naming the damaged ones.
+    """
     if files.isdir(path_or_dir):
-        path = tf.train.latest_checkpoint(path_or_dir)
+        paths = checkpoint_integrity.candidates(path_or_dir)
+        if not fall_back:
+            paths = paths[:1]
     else:  # a checkpoint prefix such as model_dir/ckpt-469; a missing one restores nothing
-        path = path_or_dir if files.exists(path_or_dir + ".index") else None
-    if path:
-        try:
-            # Values the objects do not use (a training run's input_state) are expected; large
-            # tables and slots are read in place, chunk by chunk (no second copy of them).
-            chunked_restore.restore(checkpoint, path).assert_existing_objects_matched().expect_partial()
-        except (ValueError, AssertionError, tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as e:
-            raise ConfigError(
-                f"the checkpoint {path} does not fit the model of this config ({_first_line(e)}). "
-                "A model whose variables changed (a grown vocabulary, another block) needs a new "
-                "model_dir with train_config.fine_tune_checkpoint pointing at the old one "
-                "(docs/daily_training.md).", path="model_dir") from None
-    return path
+        paths = [path_or_dir] if checkpoint_integrity.exists(path_or_dir) else []
+    damaged = []
+    for path in paths:
+        reason = checkpoint_integrity.damage(path)
+        if reason is None:
+            try:
+                _restore(checkpoint, path)
+            except checkpoint_integrity.DAMAGE_ERRORS as e:
+                reason = f"{checkpoint_integrity.first_line(e)}"
+        if reason is None:
+            if damaged:
+                logger.warning("The checkpoint %s is damaged (%s); resuming from the newest intact "
+                               "checkpoint, %s.", damaged[0][0], "; ".join(r for _, r in damaged),
+                               path)
+            return path
+        damaged.append((path, reason))
+    if damaged:
+        raise checkpoint_integrity.error(
+            damaged[0][0], "; ".join(r for _, r in damaged)
+            + ("" if len(damaged) == 1 else ", and no older checkpoint is intact"),
+            "Resuming" if fall_back else "This command")
+    return None
+
+
+def _restore(checkpoint, path):
+    try:
+        # Values the objects do not use (a training run's input_state) are expected; large
+        # tables and slots are read in place, chunk by chunk (no second copy of them).
+        chunked_restore.restore(checkpoint, path).assert_existing_objects_matched().expect_partial()
+    except (ValueError, AssertionError, tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as e:
+        raise ConfigError(
+            f"the checkpoint {path} does not fit the model of this config ({_first_line(e)}). "
+            "A model whose variables changed (a grown vocabulary, another block) needs a new "
+            "model_dir with train_config.fine_tune_checkpoint pointing at the old one "
+            "(docs/daily_training.md).", path="model_dir") from None
 
 
 def _first_line(error):

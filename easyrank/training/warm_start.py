@@ -23,7 +23,7 @@ from google.protobuf import text_format
 from easyrank.errors import ConfigError
 from easyrank.io import files
 from easyrank.protos import pipeline_pb2
-from easyrank.training import chunked_restore, embedding_rows, warm_start_dynamic
+from easyrank.training import checkpoint_integrity, chunked_restore, embedding_rows, warm_start_dynamic
 from easyrank.training.embedding_rows import save_vocabularies  # noqa: F401  (loop writes them)
 
 logger = logging.getLogger(__name__)
@@ -88,6 +88,9 @@ def warm_start(config, checkpoint):
     """Restores the variables of train_config.fine_tune_checkpoint that match; logs a summary."""
     train = config.train_config
     path = resolve(train.fine_tune_checkpoint)
+    reason = checkpoint_integrity.damage(path)
+    if reason:
+        raise checkpoint_integrity.error(path, reason, f"Warm start ({_PATH})")
     reader = files.checkpoint_reader(path)
     old_shapes = {k: s for k, s in reader.get_variable_to_shape_map().items() if k.endswith(_SUFFIX)}
     new_vars = variable_keys(checkpoint)

@@ -141,3 +141,19 @@ def test_checkpoint_without_record_resumes_or_continues_by_batch_count(tmp_path)
     with pytest.raises(ConfigError, match="input mode 'sideways'"):
         input_state.plan(config, ckpt, 1, mode="sideways")
     assert os.path.exists(day1)
+
+
+def test_a_path_spelled_otherwise_resumes(tmp_path, monkeypatch):
+    """data.csv, ./data.csv and its absolute path name one input: the run resumes (issue 29)."""
+    monkeypatch.chdir(tmp_path)
+    write_csv(tmp_path / "data.csv", range(20))
+    state = input_state.InputState()
+    input_state.record(state, load(tmp_path, "data.csv"), 0)
+    checkpoint = str(tmp_path / "ckpt")
+    tf.train.Checkpoint(input_state=state).write(checkpoint)
+    for spelling in ("./data.csv", str(tmp_path / "data.csv"), "sub/../data.csv"):
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        plan = input_state.plan(load(tmp_path, spelling), checkpoint, 3)
+        assert plan.mode == input_state.RESUME and plan.skip == 3, spelling
+    write_csv(tmp_path / "other.csv", range(20))
+    assert input_state.plan(load(tmp_path, "other.csv"), checkpoint, 3).mode == input_state.CONTINUE
