@@ -11,6 +11,7 @@ import re
 
 from google.protobuf import descriptor
 
+from easyrank.config import issue28_validation
 from easyrank.errors import ConfigError
 from easyrank.protos import data_pb2, export_pb2, model_pb2
 from easyrank.protos.metric_names import metric_keys
@@ -192,6 +193,8 @@ def _validate_features(feature_configs, fields, data, allow_unfilled=False):
             _validate_cross_feature(feature, fields, labels, path)
         elif kind == "lookup_feature":
             _validate_lookup_feature(feature, fields, labels, path)
+        elif kind in issue28_validation.VALIDATORS:  # issue 28's kinds (match, overlap, expr, text)
+            issue28_validation.VALIDATORS[kind](feature, fields, labels, path)
         else:
             input_name = feature.input_name or feature.name
             if input_name not in fields:
@@ -762,6 +765,8 @@ def embedding_tables(feature_configs):
 
 
 def _table_rows(kind, feature, path):
+    if kind in issue28_validation.SCALAR_KINDS:  # issue 28's kinds: a bucket table or none
+        return issue28_validation.table_rows(feature, path)
     if kind == "vector_feature":  # the projection matrix [dimension, embedding_dim]
         return feature.dimension, path + ".dimension"
     if kind == "lookup_feature" and not feature.HasField("hash_bucket_size"):

@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from easyrank.errors import ConfigError
-from easyrank.features import dynamic_table
+from easyrank.features import dynamic_table, issue28_builders
 from easyrank.features.columns import (
     CrossColumn,
     IdColumn,
@@ -50,6 +50,8 @@ def build_columns(feature_configs):
         elif kind == "vector_feature":
             column = VectorColumn(feature.name, input_name, feature.dimension, feature.separator,
                                   embedding_name, feature.embedding_dim)
+        elif kind in issue28_builders.BUILDERS:  # issue 28's kinds (match, overlap, expr, text)
+            column = issue28_builders.BUILDERS[kind](feature, path, embedding_name)
         elif kind == "sequence_feature":
             column = SequenceColumn(feature.name, input_name, index(feature, path, embedding_name, dynamic),
                                     embedding_name, feature.embedding_dim, feature.separator,

@@ -37,6 +37,10 @@ def table_meanings(config):
             if not feature.embedding_dim:
                 continue
             meaning = LINEAR
+        elif kind in ("match_feature", "overlap_feature", "expr_feature"):  # issue 28: buckets of a number
+            if not feature.boundaries:
+                continue
+            meaning = BUCKETS
         elif _has(feature, "hash_bucket_size") or _has(feature, "dynamic"):
             # id, tag, sequence, cross, lookup features; a dynamic table's rows mean nothing
             # without its id mapping: warm_start_dynamic carries them together.
