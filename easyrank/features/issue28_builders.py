@@ -2,6 +2,15 @@
 builder per FeatureConfig oneof member, ready to move into the feature-kind registry."""
 
 from easyrank.features.expression_column import ExpressionColumn
+from easyrank.features.match_column import MatchColumn
+from easyrank.protos import feature_pb2
+
+
+def _match(feature, path, embedding_name):
+    return MatchColumn(feature.name, feature.map_input, feature.key_input, feature.secondary_key_input,
+                       feature.separator, feature.kv_separator, feature.key_joiner,
+                       feature.mode == feature_pb2.MatchFeature.HIT, feature.normalizer, feature.boundaries,
+                       embedding_name, feature.embedding_dim)
 
 
 def _expression(feature, path, embedding_name):
@@ -9,4 +18,4 @@ def _expression(feature, path, embedding_name):
                             embedding_name, feature.embedding_dim)
 
 
-BUILDERS = {"expr_feature": _expression}
+BUILDERS = {"match_feature": _match, "expr_feature": _expression}
