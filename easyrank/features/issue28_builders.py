@@ -3,6 +3,7 @@ builder per FeatureConfig oneof member, ready to move into the feature-kind regi
 
 from easyrank.features.expression_column import ExpressionColumn
 from easyrank.features.match_column import MatchColumn
+from easyrank.features.overlap_column import OverlapColumn
 from easyrank.protos import feature_pb2
 
 
@@ -13,9 +14,16 @@ def _match(feature, path, embedding_name):
                        embedding_name, feature.embedding_dim)
 
 
+def _overlap(feature, path, embedding_name):
+    method = feature_pb2.OverlapFeature.Method.Name(feature.method).lower()
+    return OverlapColumn(feature.name, feature.left_input, feature.right_input, feature.left_separator,
+                         feature.right_separator, method, feature.lowercase, feature.normalizer,
+                         feature.boundaries, embedding_name, feature.embedding_dim)
+
+
 def _expression(feature, path, embedding_name):
     return ExpressionColumn(feature.name, feature.expression, feature.normalizer, feature.boundaries,
                             embedding_name, feature.embedding_dim)
 
 
-BUILDERS = {"match_feature": _match, "expr_feature": _expression}
+BUILDERS = {"match_feature": _match, "overlap_feature": _overlap, "expr_feature": _expression}
