@@ -1,9 +1,11 @@
 """Columns of the feature kinds added by issue 28 (match, overlap, expression, text): one
 builder per FeatureConfig oneof member, ready to move into the feature-kind registry."""
 
+from easyrank.features.columns import StringIndex
 from easyrank.features.expression_column import ExpressionColumn
 from easyrank.features.match_column import MatchColumn
 from easyrank.features.overlap_column import OverlapColumn
+from easyrank.features.text_column import TextColumn
 from easyrank.protos import feature_pb2
 
 
@@ -26,4 +28,11 @@ def _expression(feature, path, embedding_name):
                             embedding_name, feature.embedding_dim)
 
 
-BUILDERS = {"match_feature": _match, "overlap_feature": _overlap, "expr_feature": _expression}
+def _text(feature, path, embedding_name):
+    return TextColumn(feature.name, feature.input_name or feature.name, StringIndex(feature, path),
+                      embedding_name, feature.embedding_dim, feature.split_pattern, feature.lowercase,
+                      feature.max_tokens, mean=feature.combiner != feature_pb2.TagFeature.SUM)
+
+
+BUILDERS = {"match_feature": _match, "overlap_feature": _overlap, "expr_feature": _expression,
+            "text_feature": _text}
