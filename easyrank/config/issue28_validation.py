@@ -1,5 +1,6 @@
-"""Checks of the feature kinds added by issue 28 (match, overlap, expression, text), one
-function per FeatureConfig oneof member, ready to move into the feature-kind registry.
+"""Checks of the feature kinds added by issue 28 (match, overlap, expression, text, sequence
+side information), one function per FeatureConfig oneof member, ready to move into the
+feature-kind registry, and `validate_across`, the checks that need the other features.
 
 Each raises ConfigError with the field path (load_config adds the file and line).
 """
@@ -12,6 +13,8 @@ from easyrank.protos import data_pb2, expression_grammar
 _STRING, _INT64, _FLOAT = data_pb2.InputField.STRING, data_pb2.InputField.INT64, data_pb2.InputField.FLOAT
 # Kinds whose output is one number per row (a value, or its bucket embedding).
 SCALAR_KINDS = ("match_feature", "overlap_feature", "expr_feature")
+# Kinds whose table `table_rows` counts.
+TABLE_KINDS = SCALAR_KINDS + ("sequence_numeric_feature",)
 
 
 def _input(fields, labels, name, path, types, lists=False):
@@ -27,8 +30,9 @@ def _input(fields, labels, name, path, types, lists=False):
     return field
 
 
-def _check_output(feature, path):
-    """The number's normalizer, boundaries and embedding (SCALAR_KINDS)."""
+def _check_output(feature, path, linear=False):
+    """The number's normalizer, boundaries and embedding; `linear`: embedding_dim without
+    boundaries is a linear map (side information), else it needs boundaries."""
     norm = feature.normalizer
     if norm.compute_from_data:
         raise ConfigError("statistics from data are for raw features; set mean and std, or min and max.",
@@ -50,7 +54,9 @@ def _check_output(feature, path):
         raise ConfigError(f"must be strictly increasing. Received: {bounds}.", path=path + ".boundaries")
     if bounds and feature.embedding_dim <= 0:
         raise ConfigError("bucketized values need embedding_dim > 0.", path=path + ".embedding_dim")
-    if not bounds and feature.embedding_dim:
+    if feature.embedding_dim < 0:
+        raise ConfigError(f"must be >= 0. Received: {feature.embedding_dim}.", path=path + ".embedding_dim")
+    if not bounds and feature.embedding_dim and not linear:
         raise ConfigError("embedding_dim embeds the buckets of boundaries; set boundaries or leave "
                           "embedding_dim out (the number itself, width 1).", path=path + ".embedding_dim")
 
@@ -144,12 +150,48 @@ def _check_pattern(pattern, path):
                           path=path)
 
 
+def validate_sequence_numeric(feature, fields, labels, path):
+    name = feature.input_name or feature.name
+    _input(fields, labels, name, path + (".input_name" if feature.input_name else ".name"), (_STRING,), lists=True)
+    _nonempty(feature, path, "sequence", "separator")
+    _check_output(feature, path, linear=True)
+
+
+def validate_across(config):
+    """Side information names a sequence_feature, and a feature group's sequences (side
+    information included) share one max_len."""
+    kinds = {}
+    for i, wrapper in enumerate(config.feature_configs):
+        kind = wrapper.WhichOneof("feature")
+        kinds[getattr(wrapper, kind).name] = (kind, getattr(wrapper, kind), f"feature_configs[{i}].{kind}")
+    for kind, feature, path in kinds.values():
+        if kind == "sequence_numeric_feature" and kinds.get(feature.sequence, ("",))[0] != "sequence_feature":
+            raise ConfigError(f"{feature.sequence!r} is not a sequence_feature; side information describes the "
+                              "steps of one.", path=path + ".sequence")
+    for i, group in enumerate(config.model_config.feature_groups):
+        lengths = {}
+        for name in group.feature_names:
+            kind, feature, _ = kinds.get(name, ("", None, ""))
+            if kind == "sequence_numeric_feature":
+                lengths[name] = kinds[feature.sequence][1].max_len
+            elif kind == "sequence_feature":
+                lengths[name] = feature.max_len
+        if len(set(lengths.values())) > 1:
+            raise ConfigError(f"the sequences of group {group.name!r} have different max_len ({lengths}; side "
+                              "information has its sequence's); aligned steps need one max_len.",
+                              path=f"model_config.feature_groups[{i}]")
+
+
 VALIDATORS = {"match_feature": validate_match, "overlap_feature": validate_overlap,
-              "expr_feature": validate_expression, "text_feature": validate_text}
+              "expr_feature": validate_expression, "text_feature": validate_text,
+              "sequence_numeric_feature": validate_sequence_numeric}
 
 
 def table_rows(feature, path):
-    """(rows, field path) of the bucket table of a SCALAR_KINDS feature; 0 without boundaries."""
+    """(rows, field path) of the table of a TABLE_KINDS feature: its buckets, the [1, D] linear
+    map of side information, or none (0)."""
     if feature.boundaries:
         return len(feature.boundaries) + 1, path + ".boundaries"
+    if "sequence" in feature.DESCRIPTOR.fields_by_name and feature.embedding_dim:
+        return 1, path + ".embedding_dim"
     return 0, None

@@ -36,6 +36,7 @@ def validate(config, allow_unfilled=False):
     fields = _validate_data(config.data_config)
     features = _validate_features(config.feature_configs, fields, config.data_config, allow_unfilled)
     groups = _validate_groups(config.model_config.feature_groups, features)
+    issue28_validation.validate_across(config)  # issue 28: side information and its sequence
     retrieval = config.model_config.HasField("retrieval")
     if retrieval:  # two towers instead of backbone and tasks
         from easyrank.config.retrieval_validation import validate_retrieval
@@ -765,7 +766,7 @@ def embedding_tables(feature_configs):
 
 
 def _table_rows(kind, feature, path):
-    if kind in issue28_validation.SCALAR_KINDS:  # issue 28's kinds: a bucket table or none
+    if kind in issue28_validation.TABLE_KINDS:  # issue 28's kinds: a bucket table, a linear map or none
         return issue28_validation.table_rows(feature, path)
     if kind == "vector_feature":  # the projection matrix [dimension, embedding_dim]
         return feature.dimension, path + ".dimension"

@@ -62,6 +62,7 @@ def build_columns(feature_configs):
             column.table_options = _table_options(feature.embedding, column, path + ".embedding")
         column.path = path
         columns[feature.name] = column
+    issue28_builders.link(columns)  # issue 28: side information takes its sequence's input and max_len
     _check_shared_tables(columns.values())
     return columns
 

@@ -37,10 +37,11 @@ def table_meanings(config):
             if not feature.embedding_dim:
                 continue
             meaning = LINEAR
-        elif kind in ("match_feature", "overlap_feature", "expr_feature"):  # issue 28: buckets of a number
-            if not feature.boundaries:
+        elif kind in ("match_feature", "overlap_feature", "expr_feature", "sequence_numeric_feature"):
+            # issue 28's numbers: buckets, a linear map (side information) or no table
+            if not feature.boundaries and not (kind == "sequence_numeric_feature" and feature.embedding_dim):
                 continue
-            meaning = BUCKETS
+            meaning = BUCKETS if feature.boundaries else LINEAR
         elif _has(feature, "hash_bucket_size") or _has(feature, "dynamic"):
             # id, tag, sequence, cross, lookup features; a dynamic table's rows mean nothing
             # without its id mapping: warm_start_dynamic carries them together.
