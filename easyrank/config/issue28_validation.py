@@ -95,7 +95,7 @@ def validate_expression(feature, fields, labels, path):
     try:
         tree = expression_grammar.parse(feature.expression)
     except expression_grammar.ExpressionError as e:
-        raise ConfigError(f"the expression does not parse: {e}", path=path + ".expression") from None
+        raise ConfigError(f"the expression does not parse: {e}.", path=path + ".expression") from None
     names = expression_grammar.fields(tree)
     if not names:
         raise ConfigError("the expression reads no input field; a constant is not a feature.",
@@ -105,8 +105,8 @@ def validate_expression(feature, fields, labels, path):
         if field is None or name in labels or field.type not in (_FLOAT, _INT64) or field.length:
             what = ("is not among data_config.input_fields" if field is None else "is a label or sample weight"
                     if name in labels else "is not a FLOAT or INT64 field of one value per row")
-            raise ConfigError(f"column {column}: {name!r} {what}.\n    {feature.expression}\n    "
-                              f"{' ' * (column - 1)}^", path=path + ".expression")
+            raise ConfigError(f"column {column}: {name!r} {what}: "
+                              f"{expression_grammar.mark(feature.expression, column)}.", path=path + ".expression")
     _check_output(feature, path)
 
 
@@ -195,3 +195,17 @@ def table_rows(feature, path):
     if "sequence" in feature.DESCRIPTOR.fields_by_name and feature.embedding_dim:
         return 1, path + ".embedding_dim"
     return 0, None
+
+
+def extra_inputs(feature):
+    """Input fields an issue 28 feature reads that `input_name`, `map_input` and `key_input` do
+    not name (for the retrieval towers' leak check); empty for other kinds."""
+    fields = feature.DESCRIPTOR.fields_by_name
+    names = {getattr(feature, f) for f in ("secondary_key_input", "left_input", "right_input")
+             if f in fields and getattr(feature, f)}
+    if "expression" in fields:
+        try:
+            names |= {name for name, _ in expression_grammar.fields(expression_grammar.parse(feature.expression))}
+        except expression_grammar.ExpressionError:
+            pass  # validate_expression reports it
+    return names

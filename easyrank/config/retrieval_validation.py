@@ -5,6 +5,7 @@ the towers' output widths (models/retrieval_compiler.py), the candidate file's i
 (data/candidates.py) and K against the corpus size (evaluation/retrieval_evaluator.py).
 """
 
+from easyrank.config import issue28_validation
 from easyrank.errors import ConfigError
 from easyrank.protos import export_pb2, retrieval_pb2
 
@@ -23,6 +24,7 @@ def feature_inputs(feature_configs):
                 names.add(getattr(feature, field))
         if "input_names" in feature.DESCRIPTOR.fields_by_name:
             names |= set(feature.input_names)
+        names |= issue28_validation.extra_inputs(feature)  # issue 28's kinds
         inputs[feature.name] = names or {feature.name}
     return inputs
 

@@ -31,6 +31,11 @@ class SequenceNumericColumn(Column):
         self.sequence_separator = sequence_column.separator
         self.max_len = sequence_column.max_len
 
+    @property
+    def input_names(self):
+        """The fields it reads: its own and its sequence's (after `link`)."""
+        return [self.input_name] + ([self.sequence_input] if self.sequence_input else [])
+
     def table_spec(self):
         return self.output.table_spec()
 

@@ -32,13 +32,20 @@ _TOKEN = re.compile(r"\s*(?:(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)|(?P
                     r"|(?P<op><=|>=|==|!=|[-+*/(),<>]))")
 
 
+def mark(text, column):
+    """`text` with the character at `column` (1-based) between >> and << (one line, so that a
+    one-paragraph error message keeps it): "a + >>)<<"."""
+    i = column - 1
+    return f"{text[:i]}>>{text[i:i + 1]}<<{text[i + 1:]}"
+
+
 class ExpressionError(ValueError):
-    """A syntax error at `column` (1-based) of `text`; str() shows the text with a caret."""
+    """A syntax error at `column` (1-based) of `text`; str() names the column and marks it."""
 
     def __init__(self, message, text, column):
         self.column = column
         self.text = text
-        super().__init__(f"column {column}: {message}\n    {text}\n    {' ' * (column - 1)}^")
+        super().__init__(f"column {column}: {message}: {mark(text, column)}")
 
 
 def tokenize(text):

@@ -43,7 +43,7 @@ def wanted(config):
         if kind == "raw_feature":
             if feature.normalizer.compute_from_data or feature.boundaries_from_quantiles:
                 found.append((f"feature_configs[{i}]", kind, feature))
-        elif feature.HasField("vocab_from_data"):
+        elif "vocab_from_data" in feature.DESCRIPTOR.fields_by_name and feature.HasField("vocab_from_data"):
             found.append((f"feature_configs[{i}]", kind, feature))
     return found
 

@@ -81,7 +81,8 @@ def test_syntax_errors_point_at_the_character(text, column, message):
     with pytest.raises(expression_grammar.ExpressionError) as info:
         expression_grammar.parse(text)
     assert info.value.column == column and message in str(info.value)
-    assert str(info.value).splitlines()[-1] == "    " + " " * (column - 1) + "^"
+    marked = text[:column - 1] + ">>" + text[column - 1:column] + "<<" + text[column:]
+    assert str(info.value).endswith(": " + marked)
 
 
 def config_error(expression, tmp_path):
@@ -109,4 +110,5 @@ def test_config_errors_name_file_line_field_and_column(expression, column, messa
     assert message in error.message
     if column:
         assert f"column {column}:" in error.message
-        assert error.message.splitlines()[-1] == "    " + " " * (column - 1) + "^"
+        marked = expression[:column - 1] + ">>" + expression[column - 1:column] + "<<" + expression[column:]
+        assert error.message.endswith(": " + marked + "."), error.message
