@@ -122,3 +122,14 @@ def test_bad_side_information_is_a_config_error_naming_the_field(edit, path):
     with pytest.raises(ConfigError) as info:
         config_lib.validate(config_lib.parse_config(CONFIG.replace(*edit), "side.config"))
     assert info.value.path == path, info.value
+
+
+def test_the_console_reports_a_misaligned_row_as_a_data_error_naming_the_field():
+    from easyrank.console import app
+    col = columns("")["price"]
+    traced = tf.function(lambda price, hist: col({"price": price, "hist": hist}, {}).embeddings)
+    with pytest.raises(tf.errors.InvalidArgumentError) as info:
+        traced(tf.constant(["1;2", "3"]), tf.constant(["a;b", "c;d"]))
+    message = app.data_error_message(info.value)
+    assert message and message.startswith("[sequence_numeric_feature 'price': input field 'price' holds another "
+                                          "number of values than its sequence 'hist'"), message
