@@ -80,21 +80,3 @@ def test_bad_matches_are_config_errors_naming_the_field(match, field):
         config_lib.validate(config_lib.parse_config(text, "base.config"))
     assert info.value.path.endswith("match_feature." + field), info.value.path
 
-
-def test_the_retrieval_leak_check_sees_every_input_of_issue_28s_kinds():
-    from easyrank.config.retrieval_validation import feature_inputs
-    texts = ['expr_feature { name: "x" expression: "a / max(b, 1)" }',
-             'overlap_feature { name: "o" left_input: "q" right_input: "t" }',
-             'match_feature { name: "m" map_input: "mm" key_input: "k" secondary_key_input: "s" }',
-             'text_feature { name: "w" input_name: "title" }']
-    inputs = feature_inputs([text_format.Parse(t, feature_pb2.FeatureConfig()) for t in texts])
-    assert inputs == {"x": {"a", "b"}, "o": {"q", "t"}, "m": {"mm", "k", "s"}, "w": {"title"}}
-
-
-def test_stats_tool_skips_kinds_without_statistics():
-    # easyrank.stats looks for vocab_from_data; kinds without that field (cross, lookup, vector and
-    # issue 28's) have nothing left to the data instead of failing on HasField.
-    from easyrank.statistics.compute import wanted
-    sample = os.path.join(os.path.dirname(BASE), "..", "..", "samples", "configs", "movielens_features.config")
-    config = config_lib.load_config(sample)
-    assert wanted(config) == []
