@@ -194,7 +194,7 @@ def _validate_features(feature_configs, fields, data, allow_unfilled=False):
             _validate_cross_feature(feature, fields, labels, path)
         elif kind == "lookup_feature":
             _validate_lookup_feature(feature, fields, labels, path)
-        elif kind in issue28_validation.VALIDATORS:  # issue 28's kinds (match, overlap, expr, text)
+        elif kind in issue28_validation.VALIDATORS:  # issue 28's kinds (match, overlap, expr, text, side info)
             issue28_validation.VALIDATORS[kind](feature, fields, labels, path)
         else:
             input_name = feature.input_name or feature.name

@@ -50,7 +50,7 @@ def build_columns(feature_configs):
         elif kind == "vector_feature":
             column = VectorColumn(feature.name, input_name, feature.dimension, feature.separator,
                                   embedding_name, feature.embedding_dim)
-        elif kind in issue28_builders.BUILDERS:  # issue 28's kinds (match, overlap, expr, text)
+        elif kind in issue28_builders.BUILDERS:  # issue 28's kinds (match, overlap, expr, text, side info)
             column = issue28_builders.BUILDERS[kind](feature, path, embedding_name)
         elif kind == "sequence_feature":
             column = SequenceColumn(feature.name, input_name, index(feature, path, embedding_name, dynamic),

@@ -117,10 +117,14 @@ def test_din_and_bst_read_side_information_beside_the_ids():
     (('name: "hist_price" sequence', 'name: "hist_price" input_name: "price" sequence'),
      "feature_configs[3].sequence_numeric_feature.input_name"),
     (('embedding_dim: 2\n', 'embedding_dim: -1\n'), "feature_configs[3].sequence_numeric_feature.embedding_dim"),
+    # side information has its sequence's max_len (3), the group's other sequence 4
+    (('sequence: "hist"', 'sequence: "hist2"'), "model_config.feature_groups[0]"),
 ])
 def test_bad_side_information_is_a_config_error_naming_the_field(edit, path):
+    text = CONFIG.replace(*edit) + 'feature_configs { sequence_feature { name: "hist2" input_name: "hist" ' \
+        'max_len: 3 hash_bucket_size: 5 } }\n'
     with pytest.raises(ConfigError) as info:
-        config_lib.validate(config_lib.parse_config(CONFIG.replace(*edit), "side.config"))
+        config_lib.validate(config_lib.parse_config(text, "side.config"))
     assert info.value.path == path, info.value
 
 
