@@ -131,6 +131,7 @@ def test_bad_side_information_is_a_config_error_naming_the_field(edit, path):
 def test_the_console_reports_a_misaligned_row_as_a_data_error_naming_the_field():
     from easyrank.console import app
     col = columns("")["price"]
+    # In a graph, as training and serving run the model (an eager Assert words its error otherwise).
     traced = tf.function(lambda price, hist: col({"price": price, "hist": hist}, {}).embeddings)
     with pytest.raises(tf.errors.InvalidArgumentError) as info:
         traced(tf.constant(["1;2", "3"]), tf.constant(["a;b", "c;d"]))
