@@ -9,7 +9,7 @@ import re
 
 from google.protobuf import descriptor
 
-from easyrank.config.feature_kinds import KINDS, Context, embedding_tables
+from easyrank.config.feature_kinds import KINDS, Context, embedding_tables, validate_across
 from easyrank.embeddings import memory
 from easyrank.errors import ConfigError
 from easyrank.protos import data_pb2, export_pb2, model_pb2
@@ -31,6 +31,7 @@ def validate(config, allow_unfilled=False):
     fields = _validate_data(config.data_config)
     features = _validate_features(config.feature_configs, fields, config.data_config, allow_unfilled)
     groups = _validate_groups(config.model_config.feature_groups, features)
+    validate_across(config)  # the kinds' checks that need other features or the groups
     retrieval = config.model_config.HasField("retrieval")
     if retrieval:  # two towers instead of backbone and tasks
         from easyrank.config.retrieval_validation import validate_retrieval

@@ -129,7 +129,10 @@ _HINTS = [
 # batch (graph: [[IteratorGetNext]], eager: [Op:IteratorGetNext]), a reduction over a dataset
 # (counting rows) or a dataset function.
 _INPUT_PIPELINE = (r"IteratorGetNext|ReduceDataset|transformation with iterator|ParseExample|"
-                   r"Malformed (CSV row|Parquet row|record)")
+                   r"Malformed (CSV row|Parquet row|record)|"
+                   # The data checks of feature columns (tf.debugging.Assert in the model's transforms),
+                   # worded "<kind> feature 'name': ..." or "<oneof> 'name': ...", whatever the kind.
+                   r"assertion failed: \[[a-z]+(?:_[a-z]+)*[ _]feature \\?'")
 
 
 def data_error_message(error):
@@ -152,7 +155,7 @@ def data_error_message(error):
         return match.group(1).replace('\\"', "").replace('"', "").strip().rstrip("]")
     for pattern in _TF_NOISE:
         text = re.sub(pattern, " ", text)
-    text = " ".join(text.split()).strip(" :") or type(error).__name__
+    text = " ".join(text.replace("\\'", "'").split()).strip(" :") or type(error).__name__
     for pattern, hint in _HINTS:
         if re.search(pattern, text):
             text = f"{hint} ({text})"

@@ -15,8 +15,14 @@ from easyrank.features.columns import (
     TagColumn,
     VectorColumn,
 )
+from easyrank.features.expression_column import ExpressionColumn
+from easyrank.features.match_column import MatchColumn
+from easyrank.features.overlap_column import OverlapColumn
 from easyrank.features.sequence import SequenceColumn
+from easyrank.features.sequence_numeric import SequenceNumericColumn
+from easyrank.features.text_column import TextColumn
 from easyrank.io import files, schemes
+from easyrank.protos import feature_pb2
 
 
 def build_columns(feature_configs):
@@ -34,6 +40,8 @@ def build_columns(feature_configs):
             column.table_options = _table_options(feature.embedding, column, path + ".embedding")
         column.path = path
         columns[feature.name] = column
+    for column in columns.values():
+        column.link(columns)  # settings taken from another column (side information: its sequence)
     _check_shared_tables(columns.values())
     return columns
 
@@ -70,6 +78,20 @@ COLUMNS = {
                                                 f.embedding_dim),
     "sequence_feature": lambda f, c: SequenceColumn(f.name, c.input, c.index(), c.embedding, f.embedding_dim,
                                                     f.separator, f.max_len),
+    "match_feature": lambda f, c: MatchColumn(
+        f.name, f.map_input, f.key_input, f.secondary_key_input, f.separator, f.kv_separator, f.key_joiner,
+        f.mode == feature_pb2.MatchFeature.HIT, f.normalizer, f.boundaries, c.embedding, f.embedding_dim),
+    "overlap_feature": lambda f, c: OverlapColumn(
+        f.name, f.left_input, f.right_input, f.left_separator, f.right_separator,
+        feature_pb2.OverlapFeature.Method.Name(f.method).lower(), f.lowercase, f.normalizer, f.boundaries,
+        c.embedding, f.embedding_dim),
+    "expr_feature": lambda f, c: ExpressionColumn(f.name, f.expression, f.normalizer, f.boundaries, c.embedding,
+                                                  f.embedding_dim),
+    "text_feature": lambda f, c: TextColumn(
+        f.name, c.input, StringIndex(f, c.path), c.embedding, f.embedding_dim, f.split_pattern, f.lowercase,
+        f.max_tokens, mean=f.combiner != feature_pb2.TagFeature.SUM),
+    "sequence_numeric_feature": lambda f, c: SequenceNumericColumn(
+        f.name, c.input, f.sequence, f.separator, f.normalizer, f.boundaries, c.embedding, f.embedding_dim),
 }
 
 

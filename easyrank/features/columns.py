@@ -29,6 +29,10 @@ class Column:
         """(embedding name, rows, dim) of the table this column needs, or None."""
         return None
 
+    def link(self, columns):
+        """Called once every column is built ({feature name: Column}), for a column that takes
+        settings from another (side information from its sequence); nothing by default."""
+
 
 class IdColumn(Column):
     """One categorical id per row -> an embedding row."""

@@ -6,28 +6,35 @@ Each module (id_feature.py, raw_feature.py, ...) builds the KindSpec (spec.py) o
 its checks, the table it needs (rows, width, what the rows mean), what it leaves to
 `easyrank.stats`, and the input fields it reads. Config validation, the table-memory
 estimate (easyrank/embeddings/memory.py), warm starting (training/embedding_rows.py), the
-statistics (statistics/compute.py) and the raw_features serving input loop over KINDS;
-features/builder.py maps the same names to the kind's column. tests/config_kinds_test.py
+statistics (statistics/compute.py), the checks across features (validate_across) and the
+raw_features serving input loop over KINDS; features/builder.py maps the same names to the
+kind's column (and runs Column.link once all are built). tests/config_kinds_test.py
 checks that every oneof field has an entry. A new kind: docs/features.md.
 """
 
 from easyrank.config.feature_kinds import (
     cross_feature,
+    expr_feature,
     id_feature,
     lookup_feature,
+    match_feature,
+    overlap_feature,
     raw_feature,
     sequence_feature,
+    sequence_numeric_feature,
     tag_feature,
+    text_feature,
     vector_feature,
 )
-from easyrank.config.feature_kinds.spec import Context, KindSpec, StatisticsSpec, TableSpec
+from easyrank.config.feature_kinds.spec import Across, Context, KindSpec, StatisticsSpec, TableSpec
 
 KINDS = {spec.oneof: spec for spec in (
     id_feature.SPEC, raw_feature.SPEC, tag_feature.SPEC, sequence_feature.SPEC, cross_feature.SPEC,
-    lookup_feature.SPEC, vector_feature.SPEC)}
+    lookup_feature.SPEC, vector_feature.SPEC, match_feature.SPEC, overlap_feature.SPEC, expr_feature.SPEC,
+    text_feature.SPEC, sequence_numeric_feature.SPEC)}
 
-__all__ = ["KINDS", "Context", "KindSpec", "StatisticsSpec", "TableSpec", "features", "table_specs",
-           "embedding_tables"]
+__all__ = ["KINDS", "Across", "Context", "KindSpec", "StatisticsSpec", "TableSpec", "features",
+           "validate_across", "table_specs", "embedding_tables"]
 
 
 def features(feature_configs):
@@ -39,6 +46,17 @@ def features(feature_configs):
         if kind is not None:
             found.append((f"feature_configs[{i}].{kind}", kind, getattr(wrapper, kind), KINDS[kind]))
     return found
+
+
+def validate_across(config):
+    """Runs the checks across features of the kinds that declare one (KindSpec.validate_across),
+    after every feature and feature group passed its own checks."""
+    found = features(config.feature_configs)
+    across = Across({feature.name: (kind, feature, path) for path, kind, feature, _ in found},
+                    config.model_config.feature_groups)
+    for path, _, feature, kind in found:
+        if kind.validate_across is not None:
+            kind.validate_across(feature, path, across)
 
 
 def table_specs(feature_configs):

@@ -1,4 +1,4 @@
-"""What the categorical kinds (id, tag and sequence features) share: how a value becomes a
+"""What the categorical kinds (id, tag, sequence and text features) share: how a value becomes a
 row (hashing, a vocabulary, identity or a dynamic table), the checks of that choice, the
 table it needs and the vocabulary `easyrank.stats` can count for it."""
 
@@ -78,7 +78,8 @@ def table(feature, path):
     """The table of a categorical feature: a dynamic table's capacity + 1 (the shared default
     row), the hash buckets, num_buckets + 1 (the out-of-range row) or the vocabulary plus its
     OOV rows (a vocab_file's rows are counted when the column is built: 0 here)."""
-    if feature.HasField("dynamic"):
+    dynamic = "dynamic" in feature.DESCRIPTOR.fields_by_name and feature.HasField("dynamic")
+    if dynamic:
         rows, field = feature.dynamic.capacity + 1, path + ".dynamic.capacity"
     elif feature.HasField("hash_bucket_size"):
         rows, field = feature.hash_bucket_size, path + ".hash_bucket_size"
@@ -88,7 +89,7 @@ def table(feature, path):
         rows, field = len(feature.vocab_list) + max(feature.num_oov_buckets, 1), path + ".vocab_list"
     else:
         rows, field = 0, path
-    if feature.HasField("hash_bucket_size") or feature.HasField("dynamic"):
+    if feature.HasField("hash_bucket_size") or dynamic:
         # A dynamic table's rows mean nothing without its id mapping: warm_start_dynamic
         # carries them together.
         meaning = spec.HASH

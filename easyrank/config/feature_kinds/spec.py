@@ -26,6 +26,10 @@ Context = collections.namedtuple("Context", ["fields", "labels", "allow_unfilled
 # rows_field: the field path that sets the rows (for messages); meaning: one of VOCAB ...
 TableSpec = collections.namedtuple("TableSpec", ["rows", "dim", "rows_field", "meaning"])
 
+# What a check across features sees: features, {feature name: (oneof, feature message, field
+# path)} of all features; groups, model_config.feature_groups.
+Across = collections.namedtuple("Across", ["features", "groups"])
+
 
 @dataclasses.dataclass(frozen=True)
 class StatisticsSpec:
@@ -51,6 +55,8 @@ class KindSpec:
       separator means a list (a Parquet list, a tf.Example bytes_list) may stand for the
       joined string (the raw_features serving signature takes the joined form).
     statistics: a StatisticsSpec, or None when nothing of this kind is left to the data.
+    validate_across(feature, path, across): optional; the checks that need the other features
+      or the feature groups (an Across), run once every feature and group passed its own.
     """
 
     oneof: str
@@ -58,3 +64,4 @@ class KindSpec:
     table: object
     inputs: object
     statistics: StatisticsSpec | None = None
+    validate_across: object = None
