@@ -252,7 +252,7 @@ def test_every_embedding_optimizer_under_mirrored_and_mixed_precision(tmp_path):
     optimizers = {name: {f"train_config.embedding_optimizer.{k}": v for k, v in settings.items()}
                   for name, settings in EMBEDDING_OPTIMIZERS.items()}
     code, out = run_bounded([sys.executable, str(script), edits(data_config__shuffle=False),
-                             CONFIG, json.dumps(optimizers)], timeout=900)
+                             CONFIG, json.dumps(optimizers)], timeout=1800)
     assert code == 0, out[-3000:]
     results = json.loads(out.split("RESULT ")[1].splitlines()[0])
     assert len(results) == 4 * len(EMBEDDING_OPTIMIZERS)

@@ -109,7 +109,7 @@ def variants(tmp_path, data, strategy):
     return runs
 
 
-def run(tmp_path, specs, workers=0, ps=0, timeout=900):
+def run(tmp_path, specs, workers=0, ps=0, timeout=1800):
     """Runs the variants in one process (or one launch of a cluster); returns its output."""
     spec = tmp_path / f"spec_{workers}_{ps}.json"
     spec.write_text(json.dumps({"variants": specs}))
