@@ -39,6 +39,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(ROOT, "samples", "configs")
 CENSUS = os.path.join(ROOT, "samples", "data", "census")
+MOVIELENS = os.path.join(ROOT, "samples", "data", "movielens")
 
 # config -> (training steps, evaluation steps of 256 rows; 0: the whole evaluation split) of
 # the slice run. 60 steps of 256 rows are a fifth of an epoch of census. The POSO samples
@@ -192,11 +193,14 @@ def sample_slice(tmp_path_factory, load_sample):
 
 def _test_split(name, config, request):
     """The held-out test split of the sample: census's test.csv.gz (or its Parquet copy);
-    the MovieLens samples' eval_input_path is already their test split."""
+    MovieLens's test.csv.gz (the ranking samples' eval_input_path is valid.csv.gz, the period
+    between train and test)."""
     if name.endswith("_parquet"):
         return [request.getfixturevalue("census_parquet")["test"]]
     if name.startswith("census_"):
         return [os.path.join(CENSUS, "test.csv.gz")]
+    if name.startswith("movielens_") and not name.startswith("movielens_retrieval"):
+        return [os.path.join(MOVIELENS, "test.csv.gz")]
     return list(config.eval_input_path)
 
 
@@ -205,8 +209,8 @@ def sample_full(request, tmp_path_factory, load_sample):
     """sample_full(name) -> namespace(config, model_dir, results): the sample config as shipped
     (criteo: the generated data; parquet: the Parquet splits), trained to its end with
     export_config.exporter NONE (no test of a full run reads its export), evaluated by the train
-    loop on the held-out test split (census: test.csv.gz; MovieLens: its eval_input_path, already
-    the test split), which training never reads. Trained on first use, once per session; the
+    loop on the held-out test split (census and MovieLens: test.csv.gz; others: eval_input_path),
+    which training never reads. Trained on first use, once per session; the
     final checkpoint is tf.train.latest_checkpoint(model_dir).
     """
     from easyrank.training import loop

@@ -8,8 +8,9 @@ what the same model scores before training, and the test checks that gap too: an
 broken model cannot pass. Measured values are in the comments of FAST.
 
 Slow: the config as shipped (`sample_full` in tests/conftest.py) reaches its target on the
-held-out test split (census: test.csv.gz; MovieLens: eval_input_path is already the test
-split). Targets of the samples not listed here are asserted next to their other tests:
+held-out test split (census and MovieLens: test.csv.gz; the MovieLens samples' eval_input_path
+is valid.csv.gz, the period between train and test, which the fast runs evaluate on).
+Targets of the samples not listed here are asserted next to their other tests:
 census_dcn_mix in census_interaction_test.py, census_mmoe in multitask_test.py, movielens_din
 and movielens_mean_pool in movielens_din_test.py, movielens_ctcvr and movielens_esmm in
 ctcvr_test.py.
