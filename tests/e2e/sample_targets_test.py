@@ -31,8 +31,9 @@ UNTRAINED_GAP = 0.04  # each threshold is at least this far above the untrained 
 
 # config -> (steps, eval steps, {metric: threshold}). Comments: untrained -> trained value,
 # measured with the config's seed on a shared 2-CPU machine; thresholds leave 0.02-0.03 below
-# the trained value. The POSO samples learn slowly (0.67 after 2 epochs) and the first test
-# rows are the hardest, so they train 300 steps and are evaluated on the whole test split.
+# the trained value. The POSO samples learn slowly (0.67 after 2 epochs) and the first
+# evaluation rows are the hardest, so they train 280 steps and are evaluated on the whole
+# validation split.
 FAST = {
     "census_mlp": (60, EVAL_STEPS, {"income/auc": 0.89}),  # 0.817 -> 0.913
     "census_dcn_mix": (60, EVAL_STEPS, {"income/auc": 0.88}),  # 0.660 -> 0.908
@@ -46,22 +47,24 @@ FAST = {
     "census_shared_bottom": (60, EVAL_STEPS, {"income/auc": 0.88, "never_married/auc": 0.96}),
     # income 0.327 -> 0.915, never married 0.619 -> 0.990
     "census_ple": (60, EVAL_STEPS, {"income/auc": 0.89, "never_married/auc": 0.96}),
-    "movielens_din": (60, EVAL_STEPS, {"like/auc": 0.74}),  # 0.411 -> 0.783
-    # like 0.701 -> 0.772, love (liked rows) 0.409 -> 0.622
-    "movielens_ctcvr": (60, EVAL_STEPS, {"like/auc": 0.745, "love/auc": 0.59}),
-    # like 0.701 -> 0.773, love (liked rows) 0.407 -> 0.575
-    "movielens_esmm": (60, EVAL_STEPS, {"like/auc": 0.745, "love/auc": 0.55}),
-    "movielens_mean_pool": (60, EVAL_STEPS, {"like/auc": 0.745}),  # 0.701 -> 0.774
-    # like 0.646 -> 0.774, rank (pairwise, a score) 0.504 -> 0.715
-    "movielens_ranking": (60, EVAL_STEPS, {"like/auc": 0.745, "rank/auc": 0.69, "listwise/gauc": 0.59}),
+    # MovieLens: evaluated on the first 4,096 rows of valid.csv.gz (issue 24).
+    "movielens_din": (60, EVAL_STEPS, {"like/auc": 0.735}),  # 0.398 -> 0.760
+    # like 0.606 -> 0.762. love (liked rows) 0.561 -> 0.566: 60 steps do not move it on these
+    # rows, so it is asserted only in the full run (tests/e2e/ctcvr_test.py).
+    "movielens_ctcvr": (60, EVAL_STEPS, {"like/auc": 0.74}),
+    # like 0.606 -> 0.761, love (liked rows) 0.556 -> 0.564 (as movielens_ctcvr)
+    "movielens_esmm": (60, EVAL_STEPS, {"like/auc": 0.74}),
+    "movielens_mean_pool": (60, EVAL_STEPS, {"like/auc": 0.74}),  # 0.606 -> 0.762
+    # like 0.507 -> 0.757, rank (pairwise, a score) 0.477 -> 0.713, listwise GAUC 0.444 -> 0.660
+    "movielens_ranking": (60, EVAL_STEPS, {"like/auc": 0.73, "rank/auc": 0.69, "listwise/gauc": 0.635}),
     "census_deepfm": (60, EVAL_STEPS, {"income/auc": 0.89}),  # 0.330 -> 0.921
     "census_wide_deep": (60, EVAL_STEPS, {"income/auc": 0.89}),  # 0.265 -> 0.916
     "census_dlrm": (60, EVAL_STEPS, {"income/auc": 0.87}),  # 0.779 -> 0.900
-    "movielens_bst": (60, EVAL_STEPS, {"like/auc": 0.74}),  # 0.499 -> 0.783
-    "movielens_din_dynamic": (60, EVAL_STEPS, {"like/auc": 0.74}),  # 0.422 -> 0.778
+    "movielens_bst": (60, EVAL_STEPS, {"like/auc": 0.69}),  # 0.470 -> 0.716
+    "movielens_din_dynamic": (60, EVAL_STEPS, {"like/auc": 0.735}),  # 0.401 -> 0.760
     "criteo_mlp": (60, EVAL_STEPS, {"ctr/auc": 0.62}),  # 0.497 -> 0.651 (generated data)
-    "movielens_poso": (300, 0, {"like/auc": 0.665}),  # 0.504 -> 0.693
-    "movielens_poso_baseline": (300, 0, {"like/auc": 0.665}),  # 0.571 -> 0.694
+    "movielens_poso": (280, 0, {"like/auc": 0.62}),  # 0.578 -> 0.644
+    "movielens_poso_baseline": (280, 0, {"like/auc": 0.62}),  # 0.579 -> 0.647
 }
 
 # config -> {metric: target on the test split} for the configs as shipped.
