@@ -17,18 +17,20 @@ Prints one Markdown row per variant: AUC and GAUC of `like` per seed and their m
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(ROOT, "samples", "configs")
 DATA = os.path.join(ROOT, "samples", "data", "movielens")
-DIN_LINE = 'din { attention_units: [80, 40] attention_activation: "prelu" normalize: false }'
+DIN_BLOCK = re.compile(r"din \{[^}]*\}")
 
-# variant -> (config, replacement of DIN_LINE or None)
+# variant -> (config, the din block that replaces the config's, or None: the config as it is)
 VARIANTS = {
-    "din_prelu": ("movielens_din.config", None),  # as shipped: the paper's unit, unnormalised
-    "din_prelu_softmax": ("movielens_din.config",
+    "din_prelu": ("movielens_din.config",  # the paper's unit, unnormalised weights
+                  'din { attention_units: [80, 40] attention_activation: "prelu" normalize: false }'),
+    "din_prelu_softmax": ("movielens_din.config",  # shipped since issue 24: chosen on valid
                           'din { attention_units: [80, 40] attention_activation: "prelu" normalize: true }'),
     "din_sigmoid": ("movielens_din.config",
                     'din { attention_units: [64, 32] attention_activation: "sigmoid" normalize: false }'),
@@ -44,11 +46,11 @@ def variant_config(name, out_dir):
         return path
     with open(path, encoding="utf-8") as f:
         text = f.read()
-    if text.count(DIN_LINE) != 1:
-        raise SystemExit("%s: expected one line %r to replace" % (path, DIN_LINE))
+    if len(DIN_BLOCK.findall(text)) != 1:
+        raise SystemExit("%s: expected one din { ... } block to replace" % path)
     out = os.path.join(out_dir, name + ".config")
     with open(out, "w", encoding="utf-8") as f:
-        f.write(text.replace(DIN_LINE, line))
+        f.write(DIN_BLOCK.sub(line, text))
     return out
 
 
