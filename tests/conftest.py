@@ -39,17 +39,24 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(ROOT, "samples", "configs")
 CENSUS = os.path.join(ROOT, "samples", "data", "census")
+MOVIELENS = os.path.join(ROOT, "samples", "data", "movielens")
 
 # config -> (training steps, evaluation steps of 256 rows; 0: the whole evaluation split) of
 # the slice run. 60 steps of 256 rows are a fifth of an epoch of census. The POSO samples
-# learn slowly and the first test rows are the hardest: 300 steps, the whole test split.
+# learn slowly and the first evaluation rows are the hardest: 280 steps (of the 284 of an epoch
+# of MovieLens train), the whole validation split.
 SLICE_STEPS = {name: (60, 16) for name in (
     "census_mlp", "census_dcn_mix", "census_dcn_mix_parquet", "census_dcn_v2", "census_masknet",
     "census_fibinet", "census_mmoe", "census_shared_bottom", "census_ple", "census_deepfm",
     "census_wide_deep", "census_dlrm", "movielens_din", "movielens_ctcvr", "movielens_esmm",
     "movielens_mean_pool", "movielens_ranking", "movielens_bst", "movielens_din_dynamic",
+<<<<<<< HEAD
     "criteo_mlp", "movielens_features")}
 SLICE_STEPS.update({"movielens_poso": (300, 0), "movielens_poso_baseline": (300, 0)})
+=======
+    "criteo_mlp")}
+SLICE_STEPS.update({"movielens_poso": (280, 0), "movielens_poso_baseline": (280, 0)})
+>>>>>>> valid24
 SLICE_BATCH = 256
 
 
@@ -192,11 +199,14 @@ def sample_slice(tmp_path_factory, load_sample):
 
 def _test_split(name, config, request):
     """The held-out test split of the sample: census's test.csv.gz (or its Parquet copy);
-    the MovieLens samples' eval_input_path is already their test split."""
+    MovieLens's test.csv.gz (the ranking samples' eval_input_path is valid.csv.gz, the period
+    between train and test)."""
     if name.endswith("_parquet"):
         return [request.getfixturevalue("census_parquet")["test"]]
     if name.startswith("census_"):
         return [os.path.join(CENSUS, "test.csv.gz")]
+    if name.startswith("movielens_") and not name.startswith("movielens_retrieval"):
+        return [os.path.join(MOVIELENS, "test.csv.gz")]
     return list(config.eval_input_path)
 
 
@@ -205,8 +215,8 @@ def sample_full(request, tmp_path_factory, load_sample):
     """sample_full(name) -> namespace(config, model_dir, results): the sample config as shipped
     (criteo: the generated data; parquet: the Parquet splits), trained to its end with
     export_config.exporter NONE (no test of a full run reads its export), evaluated by the train
-    loop on the held-out test split (census: test.csv.gz; MovieLens: its eval_input_path, already
-    the test split), which training never reads. Trained on first use, once per session; the
+    loop on the held-out test split (census and MovieLens: test.csv.gz; others: eval_input_path),
+    which training never reads. Trained on first use, once per session; the
     final checkpoint is tf.train.latest_checkpoint(model_dir).
     """
     from easyrank.training import loop

@@ -3,16 +3,19 @@
 
 Reads ``ratings.csv`` and ``movies.csv`` (GroupLens ml-latest-small) and writes
 
-* ``train.csv.gz`` / ``test.csv.gz``: one row per rating with the label,
+* ``train.csv.gz`` / ``valid.csv.gz`` / ``test.csv.gz``: one row per rating with the label,
   movie side features, the user's behaviour sequence (previous up to 50 movies,
   most recent last) and user-activity (cold-start) features;
 * ``README.md``: source, licence, columns, split, statistics;
-* ``tests/data/movielens_tiny.csv``: 200 evenly spaced rows of train.
+* ``tests/data/movielens_tiny.csv``: 200 evenly spaced rows of the period
+  before test (train and valid together, as the train split was before valid
+  existed, so the fixture did not change).
 
 Order: all ratings are sorted by (timestamp, original row index). Per-user
 features are computed in that order over the full timeline and never look at
 the rating itself or later ones. The last ``int(0.2 * n)`` ratings in that
-order form the test set, the rest train. Within each file, rows are grouped by
+order form the test set; of the rest (the period before test), the last
+``int(0.1 * m)`` form the validation set and the others train. Within each file, rows are grouped by
 user (ascending user id) and in time order within the user.
 
 Standard library only; gzip output uses mtime=0, so bytes are deterministic.
@@ -37,6 +40,8 @@ DEFAULT_OUTPUT_DIR = os.path.join('samples', 'data', 'movielens')
 DEFAULT_FIXTURE = os.path.join('tests', 'data', 'movielens_tiny.csv')
 MAX_HIST = 50
 TEST_FRACTION = 0.2
+VALID_FRACTION = 0.1  # of the period before test
+SPLITS = ('train', 'valid', 'test')
 FIXTURE_ROWS = 200
 SEQ_SEP = ';'
 
@@ -180,12 +185,18 @@ def build_features(ratings, movies, max_hist=MAX_HIST):
     return out
 
 
-def split_by_time(ratings, test_fraction=TEST_FRACTION):
-    """(train rows, test rows): sets of row indices; test = last int(f*n)."""
+def split_by_time(ratings, test_fraction=TEST_FRACTION,
+                  valid_fraction=VALID_FRACTION):
+    """(train, valid, test): sets of row indices, in time order.
+
+    test = the last int(test_fraction * n) ratings; valid = the last
+    int(valid_fraction * m) of the m ratings before test; train = the rest.
+    """
     ordered = time_order(ratings)
-    n_test = int(test_fraction * len(ordered))
-    cut = len(ordered) - n_test
-    return (set(r.row for r in ordered[:cut]),
+    cut = len(ordered) - int(test_fraction * len(ordered))
+    valid_cut = cut - int(valid_fraction * cut)
+    return (set(r.row for r in ordered[:valid_cut]),
+            set(r.row for r in ordered[valid_cut:cut]),
             set(r.row for r in ordered[cut:]))
 
 
@@ -193,23 +204,42 @@ def _user_key(user_id):
     return (0, int(user_id), '') if user_id.isdigit() else (1, 0, user_id)
 
 
-def prepare(ratings, movies, max_hist=MAX_HIST, test_fraction=TEST_FRACTION):
-    """Returns {'train': [row dict], 'test': [row dict]}, grouped by user."""
+def prepare(ratings, movies, max_hist=MAX_HIST, test_fraction=TEST_FRACTION,
+            valid_fraction=VALID_FRACTION):
+    """{'train', 'valid', 'test', 'before_test'}: lists of row dicts, grouped by user.
+
+    'before_test' is train and valid together (the fixture's source).
+    """
     feats = build_features(ratings, movies, max_hist)
-    train_rows, test_rows = split_by_time(ratings, test_fraction)
+    train_rows, valid_rows, test_rows = split_by_time(ratings, test_fraction,
+                                                      valid_fraction)
     order = sorted(ratings, key=lambda r: (_user_key(r.user_id), r.timestamp, r.row))
     return {
         'train': [feats[r.row] for r in order if r.row in train_rows],
+        'valid': [feats[r.row] for r in order if r.row in valid_rows],
         'test': [feats[r.row] for r in order if r.row in test_rows],
+        'before_test': [feats[r.row] for r in order if r.row not in test_rows],
+    }
+
+
+def _cold(rows, seen_rows):
+    """Cold-start counts of rows against the users and movies of seen_rows."""
+    seen_users = set(r['user_id'] for r in seen_rows)
+    seen_movies = set(r['movie_id'] for r in seen_rows)
+    cold_users = set(r['user_id'] for r in rows) - seen_users
+    return {
+        'users': len(set(r['user_id'] for r in rows)),
+        'cold_users': len(cold_users),
+        'cold_user_rows': sum(1 for r in rows if r['user_id'] in cold_users),
+        'cold_movie_rows': sum(1 for r in rows if r['movie_id'] not in seen_movies),
+        'cold_movies': len(set(r['movie_id'] for r in rows) - seen_movies),
     }
 
 
 def split_stats(splits):
-    train, test = splits['train'], splits['test']
-    train_users = set(r['user_id'] for r in train)
-    train_movies = set(r['movie_id'] for r in train)
     stats = {}
-    for name, rows in (('train', train), ('test', test)):
+    for name in SPLITS:
+        rows = splits[name]
         n = len(rows)
         stats[name] = {
             'rows': n,
@@ -220,14 +250,9 @@ def split_stats(splits):
             'min_ts': min(r['timestamp'] for r in rows) if rows else None,
             'max_ts': max(r['timestamp'] for r in rows) if rows else None,
         }
-    cold_users = set(r['user_id'] for r in test) - train_users
-    stats['cold'] = {
-        'test_users': stats['test']['users'],
-        'cold_users': len(cold_users),
-        'cold_user_rows': sum(1 for r in test if r['user_id'] in cold_users),
-        'cold_movie_rows': sum(1 for r in test if r['movie_id'] not in train_movies),
-        'cold_movies': len(set(r['movie_id'] for r in test) - train_movies),
-    }
+    # valid against train; test against everything before it (train + valid).
+    stats['cold_valid'] = _cold(splits['valid'], splits['train'])
+    stats['cold'] = _cold(splits['test'], splits['train'] + splits['valid'])
     return stats
 
 
@@ -240,23 +265,26 @@ def _utc(ts):
 def render_stats(stats):
     lines = ['| split | rows | positives (rating >= 4) | positive rate | users | movies | is_new_user rows | first rating | last rating |',
              '|---|---:|---:|---:|---:|---:|---:|---|---|']
-    for name in ('train', 'test'):
+    for name in SPLITS:
         s = stats[name]
         lines.append('| %s | %d | %d | %.4f | %d | %d | %d | %s | %s |' % (
             name, s['rows'], s['positives'],
             s['positives'] / s['rows'] if s['rows'] else float('nan'),
             s['users'], s['movies'], s['new_user_rows'],
             _utc(s['min_ts']) if s['rows'] else '', _utc(s['max_ts']) if s['rows'] else ''))
-    c = stats['cold']
-    t = stats['test']['rows']
-    lines.append('')
-    lines.append('Cold start in the test split: %d of its %d users never appear in '
-                 'train; they account for %d of the %d test rows (%.1f %%). '
-                 '%d test rows (%.1f %%) are of %d movies never rated in train.' % (
-                     c['cold_users'], c['test_users'], c['cold_user_rows'], t,
-                     100.0 * c['cold_user_rows'] / t if t else 0.0,
-                     c['cold_movie_rows'], 100.0 * c['cold_movie_rows'] / t if t else 0.0,
-                     c['cold_movies']))
+    for key, name, before in (('cold_valid', 'valid', 'train'),
+                              ('cold', 'test', 'train or valid')):
+        c = stats[key]
+        t = stats[name]['rows']
+        lines.append('')
+        lines.append('Cold start in the %s split: %d of its %d users never appear in '
+                     '%s; they account for %d of the %d %s rows (%.1f %%). '
+                     '%d %s rows (%.1f %%) are of %d movies never rated in %s.' % (
+                         name, c['cold_users'], c['users'], before, c['cold_user_rows'],
+                         t, name, 100.0 * c['cold_user_rows'] / t if t else 0.0,
+                         c['cold_movie_rows'], name,
+                         100.0 * c['cold_movie_rows'] / t if t else 0.0,
+                         c['cold_movies'], before))
     return '\n'.join(lines)
 
 
@@ -311,11 +339,17 @@ Generated by `tools/prepare_movielens.py`; do not edit by hand.
 
 ## Files
 
-* `train.csv.gz`, `test.csv.gz`: CSV with a header row (values containing no
-  commas; `csv` quoting is used only where needed, and none is needed here).
+* `train.csv.gz`, `valid.csv.gz`, `test.csv.gz`: CSV with a header row (values
+  containing no commas; `csv` quoting is used only where needed, and none is
+  needed here).
+* `genre_embedding.txt`: 20 rows of 8 numbers, the `first_genre` table of a model of
+  `samples/configs/movielens_ranking.config` trained on the period before test (train and
+  valid: it was made before the validation split existed; the commands are in that
+  config), row i for its vocab_list entry i; the sample loads it as a frozen pretrained table.
 * `tests/data/movielens_tiny.csv` (repository root): %(fixture_rows)d evenly
-  spaced rows of `train.csv.gz` (every `len(train)//%(fixture_rows)d`-th row),
-  uncompressed, for fast unit tests.
+  spaced rows of the period before test (train and valid together, grouped by
+  user: every `len(train + valid)//%(fixture_rows)d`-th row), uncompressed, for
+  fast unit tests. It is the file it was before `valid.csv.gz` existed.
 
 ## Columns
 
@@ -351,9 +385,16 @@ ratings (they happened before it, so this is not leakage).
 ## Split
 
 All ratings sorted by (timestamp, original row order); the last
-`int(0.2 * n)` of them form `test.csv.gz`, the rest `train.csv.gz`. Within
+`int(0.2 * n)` of them form `test.csv.gz`. Of the `m` ratings before test, the
+last `int(0.1 * m)` form `valid.csv.gz` and the rest `train.csv.gz`. So the
+three periods follow each other in time: train, then valid, then test. Within
 each file, rows are grouped by user (ascending numeric user id) and in time
 order within the user.
+
+Samples train on `train.csv.gz` and evaluate on `valid.csv.gz`; design choices
+(model variants, attention units, hyperparameters) are made on valid, and
+test figures are reported once, for the chosen model, with `eval_input_path`
+pointed at `test.csv.gz` (`--eval_input_path` or an edited copy of the config).
 
 %(stats)s
 
@@ -390,12 +431,12 @@ def main(argv=None):
 
     ratings, movies = read_inputs(args.input_dir)
     splits = prepare(ratings, movies)
-    for name in ('train', 'test'):
+    for name in SPLITS:
         write_csv_gz(os.path.join(args.output_dir, name + '.csv.gz'), splits[name])
     if args.fixture:
         os.makedirs(os.path.dirname(args.fixture) or '.', exist_ok=True)
         with open(args.fixture, 'w', encoding='utf-8', newline='') as f:
-            write_csv(f, fixture_rows(splits['train']))
+            write_csv(f, fixture_rows(splits['before_test']))
     stats = split_stats(splits)
     with open(os.path.join(args.output_dir, 'README.md'), 'w',
               encoding='utf-8') as f:

@@ -52,8 +52,9 @@ def test_love_task_counts_liked_rows_only(tmp_path):
 def test_funnel_samples_meet_their_targets(name, tmp_path):
     config = _config(name, train_input_path=[TRAIN], eval_input_path=[TEST], **{"export_config.exporter": "NONE"})
     results = loop.train_and_evaluate(config, str(tmp_path))
-    # One epoch, test split: like/auc 0.80-0.81 and love/auc (liked rows) 0.73-0.74 here; an untrained
-    # model scores 0.5.
+    print(name, {k: round(results[k], 4) for k in ("like/auc", "love/auc")})
+    # One epoch of train.csv.gz, test split: like/auc 0.8002 and 0.8039, love/auc (liked rows) 0.7317 and
+    # 0.7289 (ctcvr, esmm; 2026-12-07, issue 24); an untrained model scores 0.5.
     assert results["like/auc"] > 0.78 and results["love/auc"] > 0.70, results
     with gzip.open(TEST, "rt") as f:
         header = f.readline().strip().split(",")

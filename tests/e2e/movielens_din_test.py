@@ -116,18 +116,19 @@ def full_runs(sample_full):
 
 @pytest.mark.slow
 def test_both_samples_learn_on_the_time_split(full_runs):
-    # Mostly unseen users (see samples/data/movielens/README.md); 0.5 is chance, and the
-    # movie's earlier positive rate alone scores about 0.66.
+    # Test split, mostly unseen users (see samples/data/movielens/README.md); 0.5 is chance, and
+    # the movie's earlier positive rate alone scores about 0.66. Seed 2024 (issue 24): DIN
+    # 0.8075 / 0.6985, mean pooling 0.8052 / 0.7007 (AUC / GAUC).
     for results in full_runs.values():
-        assert results["like/auc"] > 0.75 and results["like/gauc"] > 0.65
+        assert results["like/auc"] > 0.78 and results["like/gauc"] > 0.675
 
 
 @pytest.mark.slow
-def test_din_reaches_the_issue_target_and_beats_mean_pooling(full_runs):
+def test_din_reaches_the_issue_target_level_with_mean_pooling(full_runs):
     din, mean = full_runs["din"], full_runs["mean"]
     assert din["like/auc"] >= 0.70
-    # Over seeds 2024, 1, 2 DIN leads by 0.005-0.007 AUC and 0.0006-0.0045 GAUC
-    # (docs/benchmarks.md); the GAUC margin of the default seed is small, so allow
-    # for other CPUs' float rounding there.
-    assert din["like/auc"] > mean["like/auc"]
-    assert din["like/gauc"] > mean["like/gauc"] - 0.002
+    # Chosen on the validation split, DIN and mean pooling are level (docs/benchmarks.md, "DIN
+    # on MovieLens"): on test DIN leads by 0.0016 AUC and trails by 0.0016 GAUC (means of seeds
+    # 2024 and 1). A DIN that falls clearly behind is a regression.
+    assert din["like/auc"] > mean["like/auc"] - 0.005
+    assert din["like/gauc"] > mean["like/gauc"] - 0.005

@@ -8,8 +8,9 @@ what the same model scores before training, and the test checks that gap too: an
 broken model cannot pass. Measured values are in the comments of FAST.
 
 Slow: the config as shipped (`sample_full` in tests/conftest.py) reaches its target on the
-held-out test split (census: test.csv.gz; MovieLens: eval_input_path is already the test
-split). Targets of the samples not listed here are asserted next to their other tests:
+held-out test split (census and MovieLens: test.csv.gz; the MovieLens samples' eval_input_path
+is valid.csv.gz, the period between train and test, which the fast runs evaluate on).
+Targets of the samples not listed here are asserted next to their other tests:
 census_dcn_mix in census_interaction_test.py, census_mmoe in multitask_test.py, movielens_din
 and movielens_mean_pool in movielens_din_test.py, movielens_ctcvr and movielens_esmm in
 ctcvr_test.py.
@@ -30,8 +31,9 @@ UNTRAINED_GAP = 0.04  # each threshold is at least this far above the untrained 
 
 # config -> (steps, eval steps, {metric: threshold}). Comments: untrained -> trained value,
 # measured with the config's seed on a shared 2-CPU machine; thresholds leave 0.02-0.03 below
-# the trained value. The POSO samples learn slowly (0.67 after 2 epochs) and the first test
-# rows are the hardest, so they train 300 steps and are evaluated on the whole test split.
+# the trained value. The POSO samples learn slowly (0.67 after 2 epochs) and the first
+# evaluation rows are the hardest, so they train 280 steps and are evaluated on the whole
+# validation split.
 FAST = {
     "census_mlp": (60, EVAL_STEPS, {"income/auc": 0.89}),  # 0.817 -> 0.913
     "census_dcn_mix": (60, EVAL_STEPS, {"income/auc": 0.88}),  # 0.660 -> 0.908
@@ -45,23 +47,25 @@ FAST = {
     "census_shared_bottom": (60, EVAL_STEPS, {"income/auc": 0.88, "never_married/auc": 0.96}),
     # income 0.327 -> 0.915, never married 0.619 -> 0.990
     "census_ple": (60, EVAL_STEPS, {"income/auc": 0.89, "never_married/auc": 0.96}),
-    "movielens_din": (60, EVAL_STEPS, {"like/auc": 0.74}),  # 0.411 -> 0.783
-    # like 0.701 -> 0.772, love (liked rows) 0.409 -> 0.622
-    "movielens_ctcvr": (60, EVAL_STEPS, {"like/auc": 0.745, "love/auc": 0.59}),
-    # like 0.701 -> 0.773, love (liked rows) 0.407 -> 0.575
-    "movielens_esmm": (60, EVAL_STEPS, {"like/auc": 0.745, "love/auc": 0.55}),
-    "movielens_mean_pool": (60, EVAL_STEPS, {"like/auc": 0.745}),  # 0.701 -> 0.774
-    # like 0.646 -> 0.774, rank (pairwise, a score) 0.504 -> 0.715
-    "movielens_ranking": (60, EVAL_STEPS, {"like/auc": 0.745, "rank/auc": 0.69, "listwise/gauc": 0.59}),
+    # MovieLens: evaluated on the first 4,096 rows of valid.csv.gz (issue 24).
+    "movielens_din": (60, EVAL_STEPS, {"like/auc": 0.735}),  # 0.395 -> 0.760
+    # like 0.606 -> 0.762. love (liked rows) 0.561 -> 0.566: 60 steps do not move it on these
+    # rows, so it is asserted only in the full run (tests/e2e/ctcvr_test.py).
+    "movielens_ctcvr": (60, EVAL_STEPS, {"like/auc": 0.74}),
+    # like 0.606 -> 0.761, love (liked rows) 0.556 -> 0.564 (as movielens_ctcvr)
+    "movielens_esmm": (60, EVAL_STEPS, {"like/auc": 0.74}),
+    "movielens_mean_pool": (60, EVAL_STEPS, {"like/auc": 0.74}),  # 0.606 -> 0.762
+    # like 0.507 -> 0.757, rank (pairwise, a score) 0.477 -> 0.713, listwise GAUC 0.444 -> 0.660
+    "movielens_ranking": (60, EVAL_STEPS, {"like/auc": 0.73, "rank/auc": 0.69, "listwise/gauc": 0.635}),
     "census_deepfm": (60, EVAL_STEPS, {"income/auc": 0.89}),  # 0.330 -> 0.921
     "census_wide_deep": (60, EVAL_STEPS, {"income/auc": 0.89}),  # 0.265 -> 0.916
     "census_dlrm": (60, EVAL_STEPS, {"income/auc": 0.87}),  # 0.779 -> 0.900
-    "movielens_bst": (60, EVAL_STEPS, {"like/auc": 0.74}),  # 0.499 -> 0.783
-    "movielens_din_dynamic": (60, EVAL_STEPS, {"like/auc": 0.74}),  # 0.422 -> 0.778
+    "movielens_bst": (60, EVAL_STEPS, {"like/auc": 0.69}),  # 0.470 -> 0.716
+    "movielens_din_dynamic": (60, EVAL_STEPS, {"like/auc": 0.735}),  # 0.401 -> 0.760
     "criteo_mlp": (60, EVAL_STEPS, {"ctr/auc": 0.62}),  # 0.497 -> 0.651 (generated data)
     "movielens_features": (60, EVAL_STEPS, {"like/auc": 0.77}),  # 0.328 -> 0.800 (issue 28's kinds)
-    "movielens_poso": (300, 0, {"like/auc": 0.665}),  # 0.504 -> 0.693
-    "movielens_poso_baseline": (300, 0, {"like/auc": 0.665}),  # 0.571 -> 0.694
+    "movielens_poso": (280, 0, {"like/auc": 0.62}),  # 0.578 -> 0.644
+    "movielens_poso_baseline": (280, 0, {"like/auc": 0.62}),  # 0.579 -> 0.647
 }
 
 # config -> {metric: target on the test split} for the configs as shipped.
@@ -73,11 +77,12 @@ SLOW = {
     "census_shared_bottom": {"income/auc": 0.935, "never_married/auc": 0.985},
     "census_ple": {"income/auc": 0.935, "never_married/auc": 0.985},
     "census_dcn_mix_parquet": {"income/auc": 0.937},  # as census_dcn_mix
-    # 0.7970 and 0.7681 in one full run (seed 2024), 2026-11-30
-    "movielens_ranking": {"like/auc": 0.785, "rank/auc": 0.755, "listwise/gauc": 0.68},
-    # docs/benchmarks.md, "POSO on MovieLens": 0.6736 and 0.6665 (means of 3 seeds; lowest seed 0.6554)
-    "movielens_poso": {"like/auc": 0.645},
-    "movielens_poso_baseline": {"like/auc": 0.645},
+    # 0.7939, 0.7578 and 0.6933 in one full run (seed 2024) on train less valid, 2026-12-07
+    "movielens_ranking": {"like/auc": 0.77, "rank/auc": 0.735, "listwise/gauc": 0.67},
+    # Trained on train.csv.gz without the validation period (issue 24): 0.6456 and 0.6376 in one
+    # full run each (seed of the config), 2026-12-07; untrained 0.50-0.57 on test.
+    "movielens_poso": {"like/auc": 0.62},
+    "movielens_poso_baseline": {"like/auc": 0.62},
 }
 
 

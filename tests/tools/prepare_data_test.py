@@ -220,12 +220,17 @@ def test_movielens_truncation_alignment_and_new_user():
 def test_movielens_time_split():
     # 10 ratings, timestamps descending in file order: the test set is the
     # two latest ones, i.e. the first two rows of the file.
+    # valid is the latest int(0.1 * 8) = 0 of the 8 before test.
     ratings = _ratings([('%d' % (i % 3 + 1), '1', '4.0', 1000 - i) for i in range(10)])
-    train, test = pm.split_by_time(ratings)
-    assert test == {0, 1} and train == set(range(2, 10))
+    train, valid, test = pm.split_by_time(ratings)
+    assert test == {0, 1} and valid == set() and train == set(range(2, 10))
     ratings = _ratings([('1', '1', '4.0', 5)] * 20)  # all ties: row order decides
-    train, test = pm.split_by_time(ratings)
-    assert test == {16, 17, 18, 19}
+    train, valid, test = pm.split_by_time(ratings)
+    assert test == {16, 17, 18, 19} and valid == {15} and train == set(range(15))
+    # 30 ratings in reverse time order: test = 6 latest, valid = 2 just before them.
+    ratings = _ratings([('1', '1', '4.0', 1000 - i) for i in range(30)])
+    train, valid, test = pm.split_by_time(ratings)
+    assert test == set(range(6)) and valid == {6, 7} and train == set(range(8, 30))
 
 
 def test_movielens_prepare_and_stats():
@@ -237,7 +242,16 @@ def test_movielens_prepare_and_stats():
         rows.append(('9', str(k % 5 + 1), '5.0', 10000 + k))
     ratings = _ratings(rows)
     splits = pm.prepare(ratings, _movies())
-    assert len(splits['train']) == 40 and len(splits['test']) == 10
+    # 50 ratings: test = the 10 latest (user 9); valid = the 4 latest of the 40 before.
+    assert [len(splits[k]) for k in pm.SPLITS] == [36, 4, 10]
+    # the fixture's source: train and valid together, grouped by user as before
+    assert splits['before_test'] == sorted(
+        splits['train'] + splits['valid'],
+        key=lambda r: (int(r['user_id']), r['timestamp']))
+    assert max(r['timestamp'] for r in splits['train']) < min(
+        r['timestamp'] for r in splits['valid'])
+    assert max(r['timestamp'] for r in splits['valid']) < min(
+        r['timestamp'] for r in splits['test'])
     assert splits == pm.prepare(ratings, _movies())
     assert all(r['user_id'] == '9' for r in splits['test'])
     # grouped by user, time-ordered within the user
@@ -246,7 +260,8 @@ def test_movielens_prepare_and_stats():
     stats = pm.split_stats(splits)
     assert stats['cold']['cold_users'] == 1
     assert stats['cold']['cold_user_rows'] == 10
-    assert stats['train']['positives'] == 20
+    assert stats['cold_valid']['cold_users'] == 0
+    assert stats['train']['positives'] + stats['valid']['positives'] == 20
     text = io.StringIO()
     pm.write_csv(text, splits['test'])
     read = list(csv.DictReader(io.StringIO(text.getvalue())))
