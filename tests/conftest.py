@@ -50,13 +50,8 @@ SLICE_STEPS = {name: (60, 16) for name in (
     "census_fibinet", "census_mmoe", "census_shared_bottom", "census_ple", "census_deepfm",
     "census_wide_deep", "census_dlrm", "movielens_din", "movielens_ctcvr", "movielens_esmm",
     "movielens_mean_pool", "movielens_ranking", "movielens_bst", "movielens_din_dynamic",
-<<<<<<< HEAD
     "criteo_mlp", "movielens_features")}
-SLICE_STEPS.update({"movielens_poso": (300, 0), "movielens_poso_baseline": (300, 0)})
-=======
-    "criteo_mlp")}
 SLICE_STEPS.update({"movielens_poso": (280, 0), "movielens_poso_baseline": (280, 0)})
->>>>>>> valid24
 SLICE_BATCH = 256
 
 
