@@ -29,13 +29,8 @@ def check_nonempty(feature, path, *names):
             raise ConfigError("must not be empty.", path=f"{path}.{name}")
 
 
-def check_output(feature, path, linear=False):
-    """The number's normalizer, boundaries and embedding; `linear`: embedding_dim without
-    boundaries is a linear map (side information), else it needs boundaries."""
-    norm = feature.normalizer
-    if norm.compute_from_data:
-        raise ConfigError("statistics from data are for raw features; set mean and std, or min and max.",
-                          path=path + ".normalizer.compute_from_data")
+def check_normalizer(norm, path):
+    """A z-score (mean and std > 0) or a min-max scaling (max > min), not both."""
     if norm.HasField("mean") != norm.HasField("std"):
         raise ConfigError("z-score needs both mean and std.", path=path + ".normalizer")
     if norm.HasField("std") and norm.std <= 0:
@@ -48,6 +43,16 @@ def check_output(feature, path, linear=False):
     if norm.HasField("std") and norm.HasField("min"):
         raise ConfigError("use either z-score (mean, std) or min-max (min, max), not both.",
                           path=path + ".normalizer")
+
+
+def check_output(feature, path, linear=False):
+    """The number's normalizer, boundaries and embedding; `linear`: embedding_dim without
+    boundaries is a linear map (side information), else it needs boundaries."""
+    norm = feature.normalizer
+    if norm.compute_from_data:
+        raise ConfigError("statistics from data are for raw features; set mean and std, or min and max.",
+                          path=path + ".normalizer.compute_from_data")
+    check_normalizer(norm, path)
     bounds = list(feature.boundaries)
     if any(b >= a for b, a in zip(bounds, bounds[1:])):
         raise ConfigError(f"must be strictly increasing. Received: {bounds}.", path=path + ".boundaries")

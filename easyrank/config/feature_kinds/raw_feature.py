@@ -1,7 +1,7 @@
 """raw_feature: a number -> a normalized value, a linear map, or an embedded bucket
 (features/columns.RawColumn)."""
 
-from easyrank.config.feature_kinds import spec
+from easyrank.config.feature_kinds import numbers, spec
 from easyrank.config.feature_kinds.common import RUN_STATS, input_of, single_input
 from easyrank.errors import ConfigError
 from easyrank.protos import data_pb2
@@ -27,18 +27,7 @@ def validate(feature, context, path):
         if not (norm.HasField("std") or norm.HasField("min")):
             raise ConfigError(f"normalizer.compute_from_data {RUN_STATS}.",
                               path=path + ".normalizer.compute_from_data")
-    if norm.HasField("mean") != norm.HasField("std"):
-        raise ConfigError("z-score needs both mean and std.", path=path + ".normalizer")
-    if norm.HasField("std") and norm.std <= 0:
-        raise ConfigError(f"must be positive. Received: {norm.std}.", path=path + ".normalizer.std")
-    if norm.HasField("min") != norm.HasField("max"):
-        raise ConfigError("min-max scaling needs both min and max.", path=path + ".normalizer")
-    if norm.HasField("min") and norm.max <= norm.min:
-        raise ConfigError(f"max must be greater than min. Received: min={norm.min}, max={norm.max}.",
-                          path=path + ".normalizer")
-    if norm.HasField("std") and norm.HasField("min"):
-        raise ConfigError("use either z-score (mean, std) or min-max (min, max), not both.",
-                          path=path + ".normalizer")
+    numbers.check_normalizer(norm, path)
     bounds = list(feature.boundaries)
     if any(b >= a for b, a in zip(bounds, bounds[1:])):
         raise ConfigError(f"must be strictly increasing. Received: {bounds}.", path=path + ".boundaries")
