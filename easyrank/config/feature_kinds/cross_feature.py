@@ -27,6 +27,7 @@ def validate(feature, context, path):
 
 
 def table(feature, path):
+    """A table of hash buckets (also the table of a lookup feature read as an id)."""
     if not feature.HasField("hash_bucket_size"):
         return None
     return spec.TableSpec(feature.hash_bucket_size, feature.embedding_dim, path + ".hash_bucket_size",

@@ -3,7 +3,7 @@ embedded id (features/columns.LookupColumn)."""
 
 import re
 
-from easyrank.config.feature_kinds import spec
+from easyrank.config.feature_kinds import cross_feature, spec
 from easyrank.config.feature_kinds.common import check_positive
 from easyrank.errors import ConfigError
 from easyrank.protos import data_pb2
@@ -39,17 +39,9 @@ def validate(feature, context, path):
             raise ConfigError("z-score needs both mean and std.", path=path + ".normalizer")
 
 
-def table(feature, path):
-    """As an id: a table of hash buckets; as a number: none."""
-    if not feature.HasField("hash_bucket_size"):
-        return None
-    return spec.TableSpec(feature.hash_bucket_size, feature.embedding_dim, path + ".hash_bucket_size",
-                          spec.HASH)
-
-
 SPEC = spec.KindSpec(
     oneof="lookup_feature",
     validate=validate,
-    table=table,
+    table=cross_feature.table,  # as an id: hash buckets; as a number: none
     inputs=lambda feature: [(feature.map_input, feature.separator), (feature.key_input, None)],
 )
