@@ -5,12 +5,16 @@ once, on first use, and every test that needs them reads the same result:
 
 - `census_parquet`: the census splits as Parquet (the sample config's conversion command).
 - `criteo_data`: generated Criteo-like train and eval CSV files (the sample's commands, smaller).
-- `sample_slice(name)`: the sample config `name` trained a few dozen steps on a slice of its
-  own data, evaluated before training (same seed) and after, and exported (exporter FINAL).
-  Used by the "learns on a slice" thresholds, the check_export test of every sample and the
-  per-block end-to-end tests.
-- `sample_full(name)`: the sample config as shipped, trained to the end with exporter NONE (no
-  test of a full run reads its export) and evaluated on the held-out test split.
+- `sample_full(name)`: the samples of FULL, trained as shipped to the end, evaluated on the
+  held-out test split before training (`before`, the same seed's initial model) and after
+  (`after`), and exported as the config says (exporter FINAL).
+- `sample_slice(name)`: every other sample, trained a few dozen steps on a slice of its own
+  data, evaluated before and after on the first rows of its evaluation split, and exported.
+- `sample_run(name)`: the one run of a sample, full or slice. Its export is what the
+  check_export test of every sample reads, and the per-block end-to-end tests use it.
+
+A sample with a full run has no slice run: the full run's before/after pair is the stronger
+"it learns" check (tests/e2e/sample_targets_test.py), and its export is checked as the slice's was.
 
 Under pytest-xdist (pytest.ini runs the suite on every core) each of these is still made once
 for the whole session: the first worker that needs one makes it under a file lock in the
@@ -45,13 +49,18 @@ MOVIELENS = os.path.join(ROOT, "samples", "data", "movielens")
 # the slice run. 60 steps of 256 rows are a fifth of an epoch of census. The POSO samples
 # learn slowly and the first evaluation rows are the hardest: 280 steps (of the 284 of an epoch
 # of MovieLens train), the whole validation split.
-SLICE_STEPS = {name: (60, 16) for name in (
+# The samples whose full run (as shipped, to the end) is in the suite, with its target on the
+# test split (tests/e2e/sample_targets_test.py SLOW). They have no slice run.
+FULL = (
     "census_mlp", "census_dcn_mix", "census_dcn_mix_parquet", "census_dcn_v2", "census_masknet",
-    "census_fibinet", "census_mmoe", "census_shared_bottom", "census_ple", "census_deepfm",
-    "census_wide_deep", "census_dlrm", "movielens_din", "movielens_ctcvr", "movielens_esmm",
-    "movielens_mean_pool", "movielens_ranking", "movielens_bst", "movielens_din_dynamic",
+    "census_fibinet", "census_mmoe", "census_shared_bottom", "census_ple", "movielens_din",
+    "movielens_mean_pool", "movielens_ctcvr", "movielens_esmm", "movielens_ranking",
+    "movielens_poso", "movielens_poso_baseline")
+# config -> (training steps, evaluation steps of 256 rows) of the slice run of every other
+# sample. 60 steps of 256 rows are a fifth of an epoch of census.
+SLICE_STEPS = {name: (60, 16) for name in (
+    "census_deepfm", "census_wide_deep", "census_dlrm", "movielens_bst", "movielens_din_dynamic",
     "criteo_mlp", "movielens_features")}
-SLICE_STEPS.update({"movielens_poso": (280, 0), "movielens_poso_baseline": (280, 0)})
 SLICE_BATCH = 256
 
 
@@ -148,7 +157,7 @@ def load_sample(request):
     return load
 
 
-def _untrained_results(config):
+def _untrained_results(config, steps):
     """The model of `config` as the train loop initialises it (same seed), evaluated untrained."""
     import tf_keras
 
@@ -156,8 +165,7 @@ def _untrained_results(config):
     from easyrank.training import model_state, strategies
     tf_keras.utils.set_random_seed(config.train_config.seed)
     model, _ = model_state.create_model(config, strategies.build_strategy(config.train_config))
-    return evaluator.evaluate_model(model, evaluator.eval_dataset(config), config,
-                                    config.eval_config.num_eval_steps)
+    return evaluator.evaluate_model(model, evaluator.eval_dataset(config), config, steps)
 
 
 @pytest.fixture(scope="session")
@@ -168,11 +176,13 @@ def sample_slice(tmp_path_factory, load_sample):
     evaluated on the first SLICE_STEPS[name][1] x 256 rows of its evaluation split (0: all),
     before training (`before`, the same seed's initial model) and after (`after`, also in
     model_dir/eval_result.json), through the whole train loop; exported once, at the end, to
-    export_dir (<model_dir>/export). Trained on first use, once per session.
+    export_dir (<model_dir>/export). Trained on first use, once per session. Samples of FULL
+    have no slice run (`sample_full`).
     """
     from easyrank.training import loop
 
     def get(name):
+        assert name not in FULL, f"{name} has a full run, not a slice run: use sample_run or sample_full"
         steps, eval_steps = SLICE_STEPS[name]
         edits = {"data_config.batch_size": SLICE_BATCH, "data_config.shuffle_buffer_size": 4096,
                  "train_config.num_steps": steps, "train_config.num_epochs": 1,
@@ -181,13 +191,13 @@ def sample_slice(tmp_path_factory, load_sample):
         config = load_sample(name, edits)
 
         def train(model_dir):
-            before = _untrained_results(config)
+            before = _untrained_results(config, eval_steps)
             after = loop.train_and_evaluate(config, str(model_dir))
             return {"model_dir": str(model_dir), "before": before, "after": after}
         run = _once(tmp_path_factory, f"slice_{name}", train)
         return types.SimpleNamespace(
             config=config, model_dir=run["model_dir"], export_dir=os.path.join(run["model_dir"], "export"),
-            steps=steps, eval_steps=eval_steps, before=run["before"], after=run["after"])
+            steps=steps, eval_steps=eval_steps, before=run["before"], after=run["after"], full=False)
     get.names = sorted(SLICE_STEPS)
     return get
 
@@ -207,23 +217,40 @@ def _test_split(name, config, request):
 
 @pytest.fixture(scope="session")
 def sample_full(request, tmp_path_factory, load_sample):
-    """sample_full(name) -> namespace(config, model_dir, results): the sample config as shipped
-    (criteo: the generated data; parquet: the Parquet splits), trained to its end with
-    export_config.exporter NONE (no test of a full run reads its export), evaluated by the train
-    loop on the held-out test split (census and MovieLens: test.csv.gz; others: eval_input_path),
-    which training never reads. Trained on first use, once per session; the
-    final checkpoint is tf.train.latest_checkpoint(model_dir).
+    """sample_full(name) -> namespace(config, model_dir, export_dir, before, after, results): a
+    sample of FULL as shipped (criteo: the generated data; parquet: the Parquet splits), trained
+    to its end through the whole train loop, evaluated on the held-out test split (census and
+    MovieLens: test.csv.gz; others: eval_input_path), which training never reads, before
+    training (`before`, the same seed's initial model) and after (`after`, also `results`);
+    exported as the config says, to export_dir (<model_dir>/export). Trained on first use, once
+    per session; the final checkpoint is tf.train.latest_checkpoint(model_dir).
     """
     from easyrank.training import loop
 
     def get(name):
-        config = load_sample(name, {"export_config.exporter": "NONE"})
+        assert name in FULL, f"{name} has no full run in the suite (conftest.FULL): use sample_run"
+        config = load_sample(name)
         test = _test_split(name, config, request)
         del config.eval_input_path[:]
         config.eval_input_path.extend(test)
 
         def train(model_dir):
-            return {"model_dir": str(model_dir), "results": loop.train_and_evaluate(config, str(model_dir))}
+            before = _untrained_results(config, config.eval_config.num_eval_steps)
+            after = loop.train_and_evaluate(config, str(model_dir))
+            return {"model_dir": str(model_dir), "before": before, "after": after}
         run = _once(tmp_path_factory, f"full_{name}", train)
-        return types.SimpleNamespace(config=config, model_dir=run["model_dir"], results=run["results"])
+        return types.SimpleNamespace(
+            config=config, model_dir=run["model_dir"], export_dir=os.path.join(run["model_dir"], "export"),
+            before=run["before"], after=run["after"], results=run["after"], full=True)
+    get.names = sorted(FULL)
+    return get
+
+
+@pytest.fixture(scope="session")
+def sample_run(sample_full, sample_slice):
+    """sample_run(name): the one run of the sample in this session, its full run if it has one
+    (FULL), else its slice run; both have config, model_dir, export_dir, before and after."""
+    def get(name):
+        return sample_full(name) if name in FULL else sample_slice(name)
+    get.names = sorted(set(FULL) | set(SLICE_STEPS))
     return get

@@ -109,18 +109,10 @@ def test_export_scores_empty_and_long_histories_in_a_fresh_process(trained_din, 
 
 @pytest.fixture(scope="module")
 def full_runs(sample_full):
-    """tests/conftest.py: the configs as shipped, trained once."""
+    """tests/conftest.py: the configs as shipped, trained once, evaluated on the test split (their
+    targets are asserted in sample_targets_test.py)."""
     return {name: sample_full(sample).results for name, sample in (("din", "movielens_din"),
                                                                     ("mean", "movielens_mean_pool"))}
-
-
-@pytest.mark.slow
-def test_both_samples_learn_on_the_time_split(full_runs):
-    # Test split, mostly unseen users (see samples/data/movielens/README.md); 0.5 is chance, and
-    # the movie's earlier positive rate alone scores about 0.66. Seed 2024 (issue 24): DIN
-    # 0.8075 / 0.6985, mean pooling 0.8052 / 0.7007 (AUC / GAUC).
-    for results in full_runs.values():
-        assert results["like/auc"] > 0.78 and results["like/gauc"] > 0.675
 
 
 @pytest.mark.slow

@@ -31,24 +31,28 @@ def _tiny(name, data, steps, **edits):
 
 
 @pytest.fixture(scope="module")
-def census_mmoe(sample_slice):
-    """tests/conftest.py's slice run of census_mmoe: 60 steps, evaluated and exported."""
-    run = sample_slice("census_mmoe")
+def census_mmoe(sample_full):
+    """tests/conftest.py's full run of census_mmoe: as shipped (3 epochs), evaluated on the test
+    split and exported; its targets are asserted in sample_targets_test.py."""
+    run = sample_full("census_mmoe")
     return run.config, run.model_dir, run.after
 
 
+@pytest.mark.slow
 def test_mmoe_reports_metrics_per_task(census_mmoe):
-    _, model_dir, results = census_mmoe
+    config, model_dir, results = census_mmoe
+    assert list(config.eval_input_path) == [CENSUS_TEST]
     with open(os.path.join(model_dir, "eval_result.json")) as f:
         written = json.load(f)
-    assert written["global_step"] == 60
+    assert written["global_step"] == 3 * 156  # 3 epochs of 79,809 rows in batches of 512
     assert set(written) >= {"income/auc", "income/logloss", "never_married/auc",
                             "never_married/logloss"}
     assert written["never_married/auc"] == pytest.approx(results["never_married/auc"])
-    # 60 steps of 256 census rows: far above chance (0.5) for both tasks.
+    # Far above chance (0.5) for both tasks (the targets: sample_targets_test.py).
     assert written["income/auc"] > 0.8 and written["never_married/auc"] > 0.9
 
 
+@pytest.mark.slow
 def test_mmoe_export_has_outputs_per_task(census_mmoe):
     _, model_dir, _ = census_mmoe
     base = os.path.join(model_dir, "export")
@@ -103,15 +107,6 @@ def test_poso_baseline_is_the_same_mlp_without_gates():
             == list(base.model_config.backbone.blocks[0].mlp.hidden_units))
     assert list(poso.feature_configs) == list(base.feature_configs)
     assert list(poso.model_config.tasks) == list(base.model_config.tasks)
-
-
-@pytest.mark.slow
-def test_census_mmoe_meets_targets_on_test_split(sample_full):
-    """The issue's targets: income AUC >= 0.935, never-married AUC >= 0.985 on test."""
-    run = sample_full("census_mmoe")  # tests/conftest.py: as shipped, trained once, tested on test
-    assert list(run.config.eval_input_path) == [CENSUS_TEST]
-    assert run.results["income/auc"] >= 0.935
-    assert run.results["never_married/auc"] >= 0.985
 
 
 @pytest.mark.parametrize("task_input, path, fragment", [

@@ -1,8 +1,9 @@
 """Every sample config exports a model that passes check_export (issue 8's deployment path),
 its C++ loader included (issue 24).
 
-Each sample's export is the one its `sample_slice` run (tests/conftest.py: a few dozen steps
-on a slice of its own data, shared with sample_targets_test.py) wrote at the end of training.
+Each sample's export is the one its run in the suite (tests/conftest.py `sample_run`: the
+full run as shipped, or a slice run of a few dozen steps; shared with sample_targets_test.py)
+wrote at the end of training.
 `checks.check` loads it in a fresh process that never imports easyrank, calls every
 signature, replays the warmup records with TF Serving's rules and compares the scores with
 `easyrank.predict` and with the model in memory.
@@ -25,14 +26,14 @@ SAMPLES = sorted(os.path.basename(p)[:-len(".config")]
                  if "_retrieval" not in os.path.basename(p))
 
 
-def test_every_sample_is_exported_by_its_slice_run(sample_slice):
-    assert SAMPLES and SAMPLES == sample_slice.names
+def test_every_sample_is_exported_by_its_run(sample_run):
+    assert SAMPLES and SAMPLES == sample_run.names
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SAMPLES)
-def test_sample_exports_a_model_that_passes_check_export(name, sample_slice):
-    run = sample_slice(name)
+def test_sample_exports_a_model_that_passes_check_export(name, sample_run):
+    run = sample_run(name)
     versions = [d for d in os.listdir(run.export_dir) if d.isdigit()]
     assert len(versions) == 1, versions  # exporter FINAL: one version, at the end of training
     # cc_check: the C++ loader, on TensorFlow's C++ libraries only, as a model server loads it.
