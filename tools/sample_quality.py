@@ -6,9 +6,10 @@ by `python -m easyrank.train` (export off, train_config.seed set, eval_input_pat
 split, so the run's own final evaluation is that split's result) and evaluates the final
 checkpoint on every other split by `python -m easyrank.evaluate --eval_input_path
 --output_path`. A split is a name, <train_input_path's folder>/<name>.csv.gz (census: eval,
-test; MovieLens: valid, test), or a path. A run or split whose result file exists is not
-repeated, so the tool resumes. Results go to <out_dir>/results.json (metrics per split and the
-parameter count, read from the checkpoint); one Markdown table per split is printed.
+test; MovieLens: valid, test), or a path. A run or split whose result file
+(<out_dir>/<run>/split_<split>.json) exists is not repeated, so the tool resumes. Results go
+to <out_dir>/results.json (metrics per split and the parameter count, read from the
+checkpoint); one Markdown table per split is printed.
 
     python tools/sample_quality.py --out_dir /tmp/sq --configs movielens_poso,movielens_poso_baseline \
         --seeds 1,2,3 --splits valid,test --metrics like/auc,like/gauc,like/auc@is_new_user=1
@@ -108,6 +109,11 @@ def run_name(config, variant, seed):
     return "%s.%d" % (base if variant == SHIPPED else base + "." + variant, seed)
 
 
+def result_file(model_dir, split):
+    """Where a split's metrics are kept (never train's own eval_result.json, which it copies)."""
+    return os.path.join(model_dir, "split_%s.json" % re.sub(r"\W", "_", split))
+
+
 def param_counts(model_dir):
     """(all, non-embedding) model parameters of the checkpoint in model_dir (no optimizer slots)."""
     import easyrank  # noqa: F401  (before tensorflow)
@@ -136,7 +142,7 @@ def measure(config, variant, edits, seed, splits, out_dir):
     results = {}
     for split in splits:
         path = split_path(config_file, split)
-        output = os.path.join(model_dir, "%s_result.json" % re.sub(r"\W", "_", split))
+        output = result_file(model_dir, split)
         if os.path.exists(output):
             pass
         elif not os.path.exists(os.path.join(model_dir, "eval_result.json")):

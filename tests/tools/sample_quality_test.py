@@ -37,6 +37,9 @@ def test_split_paths_sit_beside_the_training_data():
     movielens = sample_quality.config_path("movielens_poso")
     assert os.path.exists(sample_quality.split_path(movielens, "valid"))
     assert sample_quality.split_path(movielens, "/d/x.csv") == "/d/x.csv"
+    # a split named eval keeps its own file beside the training run's eval_result.json
+    assert sample_quality.result_file("/m", "eval") == "/m/split_eval.json"
+    assert sample_quality.result_file("/m", "/d/x.csv") == "/m/split__d_x_csv.json"
 
 
 def test_tables_give_values_per_seed_mean_and_sd():
