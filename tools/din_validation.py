@@ -18,13 +18,15 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(ROOT, "samples", "configs")
 DATA = os.path.join(ROOT, "samples", "data", "movielens")
 DIN_BLOCK = re.compile(r"din \{[^}]*\}")
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sample_quality import read_json, run_module  # noqa: E402
 
 # variant -> (config, the din block that replaces the config's, or None: the config as it is)
 VARIANTS = {
@@ -54,18 +56,6 @@ def variant_config(name, out_dir):
     return out
 
 
-def _run(args):
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    proc = subprocess.run([sys.executable, "-m"] + args, cwd=ROOT, env=env, capture_output=True, text=True)
-    if proc.returncode:
-        raise SystemExit("failed (%d): %s\n%s" % (proc.returncode, " ".join(args), proc.stderr[-3000:]))
-
-
-def _read(path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
 def train_on_valid(name, seed, out_dir):
     """{metric: value} on valid.csv.gz of the variant trained with seed (trains once)."""
     model_dir = os.path.join(out_dir, "%s.%d" % (name, seed))
@@ -73,9 +63,9 @@ def train_on_valid(name, seed, out_dir):
     if not os.path.exists(result):
         edits = {"train_config.seed": seed, "export_config.exporter": "NONE",
                  "eval_input_path": [os.path.join(DATA, "valid.csv.gz")]}
-        _run(["easyrank.train", "--pipeline_config_path", variant_config(name, out_dir),
-              "--model_dir", model_dir, "--edit_config_json", json.dumps(edits)])
-    return _read(result)
+        run_module(["easyrank.train", "--pipeline_config_path", variant_config(name, out_dir),
+                    "--model_dir", model_dir, "--edit_config_json", json.dumps(edits)])
+    return read_json(result)
 
 
 def evaluate_on_test(name, seed, out_dir):
@@ -83,10 +73,10 @@ def evaluate_on_test(name, seed, out_dir):
     model_dir = os.path.join(out_dir, "%s.%d" % (name, seed))
     result = os.path.join(model_dir, "test_result.json")
     if not os.path.exists(result):
-        _run(["easyrank.evaluate", "--pipeline_config_path", variant_config(name, out_dir),
-              "--model_dir", model_dir, "--eval_input_path", os.path.join(DATA, "test.csv.gz"),
-              "--output_path", result])
-    return _read(result)
+        run_module(["easyrank.evaluate", "--pipeline_config_path", variant_config(name, out_dir),
+                    "--model_dir", model_dir, "--eval_input_path", os.path.join(DATA, "test.csv.gz"),
+                    "--output_path", result])
+    return read_json(result)
 
 
 def row(name, results):
