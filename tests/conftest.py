@@ -204,7 +204,7 @@ def sample_slice(tmp_path_factory, load_sample):
         run = _once(tmp_path_factory, f"slice_{name}", train)
         return types.SimpleNamespace(
             config=config, model_dir=run["model_dir"], export_dir=os.path.join(run["model_dir"], "export"),
-            steps=steps, eval_steps=eval_steps, before=run["before"], after=run["after"], full=False)
+            steps=steps, eval_steps=eval_steps, before=run["before"], after=run["after"])
     get.names = sorted(SLICE_STEPS)
     return get
 
@@ -248,7 +248,7 @@ def sample_full(request, tmp_path_factory, load_sample):
         run = _once(tmp_path_factory, f"full_{name}", train)
         return types.SimpleNamespace(
             config=config, model_dir=run["model_dir"], export_dir=os.path.join(run["model_dir"], "export"),
-            before=run["before"], after=run["after"], results=run["after"], full=True)
+            before=run["before"], after=run["after"], results=run["after"])
     get.names = sorted(FULL)
     return get
 
