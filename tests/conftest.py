@@ -64,13 +64,6 @@ SLICE_STEPS = {name: (60, 16) for name in (
 SLICE_BATCH = 256
 
 
-def pytest_xdist_auto_num_workers(config):
-    """`-n auto` (pytest.ini): two workers per core, at most --maxprocesses. One worker per core
-    left the CPU idle about 45 % of the time on 2 cores (measured with /proc/stat during a
-    run): tracing is single-threaded Python and many tests wait on the processes they start."""
-    return 2 * (os.cpu_count() or 1)
-
-
 def pytest_collection_modifyitems(config, items):
     """Keeps the tests of a file that uses a module-scoped fixture of its own on one xdist
     worker (--dist loadgroup), so that the fixture is made once."""
