@@ -24,6 +24,7 @@ import math
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 
@@ -167,11 +168,9 @@ def default_metrics(results):
 
 def cells(values):
     """[per-seed values, mean] as Markdown cells; the mean carries the seeds' sd when there are several."""
-    mean = sum(values) / len(values)
-    text = "%.4f" % mean
+    text = "%.4f" % statistics.mean(values)
     if len(values) > 1:
-        sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-        text += " (sd %.4f)" % sd
+        text += " (sd %.4f)" % statistics.stdev(values)
     return [", ".join("%.4f" % v for v in values), text]
 
 
