@@ -52,6 +52,9 @@ setup(
         "absl-py>=2.1",
         "tensorboard>=2.20",
         "numpy",
+        # ml_dtypes 0.7.0 (TensorFlow's numpy dtypes) takes 1.0-1.5 s of CPU to import, 0.6.0
+        # 0.2 s: a second off every process start (issue 23). TensorFlow 2.21 asks for >=0.5.1.
+        "ml_dtypes>=0.5.1,<0.7",
         # Checksums of checkpoint entries read chunk by chunk (training/chunked_restore.py).
         "google-crc32c>=1.5",
         # Exports carry TF Serving warmup records (tensorflow.serving.PredictionLog).
