@@ -109,13 +109,15 @@ class ValueChecker:
         @tf.autograph.experimental.do_not_convert  # plain Python loop over the columns
         def fail():  # builds the message of the first bad row only
             first = tf.argmax(tf.cast(bad, tf.int32))
-            reason = tf.constant("")
-            for name, problem, text in reversed(problems):  # the first problem's text wins
-                value = columns[name][first]
-                shown = tf.strings.substr(value, 0, 80) if value.dtype == tf.string else \
-                    tf.strings.reduce_join(tf.strings.as_string(
-                        tf.reshape(value, [-1]), shortest=True), separator=",")
-                reason = tf.where(problem[first], text + shown, reason)
+            # The first problem of that row, in column order, names the reason; a few ops for
+            # all columns together, not a few per column (this branch is traced in every
+            # input pipeline: issue 23).
+            flags = tf.gather(tf.stack([problem for _, problem, _ in problems], axis=1), first)
+            which = tf.argmax(tf.cast(flags, tf.int32))
+            names = list(dict.fromkeys(name for name, _, _ in problems))
+            shown = tf.gather(_shown_values(columns, names, first),
+                              [names.index(name) for name, _, _ in problems])
+            reason = tf.gather([text for _, _, text in problems], which) + tf.gather(shown, which)
             message = self._marker + " " + locate(first[None])[0] + ": " + reason + "."
             check = tf.debugging.Assert(False, [message], summarize=1)
             with tf.control_dependencies([check]):
@@ -138,6 +140,27 @@ class ValueChecker:
         with tf.control_dependencies([reported]):
             keep = tf.logical_not(bad)
         return tf.nest.map_structure(lambda t: tf.boolean_mask(t, keep), (features, targets))
+
+
+def _shown_values(columns, names, row):
+    """[len(names)] strings: each column's value in `row` as the message shows it (a string's
+    first 80 characters; numbers in shortest form, a vector's joined by commas)."""
+    shown = {}
+    by_dtype = collections.defaultdict(list)  # the plain numeric columns, stacked by dtype
+    for name in names:
+        values = columns[name]
+        if values.dtype == tf.string:
+            shown[name] = tf.strings.substr(tf.gather(values, row), 0, 80)
+        elif values.shape.rank == 1:
+            by_dtype[values.dtype].append(name)
+        else:
+            shown[name] = tf.strings.reduce_join(tf.strings.as_string(
+                tf.reshape(tf.gather(values, row), [-1]), shortest=True), separator=",")
+    for group in by_dtype.values():
+        strings = tf.strings.as_string(tf.gather(tf.stack([columns[n] for n in group], axis=1), row),
+                                       shortest=True)
+        shown.update(zip(group, tf.unstack(strings, num=len(group))))
+    return tf.stack([shown[name] for name in names])
 
 
 def _vector_problems(name, spec, values):
