@@ -164,46 +164,53 @@ def strategies_stage(check, args, gpu):
     census = os.path.join(ROOT, "samples/configs/census_mlp.config")
     dynamic = os.path.join(ROOT, "samples/configs/movielens_din_dynamic.config")
     if gpu:
-        agreement(check, args, census, ["--num_steps", "300"], 0.4, floor=0.9)
-        agreement(check, args, dynamic, ["--num_steps", "60", "--strategies",
-                                         "DEFAULT,MIRRORED,MULTI_WORKER_MIRRORED"], 0.25,
-                  tolerance=0.02)  # 60 steps: near, not converged
+        agreement(check, args, [(census, None)], ["--num_steps", "300"], 0.4, floor=0.9)
+        agreement(check, args, [(dynamic, None)], ["--num_steps", "60", "--strategies",
+                                                   "DEFAULT,MIRRORED,MULTI_WORKER_MIRRORED"],
+                  0.25, tolerance=0.02)  # 60 steps: near, not converged
         return
-    # The smoke: the one-machine strategies on tiny data (clusters: tests/strategy_quality_test.py
-    # and tests/features/dynamic_multi_worker_test.py).
-    for config, data in ((census, "census_tiny.csv"), (dynamic, "movielens_tiny.csv")):
-        tiny = os.path.join(ROOT, "tests/data", data)
-        agreement(check, args, config, [
-            "--num_steps", "4", "--strategies", "DEFAULT,MIRRORED", "--edit_config_json",
-            json.dumps({"train_input_path": [tiny], "eval_input_path": [tiny],
-                        "data_config.batch_size": 32, "export_config.exporter": "NONE"})],
-            0.3, tolerance=1.0)
+    # The smoke: the one-machine strategies on tiny data, both configs in one process
+    # (clusters: tests/strategy_quality_test.py and tests/features/dynamic_multi_worker_test.py).
+    edits = [json.dumps({"train_input_path": [tiny], "eval_input_path": [tiny],
+                         "data_config.batch_size": 32, "export_config.exporter": "NONE"})
+             for tiny in (os.path.join(ROOT, "tests/data", data)
+                          for data in ("census_tiny.csv", "movielens_tiny.csv"))]
+    agreement(check, args, [(census, edits[0]), (dynamic, edits[1])],
+              ["--num_steps", "4", "--strategies", "DEFAULT,MIRRORED"], 0.5, tolerance=1.0)
     check.add("strategy MULTI_WORKER_MIRRORED, PARAMETER_SERVER", "clusters",
               "not run in the CPU smoke (tests/strategy_quality_test.py runs them)", None)
 
 
-def agreement(check, args, config, extra, share, floor=0.0, tolerance=AUC_AGREEMENT):
-    """One tools/strategy_agreement.py run, a row per strategy: its AUC within `tolerance` of
-    one device's and above `floor`."""
-    label = os.path.basename(config).split(".")[0]
-    # Each run gets a quarter (the local runs share one process): the launcher's own timeout
+def agreement(check, args, configs, extra, share, floor=0.0, tolerance=AUC_AGREEMENT):
+    """One tools/strategy_agreement.py run of `configs` ([(config, edit JSON or None)]), a row
+    per config and strategy: its AUC within `tolerance` of one device's and above `floor`."""
+    labels = [label(config) for config, _ in configs]
+    # Each run gets its share (the local runs share one process): the launcher's own timeout
     # stops a cluster's tasks, which live in their own process groups.
     seconds = check.left() * share
-    runs = 4 if "--strategies" not in extra else 2 + sum("MULTI_WORKER" in e for e in extra)
-    command = [sys.executable, os.path.join(HERE, "strategy_agreement.py"), "--config", config,
-               "--work_dir", os.path.join(args.work_dir, "strategies_" + label),
+    runs = len(configs) * (4 if "--strategies" not in extra
+                           else 2 + sum("MULTI_WORKER" in e for e in extra))
+    work_dir = "strategies_" + labels[0] if len(configs) == 1 else "strategies"
+    command = [sys.executable, os.path.join(HERE, "strategy_agreement.py"), "--work_dir",
+               os.path.join(args.work_dir, work_dir),
                "--timeout_seconds", str(int(seconds / runs))] + extra
+    for config, edit in configs:
+        command += ["--config", config] + (["--edit_config_json", edit] if edit else [])
     code, out = check.run(command, timeout=seconds + 30)
     if code != 0:
-        check.add("strategies", label, f"exit code {code}: {out[-200:]!r}", False)
+        check.add("strategies", ", ".join(labels), f"exit code {code}: {out[-200:]!r}", False)
         return
-    result = json.loads(out.strip().splitlines()[-1])
-    base = result["auc"]["DEFAULT"]
-    for name, auc in result["auc"].items():
-        ok = abs(auc - base) < tolerance and auc > floor and 0 < auc <= 1
-        check.add("strategy " + name, f"{label}, {result['steps'][name]} steps, "
-                  f"{result['replicas'][name]} replica(s)",
-                  f"AUC {auc:.4f} ({auc - base:+.4f}), {result['seconds'][name]:.0f} s", ok)
+    results = [json.loads(line) for line in out.splitlines() if line.startswith('{"config"')]
+    if len(results) < len(configs):
+        check.add("strategies", ", ".join(labels), f"{len(results)} of {len(configs)} configs "
+                  "reported", False)
+    for result in results:
+        base = result["auc"]["DEFAULT"]
+        for name, auc in result["auc"].items():
+            ok = abs(auc - base) < tolerance and auc > floor and 0 < auc <= 1
+            check.add("strategy " + name, f"{label(result['config'])}, {result['steps'][name]} "
+                      f"steps, {result['replicas'][name]} replica(s)",
+                      f"AUC {auc:.4f} ({auc - base:+.4f}), {result['seconds'][name]:.0f} s", ok)
 
 
 def criteo_data(check, work_dir, rows):
