@@ -14,7 +14,7 @@ With NVIDIA GPUs (TensorFlow sees them) it runs, within --budget_seconds:
   4. the serving latency of census_dcn_mix's export (tools/serving_benchmark.py).
 Without a GPU it says so and runs a CPU smoke of the same table (tiny data, a few
 steps, the one-machine strategies without export, each precision/XLA variant once)
-in about 130 CPU-seconds; each stage logs its wall and CPU seconds on stderr. Exit
+in about 100-120 CPU-seconds; each stage logs its wall and CPU seconds on stderr. Exit
 code 0 when every check ran and passed, 1 otherwise.
 """
 
@@ -229,7 +229,8 @@ def variants_stage(check, args, gpu):
 
     On a GPU every variant of each config, a process per config. The smoke runs each
     variant once (the model, not the variant, differs between the configs) in one process
-    on tiny data: census_dcn_mix float32 (the export), mixed_float16 and XLA, criteo_mlp both."""
+    on tiny data: census_dcn_mix float32 (the export), mixed_float16 and XLA jit,
+    criteo_mlp mixed_float16 + XLA."""
     criteo = criteo_data(check, args.work_dir, 200_000 if gpu else 400)
     jobs = [{"config": CENSUS, "edit": {}, "export_dir": os.path.join(args.work_dir, "export")}]
     if criteo is None:
