@@ -13,13 +13,16 @@ With NVIDIA GPUs (TensorFlow sees them) it runs, within --budget_seconds:
      virtualenv is given (--peer_python or $PEER_PYTHON; else the row says so);
   4. the serving latency of census_dcn_mix's export (tools/serving_benchmark.py).
 Without a GPU it says so and runs a CPU smoke of the same table (tiny data, a few
-steps, the one-machine strategies) in about two minutes. Exit code 0 when every
-check ran and passed, 1 otherwise.
+steps, the one-machine strategies without export, each precision/XLA variant once)
+in about 100-120 CPU-seconds; each stage logs its wall and CPU seconds on stderr. Exit
+code 0 when every check ran and passed, 1 otherwise.
 """
 
 import argparse
+import importlib.metadata
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -37,7 +40,8 @@ AUC_AGREEMENT = 0.005
 
 
 def run_variants(args):
-    """In this process: each precision/XLA variant of one config; JSON lines on stdout."""
+    """In this process: the precision/XLA variants of each job of --variants (a JSON list of
+    {"config", "edit", "variants": names (default all), "export_dir"}); JSON lines on stdout."""
     import easyrank  # noqa: F401, PLC0415 (before tensorflow)
 
     # isort: split
@@ -53,10 +57,13 @@ def run_variants(args):
     sys.path.insert(0, HERE)
     from benchmark_easyrank import StepTimer  # noqa: PLC0415
 
-    for name, precision, jit in VARIANTS:
-        edit = dict(json.loads(args.edit_config_json or "{}"),
+    for job, (name, precision, jit) in ((j, v) for j in json.loads(args.variants) for v in VARIANTS):
+        if name not in job.get("variants", [v[0] for v in VARIANTS]):
+            continue
+        cpu = time.process_time()
+        edit = dict(job.get("edit", {}),
                     **{"train_config.mixed_precision": precision, "train_config.jit_compile": jit})
-        config = load_config(args.variants, json.dumps(edit))
+        config = load_config(job["config"], json.dumps(edit))
         train = config.train_config
         tf_keras.utils.set_random_seed(train.seed)
         model, _ = model_state.create_model(config, strategies.build_strategy(train))
@@ -69,10 +76,12 @@ def run_variants(args):
         task = config.model_config.tasks[0]
         test = build_dataset(config.data_config, list(config.eval_input_path), training=False)
         collected = evaluator.collect_predictions(model, test, [task])
-        result = {"variant": name, "examples_per_s": timer.rate(), "fit_seconds": seconds,
+        result = {"config": job["config"], "variant": name, "examples_per_s": timer.rate(),
+                  "fit_seconds": seconds,
                   "auc": float(metrics.auc(collected[task.label], collected[prediction_key(task)]))}
-        if args.export_dir and not precision and not jit:
-            result["export"] = saved_model.export_model(model, config, args.export_dir)
+        if job.get("export_dir") and not precision and not jit:
+            result["export"] = saved_model.export_model(model, config, job["export_dir"])
+        result["cpu_seconds"] = time.process_time() - cpu
         print("VARIANT " + json.dumps(result), flush=True)
 
 
@@ -91,6 +100,7 @@ class Check:
         """(exit code, stdout) of `command` within `share` of the time left or `timeout`
         seconds (exit code None: timed out; its process group is killed)."""
         timeout = max(timeout or self.left() * share, 1)
+        start, cpu = time.monotonic(), children_cpu()
         process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
@@ -101,6 +111,8 @@ class Check:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(10)
+            print(f"[gpu_check] {os.path.basename(command[1])}: {time.monotonic() - start:.0f} s, "
+                  f"{children_cpu() - cpu:.1f} CPU-s", file=sys.stderr, flush=True)
         if process.returncode != 0:
             sys.stderr.write(out[-3000:] + err[-3000:])
         return process.returncode, out
@@ -118,8 +130,21 @@ class Check:
         return "\n".join(lines)
 
 
+def children_cpu():
+    """CPU seconds (user + system) of the finished child processes."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def devices():
-    """(GPU descriptions, TensorFlow version); [] without a GPU."""
+    """(GPU descriptions, TensorFlow version); [] without a GPU. Without an NVIDIA driver
+    (no nvidia-smi, no /proc/driver/nvidia) TensorFlow, whose import costs seconds of CPU,
+    is not asked: it could find no GPU."""
+    if not shutil.which("nvidia-smi") and not os.path.exists("/proc/driver/nvidia"):
+        try:
+            return [], importlib.metadata.version("tensorflow")
+        except importlib.metadata.PackageNotFoundError:
+            return [], "(not found by pip)"
     import easyrank  # noqa: F401, PLC0415
 
     # isort: split
@@ -139,45 +164,53 @@ def strategies_stage(check, args, gpu):
     census = os.path.join(ROOT, "samples/configs/census_mlp.config")
     dynamic = os.path.join(ROOT, "samples/configs/movielens_din_dynamic.config")
     if gpu:
-        agreement(check, args, census, ["--num_steps", "300"], 0.4, floor=0.9)
-        agreement(check, args, dynamic, ["--num_steps", "60", "--strategies",
-                                         "DEFAULT,MIRRORED,MULTI_WORKER_MIRRORED"], 0.25,
-                  tolerance=0.02)  # 60 steps: near, not converged
+        agreement(check, args, [(census, None)], ["--num_steps", "300"], 0.4, floor=0.9)
+        agreement(check, args, [(dynamic, None)], ["--num_steps", "60", "--strategies",
+                                                   "DEFAULT,MIRRORED,MULTI_WORKER_MIRRORED"],
+                  0.25, tolerance=0.02)  # 60 steps: near, not converged
         return
-    # The smoke: the one-machine strategies on tiny data (clusters: tests/strategy_quality_test.py
-    # and tests/features/dynamic_multi_worker_test.py).
-    for config, data in ((census, "census_tiny.csv"), (dynamic, "movielens_tiny.csv")):
-        tiny = os.path.join(ROOT, "tests/data", data)
-        agreement(check, args, config, [
-            "--num_steps", "4", "--strategies", "DEFAULT,MIRRORED", "--edit_config_json",
-            json.dumps({"train_input_path": [tiny], "eval_input_path": [tiny],
-                        "data_config.batch_size": 32})], 0.3, tolerance=1.0)
+    # The smoke: the one-machine strategies on tiny data, both configs in one process
+    # (clusters: tests/strategy_quality_test.py and tests/features/dynamic_multi_worker_test.py).
+    edits = [json.dumps({"train_input_path": [tiny], "eval_input_path": [tiny],
+                         "data_config.batch_size": 32, "export_config.exporter": "NONE"})
+             for tiny in (os.path.join(ROOT, "tests/data", data)
+                          for data in ("census_tiny.csv", "movielens_tiny.csv"))]
+    agreement(check, args, [(census, edits[0]), (dynamic, edits[1])],
+              ["--num_steps", "4", "--strategies", "DEFAULT,MIRRORED"], 0.5, tolerance=1.0)
     check.add("strategy MULTI_WORKER_MIRRORED, PARAMETER_SERVER", "clusters",
               "not run in the CPU smoke (tests/strategy_quality_test.py runs them)", None)
 
 
-def agreement(check, args, config, extra, share, floor=0.0, tolerance=AUC_AGREEMENT):
-    """One tools/strategy_agreement.py run, a row per strategy: its AUC within `tolerance` of
-    one device's and above `floor`."""
-    label = os.path.basename(config).split(".")[0]
-    # Each run gets a quarter (the local runs share one process): the launcher's own timeout
+def agreement(check, args, configs, extra, share, floor=0.0, tolerance=AUC_AGREEMENT):
+    """One tools/strategy_agreement.py run of `configs` ([(config, edit JSON or None)]), a row
+    per config and strategy: its AUC within `tolerance` of one device's and above `floor`."""
+    labels = [label(config) for config, _ in configs]
+    # Each run gets its share (the local runs share one process): the launcher's own timeout
     # stops a cluster's tasks, which live in their own process groups.
     seconds = check.left() * share
-    runs = 4 if "--strategies" not in extra else 2 + sum("MULTI_WORKER" in e for e in extra)
-    command = [sys.executable, os.path.join(HERE, "strategy_agreement.py"), "--config", config,
-               "--work_dir", os.path.join(args.work_dir, "strategies_" + label),
+    runs = len(configs) * (4 if "--strategies" not in extra
+                           else 2 + sum("MULTI_WORKER" in e for e in extra))
+    work_dir = "strategies_" + labels[0] if len(configs) == 1 else "strategies"
+    command = [sys.executable, os.path.join(HERE, "strategy_agreement.py"), "--work_dir",
+               os.path.join(args.work_dir, work_dir),
                "--timeout_seconds", str(int(seconds / runs))] + extra
+    for config, edit in configs:
+        command += ["--config", config] + (["--edit_config_json", edit] if edit else [])
     code, out = check.run(command, timeout=seconds + 30)
     if code != 0:
-        check.add("strategies", label, f"exit code {code}: {out[-200:]!r}", False)
+        check.add("strategies", ", ".join(labels), f"exit code {code}: {out[-200:]!r}", False)
         return
-    result = json.loads(out.strip().splitlines()[-1])
-    base = result["auc"]["DEFAULT"]
-    for name, auc in result["auc"].items():
-        ok = abs(auc - base) < tolerance and auc > floor and 0 < auc <= 1
-        check.add("strategy " + name, f"{label}, {result['steps'][name]} steps, "
-                  f"{result['replicas'][name]} replica(s)",
-                  f"AUC {auc:.4f} ({auc - base:+.4f}), {result['seconds'][name]:.0f} s", ok)
+    results = [json.loads(line) for line in out.splitlines() if line.startswith('{"config"')]
+    if len(results) < len(configs):
+        check.add("strategies", ", ".join(labels), f"{len(results)} of {len(configs)} configs "
+                  "reported", False)
+    for result in results:
+        base = result["auc"]["DEFAULT"]
+        for name, auc in result["auc"].items():
+            ok = abs(auc - base) < tolerance and auc > floor and 0 < auc <= 1
+            check.add("strategy " + name, f"{label(result['config'])}, {result['steps'][name]} "
+                      f"steps, {result['replicas'][name]} replica(s)",
+                      f"AUC {auc:.4f} ({auc - base:+.4f}), {result['seconds'][name]:.0f} s", ok)
 
 
 def criteo_data(check, work_dir, rows):
@@ -192,35 +225,50 @@ def criteo_data(check, work_dir, rows):
 
 
 def variants_stage(check, args, gpu):
-    """mixed_float16 and XLA on census_dcn_mix and criteo_mlp; returns census's export."""
-    export = None
+    """mixed_float16 and XLA on census_dcn_mix and criteo_mlp; returns census's export.
+
+    On a GPU every variant of each config, a process per config. The smoke runs each
+    variant once (the model, not the variant, differs between the configs) in one process
+    on tiny data: census_dcn_mix float32 (the export), mixed_float16 and XLA jit,
+    criteo_mlp mixed_float16 + XLA."""
     criteo = criteo_data(check, args.work_dir, 200_000 if gpu else 400)
-    for config, edit in ((CENSUS, {}), (CRITEO, criteo)):
-        label = os.path.basename(config).split(".")[0]
-        if edit is None:
-            check.add(label, "generate_criteo.py", "data generation failed", False)
-            continue
-        if not gpu:
-            tiny = os.path.join(ROOT, "tests/data/census_tiny.csv")
-            edit = dict(edit, **({"train_input_path": [tiny], "eval_input_path": [tiny]}
-                                 if config == CENSUS else {}), **{"data_config.batch_size": 32})
-        steps, warmup = (400, 100) if gpu else (6, 2)
-        command = [sys.executable, os.path.abspath(__file__), "--variants", config,
-                   "--num_steps", str(steps), "--warmup_steps", str(warmup),
-                   "--edit_config_json", json.dumps(edit)]
-        if config == CENSUS:
-            command += ["--export_dir", os.path.join(args.work_dir, "export")]
-        code, out = check.run(command, 0.45 if config == CENSUS else 0.8)
+    jobs = [{"config": CENSUS, "edit": {}, "export_dir": os.path.join(args.work_dir, "export")}]
+    if criteo is None:
+        check.add("criteo_mlp", "generate_criteo.py", "data generation failed", False)
+    else:
+        jobs.append({"config": CRITEO, "edit": criteo})
+    if not gpu:
+        tiny = os.path.join(ROOT, "tests/data/census_tiny.csv")
+        jobs[0]["edit"] = {"train_input_path": [tiny], "eval_input_path": [tiny]}
+        jobs[0]["variants"] = ["float32", "mixed_float16", "XLA jit"]
+        jobs[1:] = [dict(job, variants=["mixed_float16 + XLA"]) for job in jobs[1:]]
+        for job in jobs:
+            job["edit"]["data_config.batch_size"] = 32
+    steps, warmup = (400, 100) if gpu else (6, 2)
+    export = None
+    groups, shares = ([[job] for job in jobs], (0.45, 0.8)) if gpu else ([jobs], (0.8,))
+    for group, share in zip(groups, shares):
+        command = [sys.executable, os.path.abspath(__file__), "--variants", json.dumps(group),
+                   "--num_steps", str(steps), "--warmup_steps", str(warmup)]
+        code, out = check.run(command, share)
         results = [json.loads(line[8:]) for line in out.splitlines() if line.startswith("VARIANT ")]
         for r in results:
             ok = r["auc"] > 0.5 if gpu else 0 < r["auc"] <= 1
-            check.add(f"{label} {r['variant']}", f"{steps} steps, batch {edit.get('data_config.batch_size', 'config')}",
+            batch = next(j for j in group if j["config"] == r["config"])["edit"].get(
+                "data_config.batch_size", "config")
+            check.add(f"{label(r['config'])} {r['variant']}", f"{steps} steps, batch {batch}",
                       f"{r['examples_per_s']:,.0f} ex/s (steady), AUC {r['auc']:.4f}", ok)
+            print(f"[gpu_check] ({r['cpu_seconds']:.1f} CPU-s)", file=sys.stderr, flush=True)
             export = r.get("export") or export
-        if code != 0 or len(results) < len(VARIANTS):
-            check.add(label, "precision and XLA variants",
-                      f"exit code {code}, {len(results)} of {len(VARIANTS)} variants ran", False)
+        wanted = sum(len(job.get("variants", VARIANTS)) for job in group)
+        if code != 0 or len(results) < wanted:
+            check.add(", ".join(label(job["config"]) for job in group), "precision and XLA variants",
+                      f"exit code {code}, {len(results)} of {wanted} variants ran", False)
     return export
+
+
+def label(config):
+    return os.path.basename(config).split(".")[0]
 
 
 def deepctr_stage(check, args, gpu):
@@ -252,7 +300,7 @@ def serving_stage(check, export, gpu):
         check.add("serving latency", "census_dcn_mix export", "no export to measure", False)
         return
     code, out = check.run([sys.executable, os.path.join(HERE, "serving_benchmark.py"), export,
-                           "--batch_sizes", "1,256", "--seconds", "2" if gpu else "0.3"], 0.9)
+                           "--batch_sizes", "1,256", "--seconds", "2" if gpu else "0.1"], 0.9)
     rows = [line for line in out.splitlines() if line.startswith("| serving_default")
             or line.startswith("| raw_features")] if code == 0 else []
     for line in rows:
@@ -274,8 +322,6 @@ def main():
     parser.add_argument("--variants", default="", help=argparse.SUPPRESS)
     parser.add_argument("--num_steps", type=int, default=400, help=argparse.SUPPRESS)
     parser.add_argument("--warmup_steps", type=int, default=100, help=argparse.SUPPRESS)
-    parser.add_argument("--edit_config_json", default="", help=argparse.SUPPRESS)
-    parser.add_argument("--export_dir", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.path.insert(0, ROOT)
     if args.variants:
@@ -293,8 +339,8 @@ def main():
     if gpu:
         check.add("device", f"TensorFlow {version}", f"{len(gpus)} GPU(s): {'; '.join(gpus)}", True)
     else:
-        print("No GPU found (TensorFlow sees no NVIDIA GPU): running the CPU smoke of the table.",
-              flush=True)
+        print("No GPU found (no NVIDIA driver, or TensorFlow sees no GPU): running the CPU smoke "
+              "of the table.", flush=True)
         check.add("device", f"TensorFlow {version}", "no GPU found: CPU smoke (tiny data, few steps)",
                   None)
     try:

@@ -8,10 +8,12 @@ device (DEFAULT), under MIRRORED (every local GPU, or 2 logical CPU devices when
 there is no GPU), MULTI_WORKER_MIRRORED (2 workers through easyrank.launch on
 127.0.0.1) and PARAMETER_SERVER (2 workers, 2 ps), evaluates each on the
 config's eval input and prints a table of the first task's AUC and its
-difference to one device, then one JSON line:
-{"auc": {strategy: auc}, "spread": max - min, "replicas": ..., "seconds": ...}.
+difference to one device, then one JSON line: {"config": path, "auc": {strategy:
+auc}, "spread": max - min, "replicas": ..., "seconds": ...}. --config may repeat (an
+--edit_config_json for each, in order): a table and a JSON line per config.
 
-DEFAULT and MIRRORED run in one process (`--local`); each cluster is one launch.
+DEFAULT and MIRRORED run in one process (`--local`), all configs' runs in that one;
+each cluster is one launch.
 GPU runs set TF_FORCE_GPU_ALLOW_GROWTH so the tasks of a cluster share the GPUs.
 """
 
@@ -58,16 +60,29 @@ def run_local(args):
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from easyrank.config import load_config  # noqa: PLC0415
     from easyrank.training import loop, strategies  # noqa: PLC0415
-    for strategy in args.local.split(","):
-        edit = json.dumps(edits(json.loads(args.edit_config_json or "{}"), strategy, args.num_steps))
-        config = load_config(args.config, edit)
-        model_dir = os.path.join(args.work_dir, strategy.lower())
+    for run, strategy in ((r, s) for r in runs(args) for s in args.local.split(",")):
+        edit = json.dumps(edits(json.loads(run.edit_config_json or "{}"), strategy, args.num_steps))
+        config = load_config(run.config, edit)
+        model_dir = os.path.join(run.work_dir, strategy.lower())
         start = time.perf_counter()
         results = loop.train_and_evaluate(config, model_dir)
         replicas = strategies.build_strategy(config.train_config).num_replicas_in_sync
-        print("LOCAL " + json.dumps({"strategy": strategy, "results": results,
+        print("LOCAL " + json.dumps({"config": run.config, "strategy": strategy, "results": results,
                                      "replicas": replicas,
                                      "seconds": time.perf_counter() - start}), flush=True)
+
+
+def runs(args):
+    """A namespace per --config with its --edit_config_json (paired in order) and work dir
+    (--work_dir itself for one config, else a folder per config)."""
+    configs = args.config or [os.path.join(ROOT, "samples/configs/census_mlp.config")]
+    edit_jsons = args.edit_config_json or [""] * len(configs)
+    if len(edit_jsons) != len(configs):
+        raise SystemExit("Give one --edit_config_json per --config, or none.")
+    return [argparse.Namespace(**dict(vars(args), config=config, edit_config_json=edit,
+                                      work_dir=args.work_dir if len(configs) == 1 else os.path.join(
+                                          args.work_dir, os.path.basename(config).split(".")[0])))
+            for config, edit in zip(configs, edit_jsons)]
 
 
 def run_cluster(strategy, args, env, timeout):
@@ -95,8 +110,10 @@ def run_cluster(strategy, args, env, timeout):
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default=os.path.join(ROOT, "samples/configs/census_mlp.config"))
-    parser.add_argument("--edit_config_json", default="")
+    parser.add_argument("--config", action="append",
+                        help="Default census_mlp; repeated: each config in turn, the one-device "
+                        "runs of all in one process.")
+    parser.add_argument("--edit_config_json", action="append", help="One per --config.")
     parser.add_argument("--num_steps", type=int, default=300)
     parser.add_argument("--strategies", default=",".join(ALL))
     parser.add_argument("--work_dir", default="")
@@ -111,26 +128,39 @@ def main():
     sys.path.insert(0, ROOT)
     env = dict(os.environ, TF_FORCE_GPU_ALLOW_GROWTH="true", PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    key = auc_key(args.config, args.edit_config_json or None)
+    configs = runs(args)
+    for run in configs:  # loads and checks each config before any training
+        run.key = auc_key(run.config, run.edit_config_json or None)
     wanted = [s for s in args.strategies.split(",") if s]
-    rows = {}
+    local_rows = {}
     local = [s for s in wanted if s not in CLUSTER]
     if local:
-        command = [sys.executable, os.path.abspath(__file__), "--config", args.config,
-                   "--num_steps", str(args.num_steps), "--work_dir", args.work_dir,
-                   "--local", ",".join(local), "--edit_config_json", args.edit_config_json]
+        command = [sys.executable, os.path.abspath(__file__), "--num_steps", str(args.num_steps),
+                   "--work_dir", args.work_dir, "--local", ",".join(local)]
+        for run in configs:
+            command += ["--config", run.config, "--edit_config_json", run.edit_config_json]
+        timeout = args.timeout_seconds * len(local) * len(configs)
         try:
             done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                                  timeout=args.timeout_seconds * len(local), check=False)
+                                  timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
-            raise SystemExit(f"{','.join(local)} ran past {args.timeout_seconds * len(local):.0f} s") from None
+            raise SystemExit(f"{','.join(local)} ran past {timeout:.0f} s") from None
         if done.returncode != 0:
             sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
             raise SystemExit(f"{','.join(local)} failed with exit code {done.returncode}")
         for line in done.stdout.splitlines():
             if line.startswith("LOCAL "):
                 run = json.loads(line[6:])
-                rows[run["strategy"]] = (run["results"], run["replicas"], run["seconds"])
+                local_rows[run["config"], run["strategy"]] = (
+                    run["results"], run["replicas"], run["seconds"])
+    for run in configs:
+        report(run, wanted, {s: local_rows[run.config, s] for s in local}, env)
+    return 0
+
+
+def report(args, wanted, rows, env):
+    """The clusters of one config, then its table and JSON line."""
+    key = args.key
     for strategy in wanted:
         if strategy in CLUSTER:
             results, seconds = run_cluster(strategy, args, env, args.timeout_seconds)
@@ -145,11 +175,10 @@ def main():
         print(f"| {strategy} | {replicas} | {results['global_step']} | {results[key]:.4f} | "
               f"{results[key] - base:+.4f} | {seconds:.0f} |")
     aucs = {s: rows[s][0][key] for s in wanted}
-    print(json.dumps({"auc": aucs, "spread": max(aucs.values()) - min(aucs.values()),
+    print(json.dumps({"config": args.config, "auc": aucs, "spread": max(aucs.values()) - min(aucs.values()),
                       "steps": {s: rows[s][0]["global_step"] for s in wanted},
                       "replicas": {s: rows[s][1] for s in wanted},
                       "seconds": {s: rows[s][2] for s in wanted}}))
-    return 0
 
 
 if __name__ == "__main__":
