@@ -12,6 +12,7 @@ other batch takes the general path (split, per-column checks and conversion),
 which also names the bad rows. Both give the same tensors.
 """
 
+import collections
 import gzip
 import io
 import sys
@@ -166,15 +167,17 @@ class CsvReader:
         bad = tf.not_equal(counts, self._num_columns)
         reasons = tf.where(bad, f"expected {self._num_columns} fields, found "
                            + tf.strings.as_string(counts), "")
-        for field, index in self._fields:
-            if field.type == data_pb2.InputField.STRING and field.name not in self._label_names:
-                continue
-            pattern = _INTEGER if field.type == data_pb2.InputField.INT64 else _NUMBER
-            not_number = tf.logical_not(tf.strings.regex_full_match(columns[index], pattern))
-            first = tf.logical_and(not_number, tf.logical_not(bad))
-            reasons = tf.where(first, (
-                f"column {field.name} is not a number: ") + tf.strings.substr(columns[index], 0, 40), reasons)
-            bad = tf.logical_or(bad, not_number)
+        numeric = [(field, index) for field, index in self._fields if self._numeric(field)]
+        if numeric:  # the first cell of a row that is not a number (in field order) names it
+            not_number = self._not_numbers(columns, numeric)
+            cells = tf.stack([columns[index] for _, index in numeric], axis=1)
+            first = tf.argmax(tf.cast(not_number, tf.int32), axis=1)
+            texts = tf.constant([f"column {field.name} is not a number: " for field, _ in numeric])
+            number_reasons = tf.gather(texts, first) + tf.strings.substr(
+                tf.gather(cells, first, batch_dims=1), 0, 40)
+            any_not_number = tf.reduce_any(not_number, axis=1)
+            reasons = tf.where(bad, reasons, tf.where(any_not_number, number_reasons, ""))
+            bad = tf.logical_or(bad, any_not_number)
         if self._config.skip_bad_rows:
             table = self._drop_bad_rows(table, bad, filenames, line_numbers)
             row_ids = tf.boolean_mask(row_ids, tf.logical_not(bad))
@@ -184,6 +187,19 @@ class CsvReader:
             with tf.control_dependencies([check]):
                 table = tf.identity(table)
         return (row_ids, *self._convert(table))
+
+    def _not_numbers(self, columns, numeric):
+        """[B, len(numeric)] bool: the cell is not a number its field reads. One regular
+        expression per pattern over the stacked columns, not one per column: the general path
+        is traced in every CSV pipeline (issue 23)."""
+        positions = {}  # pattern -> positions in `numeric`
+        for k, (field, _) in enumerate(numeric):
+            positions.setdefault(_INTEGER if field.type == data_pb2.InputField.INT64 else _NUMBER, []).append(k)
+        order = [k for ks in positions.values() for k in ks]
+        matches = tf.concat([tf.strings.regex_full_match(
+            tf.stack([columns[numeric[k][1]] for k in ks], axis=1), pattern)
+            for pattern, ks in positions.items()], axis=1)
+        return tf.logical_not(tf.gather(matches, [order.index(k) for k in range(len(numeric))], axis=1))
 
     @property
     def _label_names(self):
@@ -205,21 +221,27 @@ class CsvReader:
         return tf.boolean_mask(table, keep)
 
     def _convert(self, table):
-        features, targets = {}, {}
+        """(features, targets) of the checked cells; the numbers of each dtype converted in
+        one stacked step (empty cells take the field's default)."""
         columns = tf.unstack(table, num=self._num_columns, axis=1)
+        values, numbers = {}, collections.defaultdict(list)  # dtype -> [(name, index, default)]
         for field, index in self._fields:
-            column = columns[index]
-            dtype = fields_lib.field_dtype(field)
-            default = fields_lib.default_value(field)
-            is_target = field.name in self._label_names
-            if is_target:
+            dtype, default = fields_lib.field_dtype(field), fields_lib.default_value(field)
+            if field.name in self._label_names:
                 dtype, default = tf.float32, float(default or 0)
             if dtype != tf.string:
-                column = tf.strings.strip(column)
-                column = tf.strings.to_number(tf.where(column == "", str(default), column), out_type=dtype)
-            elif default:
-                column = tf.where(column == "", default, column)
-            (targets if is_target else features)[field.name] = column
+                numbers[dtype].append((field.name, index, str(default)))
+            else:
+                values[field.name] = tf.where(columns[index] == "", default, columns[index]) if default \
+                    else columns[index]
+        for dtype, items in numbers.items():
+            cells = tf.strings.strip(tf.stack([columns[index] for _, index, _ in items], axis=1))
+            cells = tf.where(cells == "", tf.constant([default for *_, default in items]), cells)
+            converted = tf.strings.to_number(cells, out_type=dtype)
+            values.update(zip([name for name, _, _ in items], tf.unstack(converted, num=len(items), axis=1)))
+        features, targets = {}, {}
+        for field, _ in self._fields:
+            (targets if field.name in self._label_names else features)[field.name] = values[field.name]
         return features, targets
 
 
