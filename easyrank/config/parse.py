@@ -59,26 +59,13 @@ def load_config(path, edit_config_json=None, allow_unfilled=False):
 
 
 def read_config_bytes(path):
-    """The bytes of the config file at `path`; ConfigError when it cannot be read.
-
-    A local path (no scheme) is read with Python's own file I/O, so that a bad config is
-    reported before TensorFlow is imported (console.run checks the config first: 4-5 s of
-    CPU saved on every typo, issue 23); any other scheme goes through tf.io.gfile.
-    """
-    if "://" not in path:
-        try:
-            with open(path, "rb") as f:
-                return f.read()
-        except OSError as e:
-            reason = e.strerror or type(e).__name__
-            raise ConfigError(f"cannot read the config file: {path}; {reason}.", file=path) from None
-    import tensorflow as tf
-
-    from easyrank.io import files, schemes
+    """The bytes of the config file at `path`, read without TensorFlow when local (io/early.py);
+    ConfigError when it cannot be read."""
+    from easyrank.io import early
     try:
-        return files.read_bytes(path)
-    except (OSError, tf.errors.OpError) as e:
-        raise ConfigError(f"cannot read the config file: {schemes.first_line(e)}.", file=path) from None
+        return early.read_bytes(path)
+    except OSError as e:
+        raise ConfigError(f"cannot read the config file: {e}.", file=path) from None
 
 
 def parse_config(text, file="<string>"):
