@@ -45,4 +45,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    console.run(main)
+    console.run(main, check_first=console.check_pipeline_config)

@@ -27,5 +27,11 @@ def main(argv):
     return 0
 
 
+def check_config():
+    """The config errors reported before TensorFlow is imported (console.run)."""
+    from easyrank.config import load_config
+    load_config(FLAGS.pipeline_config_path, FLAGS.edit_config_json, allow_unfilled=True)
+
+
 if __name__ == "__main__":
-    console.run(main)
+    console.run(main, check_first=check_config)

@@ -26,14 +26,24 @@ def main(argv):
     from easyrank.training.phases import PhaseTimer
     timer = PhaseTimer()  # the imports end here; phases.json in model_dir (tools/benchmark.py)
     config = console.load_pipeline_config()
-    model_dir = FLAGS.model_dir or config.model_dir
-    if not model_dir:
-        raise ConfigError("no model_dir: set it in the config or pass --model_dir.",
-                          path="model_dir", file=FLAGS.pipeline_config_path)
+    model_dir = check_model_dir(config)
     from easyrank.training import loop
     loop.train_and_evaluate(config, model_dir, input_mode=FLAGS.input_mode, phases=timer)
     return 0
 
 
+def check_model_dir(config):
+    model_dir = FLAGS.model_dir or config.model_dir
+    if not model_dir:
+        raise ConfigError("no model_dir: set it in the config or pass --model_dir.",
+                          path="model_dir", file=FLAGS.pipeline_config_path)
+    return model_dir
+
+
+def check_config():
+    """The config errors reported before TensorFlow is imported (console.run)."""
+    check_model_dir(console.check_pipeline_config())
+
+
 if __name__ == "__main__":
-    console.run(main, fast_exit=True)
+    console.run(main, fast_exit=True, check_first=check_config)

@@ -38,13 +38,7 @@ def load_config(path, edit_config_json=None, allow_unfilled=False):
 
     allow_unfilled: accept what is left to `python -m easyrank.stats` (validate()).
     """
-    import tensorflow as tf  # here: the CLIs import TensorFlow quietly, after parsing flags
-
-    from easyrank.io import files, schemes
-    try:
-        data = files.read_bytes(path)
-    except (OSError, tf.errors.OpError) as e:
-        raise ConfigError(f"cannot read the config file: {schemes.first_line(e)}.", file=path) from None
+    data = read_config_bytes(path)
     try:
         text = data.decode("utf-8-sig")  # a UTF-8 byte-order mark is accepted
     except UnicodeDecodeError as e:
@@ -62,6 +56,16 @@ def load_config(path, edit_config_json=None, allow_unfilled=False):
             e.line = locate_line(text, e.path)
         raise
     return config
+
+
+def read_config_bytes(path):
+    """The bytes of the config file at `path`, read without TensorFlow when local (io/early.py);
+    ConfigError when it cannot be read."""
+    from easyrank.io import early
+    try:
+        return early.read_bytes(path)
+    except OSError as e:
+        raise ConfigError(f"cannot read the config file: {e}.", file=path) from None
 
 
 def parse_config(text, file="<string>"):
@@ -288,9 +292,8 @@ def attach_location(error, config_path):
     """Fills a ConfigError raised after loading (e.g. by a builder) with file and line."""
     if error.file is None and config_path:
         error.file = config_path
-        from easyrank.io import files
         try:
-            error.line = locate_line(files.read_bytes(config_path).decode("utf-8-sig", errors="replace"),
+            error.line = locate_line(read_config_bytes(config_path).decode("utf-8-sig", errors="replace"),
                                      error.path)
         except Exception:  # noqa: BLE001 - the location is a courtesy; the error is reported anyway
             pass

@@ -5,6 +5,7 @@ from easyrank.console.app import (
                                   EXIT_CONFIG,
                                   EXIT_DATA,
                                   EXIT_OTHER,
+                                  check_pipeline_config,
                                   cluster_error_message,
                                   data_error_message,
                                   define_config_flags,
@@ -12,5 +13,6 @@ from easyrank.console.app import (
                                   run,
 )
 
-__all__ = ["EXIT_CLUSTER", "EXIT_CONFIG", "EXIT_DATA", "EXIT_OTHER", "cluster_error_message",
-           "data_error_message", "define_config_flags", "load_pipeline_config", "run"]
+__all__ = ["EXIT_CLUSTER", "EXIT_CONFIG", "EXIT_DATA", "EXIT_OTHER", "check_pipeline_config",
+           "cluster_error_message", "data_error_message", "define_config_flags", "load_pipeline_config",
+           "run"]

@@ -25,6 +25,8 @@ import tempfile
 
 from absl import logging as absl_logging
 
+from easyrank.errors import ConfigError
+
 EASYRANK_LOGGER = "easyrank"
 
 
@@ -65,14 +67,31 @@ def import_tensorflow_quietly():
 
 
 @contextlib.contextmanager
-def _held_stderr():
-    """File descriptor 2 goes to a temporary file; its text is written back if the body raises."""
+def quiet_if_tensorflow_loads(show_tensorflow=False):
+    """For a step before import_tensorflow_quietly that may import TensorFlow (a config whose
+    checks need it, or read through tf.io.gfile): held back and probed as there, unless shown.
+    A ConfigError the step raises drops what TensorFlow wrote: the error's paragraph is the output."""
+    if show_tensorflow or "tensorflow" in sys.modules:
+        yield
+        return
+    with _held_stderr(drop=(ConfigError,)):
+        yield
+        if "tensorflow" in sys.modules:
+            sys.modules["tensorflow"].config.list_physical_devices()
+
+
+@contextlib.contextmanager
+def _held_stderr(drop=()):
+    """File descriptor 2 goes to a temporary file; its text is written back if the body raises
+    (an error of the types `drop` excepted)."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as held:
         os.dup2(held.fileno(), 2)
         try:
             yield
+        except drop:
+            raise
         except BaseException:
             sys.stderr.flush()
             os.dup2(saved, 2)
