@@ -113,7 +113,7 @@ def finish(started):
 
 
 def stop(started):
-    """Ends a start()ed loader that will not be finish()ed (the check failed before)."""
-    if isinstance(started, subprocess.Popen) and started.poll() is None:
+    """Ends a started process (a start()ed loader) and closes its pipes, unless finished."""
+    if isinstance(started, subprocess.Popen) and not started.stderr.closed:
         started.kill()
         started.communicate()

@@ -232,22 +232,20 @@ def _start_fresh_process(version_dir, requests, work):
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "serving_sim.py")
     out, npz = os.path.join(work, "report.json"), os.path.join(work, "outputs.npz")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    stderr = tempfile.TemporaryFile("w+", dir=work)  # a file, not a pipe: it is read only at the end
+    # Read at the end (communicate): until then a full pipe only pauses the process.
     proc = subprocess.Popen([sys.executable, script, version_dir, "--out", out, "--requests", requests,
-                             "--outputs", npz], env=env, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
-    return proc, stderr, out, npz
+                             "--outputs", npz], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    return proc, out, npz
 
 
 def _finish_fresh_process(started):
-    proc, stderr, out, npz = started
+    proc, out, npz = started
     try:
-        proc.wait(timeout=cc.TIMEOUT_S)
+        _, log = proc.communicate(timeout=cc.TIMEOUT_S)
     except subprocess.TimeoutExpired:
         _stop(started)
         raise RuntimeError(f"the fresh-process check gave no answer within {cc.TIMEOUT_S} s") from None
-    with stderr:
-        stderr.seek(0)
-        log = stderr.read()
     if not files.exists(out):
         raise RuntimeError(f"the fresh-process check failed:\n{log[-3000:]}")
     report = json.loads(files.read_text(out))
@@ -258,7 +256,4 @@ def _finish_fresh_process(started):
 def _stop(started):
     """Ends a _start_fresh_process() that was not finished (a check failed before)."""
     if started is not None:
-        if started[0].poll() is None:
-            started[0].kill()
-            started[0].wait()
-        started[1].close()
+        cc.stop(started[0])
