@@ -70,6 +70,15 @@ def run(version_dir, skip=False, source=SOURCE):
     A loader that cannot be built is a problem naming why, unless `skip`
     (--skip_cc_loader), when the report line says the check did not run.
     """
+    return finish(start(version_dir, skip, source))
+
+
+def start(version_dir, skip=False, source=SOURCE):
+    """Starts run()'s loader and returns at once; finish() waits for it and gives run()'s answer.
+
+    check_export starts it first and collects it last: the loader runs beside the
+    in-process checks (wall time; the CPU it takes is the same).
+    """
     if skip:
         return [], [f"  SKIPPED: the C++ LoadSavedModel check ({SKIP_FLAG}); the export was not "
                     "loaded as tensorflow_model_server loads it"]
@@ -80,16 +89,31 @@ def run(version_dir, skip=False, source=SOURCE):
                 "without it"], []
     env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    return subprocess.Popen([binary, version_dir], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+
+
+def finish(started):
+    """(problems, lines) of a start(): waits for the loader (at most TIMEOUT_S)."""
+    if isinstance(started, tuple):  # skipped or not built: the answer is already known
+        return started
     try:
-        proc = subprocess.run([binary, version_dir], capture_output=True, text=True, env=env,
-                              timeout=TIMEOUT_S)
+        stdout, stderr = started.communicate(timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
+        stop(started)
         return [f"C++ LoadSavedModel: no answer within {TIMEOUT_S} s"], []
-    ok = [line for line in proc.stdout.splitlines() if line.startswith("OK ")]
-    if proc.returncode != 0:
-        errors = [line for line in proc.stderr.splitlines()
+    ok = [line for line in stdout.splitlines() if line.startswith("OK ")]
+    if started.returncode != 0:
+        errors = [line for line in stderr.splitlines()
                   if line.startswith(("LoadSavedModel failed", "signature "))]
-        return [f"C++ LoadSavedModel: {(errors or [proc.stderr.strip()[-300:]])[-1]}"], []
+        return [f"C++ LoadSavedModel: {(errors or [stderr.strip()[-300:]])[-1]}"], []
     if not ok:
         return ["C++ LoadSavedModel: the export has no signature to run"], []
     return [], [f"  C++ tensorflow::LoadSavedModel + Session::Run: {len(ok)} signatures OK"]
+
+
+def stop(started):
+    """Ends a started process (a start()ed loader) and closes its pipes, unless finished."""
+    if isinstance(started, subprocess.Popen) and not started.stderr.closed:
+        started.kill()
+        started.communicate()

@@ -20,8 +20,12 @@ from easyrank.protos import data_pb2
 from easyrank.serving.saved_model import read_pipeline_config
 
 
-def predict_file(version_dir, patterns, output_path, batch_size=1024):
-    """Writes the model's outputs for every row of `patterns` to `output_path`; returns the row count."""
+def predict_file(version_dir, patterns, output_path, batch_size=1024, parsed=None):
+    """Writes the model's outputs for every row of `patterns` to `output_path`; returns the row count.
+
+    parsed: for CSV and Parquet, the (features, targets) batches of parsed_dataset() on the
+    same files, already read (check_export parses its rows once for every comparison).
+    """
     config = read_pipeline_config(version_dir)
     data = config.data_config
     files = list_files(patterns)
@@ -33,12 +37,12 @@ def predict_file(version_dir, patterns, output_path, batch_size=1024):
         batches = ({"examples": b} for b in dataset.batch(batch_size))
     else:
         signature = loaded.signatures["raw_features"]
-        _drop_absent_labels(data, files)
-        dataset = build_dataset(data, files, training=False, batch_size=batch_size)
+        if parsed is None:
+            parsed = parsed_dataset(data, files, batch_size)
         names = set(signature.structured_input_signature[1])
         separators = list_separators(config)
         batches = ({k: _joined(v, separators.get(k)) for k, v in features.items() if k in names}
-                   for features, _ in dataset)
+                   for features, _ in parsed)
     count = 0
     with atomic_writer(output_path) as out:
         keys = None
@@ -54,6 +58,15 @@ def predict_file(version_dir, patterns, output_path, batch_size=1024):
             raise DataError(f"{', '.join(files)} {'has' if len(files) == 1 else 'have'} no rows: "
                             f"nothing to score; {output_path} was not written.")
     return count
+
+
+def parsed_dataset(data_config, files, batch_size):
+    """(features, targets) batches of CSV or Parquet `files`, parsed as `data_config` describes
+    them; label columns may be absent."""
+    data = data_pb2.DataConfig()
+    data.CopyFrom(data_config)
+    _drop_absent_labels(data, files)
+    return build_dataset(data, files, training=False, batch_size=batch_size)
 
 
 def _check_output_is_not_an_input(output_path, files):
