@@ -9,6 +9,7 @@ the C++ tensorflow::LoadSavedModel run of every signature.
 """
 
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -43,6 +44,13 @@ def check(export_path, input_path=None, num_rows=64, tolerance=1e-5, cc_check=Fa
     path = list_files([input_path] if input_path else
                       list(config.eval_input_path) or list(config.train_input_path))[0]
     work = tempfile.mkdtemp(prefix="easyrank_check_")
+    try:
+        return _check(config, version_dir, path, num_rows, tolerance, cc_check, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _check(config, version_dir, path, num_rows, tolerance, cc_check, work):
     rows_file = checks.read_rows_file(config, path, num_rows, work)
     features, _ = warmup.read_rows(checks._with_eval_path(config, rows_file), num_rows)
     model = build_model(config)
