@@ -170,11 +170,11 @@ class CsvReader:
         numeric = [(field, index) for field, index in self._fields if self._numeric(field)]
         if numeric:  # the first cell of a row that is not a number (in field order) names it
             not_number = self._not_numbers(columns, numeric)
-            cells = tf.stack([columns[index] for _, index in numeric], axis=1)
+            numeric_cells = tf.stack([columns[index] for _, index in numeric], axis=1)
             first = tf.argmax(tf.cast(not_number, tf.int32), axis=1)
             texts = tf.constant([f"column {field.name} is not a number: " for field, _ in numeric])
             number_reasons = tf.gather(texts, first) + tf.strings.substr(
-                tf.gather(cells, first, batch_dims=1), 0, 40)
+                tf.gather(numeric_cells, first, batch_dims=1), 0, 40)
             any_not_number = tf.reduce_any(not_number, axis=1)
             reasons = tf.where(bad, reasons, tf.where(any_not_number, number_reasons, ""))
             bad = tf.logical_or(bad, any_not_number)
