@@ -32,7 +32,9 @@ def test_count_rows_counts_csv_lines_as_tf_data_reads_them(tmp_path, text):
     packed.write_bytes(gzip.compress(text[:len(text) // 2]) + gzip.compress(text[len(text) // 2:]))
     for path in (plain, packed):
         lines = tf.data.TextLineDataset(str(path), compression_type="GZIP" if path.suffix == ".gz" else "")
-        expected = max(int(lines.reduce(0, lambda n, _: n + 1)) - 1, 0)
+        # Batched: a reduce over single lines costs about 90 us a line (53 CPU-s for 2 x 300,000).
+        lines = lines.batch(1 << 16)
+        expected = max(int(lines.reduce(tf.constant(0), lambda n, batch: n + tf.size(batch))) - 1, 0)
         assert count_rows(config.data_config, [str(path)]) == expected
         assert count_rows(config.data_config, [str(path), str(path)]) == 2 * expected
 
