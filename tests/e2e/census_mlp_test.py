@@ -4,6 +4,7 @@ import csv
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -47,26 +48,28 @@ print(json.dumps({"signatures": sorted(model.signatures), "keys": sorted(a),
 '''
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    model_dir = str(tmp_path_factory.mktemp("census_mlp"))
-    config = config_lib.load_config(CONFIG, edit_config_json={
-        "train_config.num_steps": 120, "train_config.save_checkpoints_steps": 50,
-        "train_config.log_step_count_steps": 40})
-    results = loop.train_and_evaluate(config, model_dir)
-    return config, model_dir, results
+STEPS = 3 * 156  # 3 epochs of 79,809 rows in batches of 512
+
+
+@pytest.fixture
+def trained(sample_full):
+    """The census_mlp sample's full run of this session (tests/conftest.py: as shipped, evaluated
+    on the test split, exported once): (config, model_dir, results). Read-only: a test that
+    trains further copies model_dir first."""
+    run = sample_full("census_mlp")
+    return run.config, run.model_dir, run.after
 
 
 def test_training_reaches_auc_and_writes_eval_result(trained):
     _, model_dir, results = trained
     with open(os.path.join(model_dir, "eval_result.json")) as f:
         written = json.load(f)
-    assert written["global_step"] == 120
+    assert written["global_step"] == STEPS
     assert written["income/auc"] == pytest.approx(results["income/auc"])
     assert written["income/auc"] > 0.90  # an untrained model scores about 0.5
     assert 0 < written["income/logloss"] < 0.25  # predicting the base rate gives 0.23
     assert set(written) >= {"income/auc", "income/logloss", "income/accuracy", "global_step"}
-    assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-120")
+    assert tf.train.latest_checkpoint(model_dir).endswith(f"ckpt-{STEPS}")
     assert os.path.isdir(os.path.join(model_dir, "train")) and os.path.isdir(os.path.join(model_dir, "eval"))
 
 
@@ -109,7 +112,7 @@ def test_evaluate_and_predict_clis(trained, tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     with open(output) as f:
         metrics = json.load(f)
-    assert metrics["global_step"] == 120 and metrics["income/auc"] > 0.9
+    assert metrics["global_step"] == STEPS and metrics["income/auc"] > 0.9
     scores = str(tmp_path / "scores.csv")
     out = run_cli("easyrank.predict", "--saved_model_dir", os.path.join(model_dir, "export"),
                   "--input_path", TEST_CSV, "--output_path", scores)
@@ -120,12 +123,20 @@ def test_evaluate_and_predict_clis(trained, tmp_path):
     assert len(lines) == 1 + 9977
 
 
-def test_resume_continues_from_latest_checkpoint(trained):
-    config, model_dir, _ = trained
-    config = config_lib.load_config(CONFIG, edit_config_json={"train_config.num_steps": 150})
+def test_a_finished_run_continues_from_its_latest_checkpoint(trained, tmp_path):
+    # A resume in the middle of the input: tests/training/input_state_test.py and
+    # distribute_test.py's killed run. Here the run had read all its input: a run on other
+    # input (one epoch instead of 3) continues from the checkpoint's weights, optimizer state
+    # and step, and counts its num_steps from there (docs/daily_training.md).
+    _, shared, _ = trained
+    model_dir = str(tmp_path / "model")
+    shutil.copytree(shared, model_dir)  # the shared run stays as it is
+    config = config_lib.load_config(CONFIG, edit_config_json={
+        "train_config.num_epochs": 1, "train_config.num_steps": 30})
     results = loop.train_and_evaluate(config, model_dir)
-    assert results["global_step"] == 150
-    assert results["income/auc"] > 0.90
+    assert results["global_step"] == STEPS + 30
+    assert results["income/auc"] > 0.93  # the restored model's level (target 0.935)
+    assert tf.train.latest_checkpoint(model_dir).endswith(f"ckpt-{STEPS + 30}")
     assert len([d for d in os.listdir(os.path.join(model_dir, "export")) if d.isdigit()]) == 2
 
 
