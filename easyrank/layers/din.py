@@ -158,11 +158,9 @@ class DIN(tf_keras.layers.Layer):
 
     def call(self, inputs, training=None):
         query, keys, lengths = _unpack(inputs)
-        queries = tf.broadcast_to(query[:, None, :], tf.shape(keys))
-        features = tf.concat(
-            [queries, keys, queries - keys, queries * keys], axis=-1
+        hidden = self.attention_mlp.call_from(
+            self._first_layer(query, keys), 0, training=training
         )
-        hidden = self.attention_mlp(features, training=training)
         scores = tf.cast(tf.squeeze(self.score(hidden), axis=-1), tf.float32)
         mask = lengths_mask(lengths, tf.shape(keys)[1])
         if self.normalize:
@@ -173,6 +171,25 @@ class DIN(tf_keras.layers.Layer):
         else:
             scores = tf.where(mask, scores, tf.zeros_like(scores))
         return tf.einsum("bt,bte->be", tf.cast(scores, keys.dtype), keys)
+
+    def _first_layer(self, query, keys):
+        """The attention MLP's first Dense layer on `[q, k, q - k, q * k]` ([B, T, 4E]).
+
+        With its kernel split in four [E, h] blocks W_1..W_4 this is
+        q (W_1 + W_3) + k (W_2 - W_3) + (q * k) W_4 + b: the query term is computed once
+        per row instead of once per position, and the [B, T, 4E] input is never built.
+        """
+        dense = self.attention_mlp.dense_layers[0]
+        w_q, w_k, w_diff, w_prod = tf.split(tf.cast(dense.kernel, keys.dtype), 4, axis=0)
+        per_position = tf.tensordot(
+            tf.concat([keys, query[:, None, :] * keys], axis=-1),
+            tf.concat([w_k - w_diff, w_prod], axis=0),
+            axes=1,
+        )
+        x = per_position + tf.matmul(query, w_q + w_diff)[:, None, :]
+        if dense.use_bias:
+            x = tf.nn.bias_add(x, tf.cast(dense.bias, x.dtype))
+        return x
 
     def compute_output_shape(self, input_shape):
         query_shape = tf.TensorShape(_unpack(input_shape)[0])

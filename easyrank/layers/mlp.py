@@ -175,10 +175,22 @@ class MLP(tf_keras.layers.Layer):
             build_sublayer(self._activation_layers[i], shape)
         super().build(input_shape)
 
+    @property
+    def dense_layers(self) -> list:
+        """The `Dense` layers, in order (read-only use: a caller computing layer 0 itself)."""
+        return list(self._dense_layers)
+
     def call(self, inputs, training=None):
-        x = inputs
-        for i, dense in enumerate(self._dense_layers):
-            x = dense(x)
+        return self.call_from(self._dense_layers[0](inputs), 0, training=training)
+
+    def call_from(self, x, start: int, training=None):
+        """The MLP from layer `start`'s normalization on, `x` being that layer's Dense output.
+
+        For a caller that computes the first Dense layer in a cheaper, equal form (DIN).
+        """
+        for i in range(start, len(self._dense_layers)):
+            if i > start:
+                x = self._dense_layers[i](x)
             if self._norm_layers:
                 x = self._norm_layers[i](x, training=training)
             x = self._activation_layers[i](x, training=training)

@@ -148,6 +148,37 @@ class ParallelMLP(tf_keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs, training=None):
+        if not self.supports_stacked:
+            return self._call_batch_major(inputs, training)
+        if inputs.shape.rank == 3:
+            inputs = tf.transpose(inputs, [1, 0, 2])
+        return tf.transpose(self.call_stacked(inputs, training=training), [1, 0, 2])
+
+    def call_stacked(self, inputs, training=None):
+        """The MLPs on `[B, M]` or MLP-major `[n, B, M]` inputs; returns `[n, B, d]`.
+
+        The MLP-major layout makes every layer one batched matmul with no transposes
+        (the `[B, n, M]` layout costs a copy of the activations on the way in and out of
+        each layer, forward and backward). Requires activations without weights (not
+        "prelu" or "dice"), whose parameters are laid out `[n, units]` per position.
+        """
+        if not self.supports_stacked:
+            raise ValueError("call_stacked needs activations without weights.")
+        x = inputs
+        for i, kernel in enumerate(self.kernels):
+            if x.shape.rank == 2:  # one input shared by all: one matmul [B, M] x [M, n*o]
+                x = tf.einsum("bm,nmo->nbo", x, kernel)
+            else:
+                x = tf.matmul(x, kernel)
+            if self._has_bias[i]:
+                x = x + self.biases[sum(self._has_bias[:i])][:, None, :]
+            x = self._activation_layers[i](x, training=training)
+            if self.dropout_rate > 0:
+                x = self._dropout(x, training=training)
+        return x
+
+    def _call_batch_major(self, inputs, training):
+        """`[B, n, ...]` layout, for activations with per-position weights."""
         x = inputs
         for i, kernel in enumerate(self.kernels):
             equation = "bm,nmo->bno" if x.shape.rank == 2 else "bnm,nmo->bno"
@@ -158,6 +189,11 @@ class ParallelMLP(tf_keras.layers.Layer):
             if self.dropout_rate > 0:
                 x = self._dropout(x, training=training)
         return x
+
+    @property
+    def supports_stacked(self):
+        """Whether `call_stacked` works: no activation has weights."""
+        return not any(layer.weights for layer in self._activation_layers)
 
     def compute_output_shape(self, input_shape):
         return tf.TensorShape([input_shape[0], self.num_parallel, self.hidden_units[-1]])

@@ -6,7 +6,7 @@ import tensorflow as tf
 import tf_keras
 
 from easyrank.layers.checks import serialize_weight_args
-from easyrank.layers.mlp import check_activation, check_rate, check_units, clone_initializer
+from easyrank.layers.mlp import build_sublayer, check_activation, check_rate, check_units, clone_initializer
 from easyrank.layers.mmoe import ParallelMLP
 
 
@@ -103,25 +103,49 @@ class PLE(tf_keras.layers.Layer):
                     name=f"shared_gate_{level}"))
 
     def _expert_inputs(self, inputs):
-        """[B, n, M]: task k's input for each of its experts, the shared input for the shared ones."""
+        """[n, B, M]: task k's input for each of its experts, the shared input for the shared ones."""
         per_expert = [inputs[k] for k in range(self.num_tasks) for _ in range(self.num_task_experts)]
         per_expert += [inputs[-1]] * self.num_shared_experts
-        return tf.stack(per_expert, axis=1)
+        return tf.stack(per_expert, axis=0)
+
+    def _task_gate(self, gate, k):
+        """Task k's softmax over its own and the shared experts, as weights over all n experts
+        (zero on the other tasks' experts), so that every output mixes in one einsum."""
+        m, rows = self.num_task_experts, tf.shape(gate)[0]
+        zeros = [tf.zeros(tf.stack([rows, width]), gate.dtype)
+                 for width in (k * m, (self.num_tasks - 1 - k) * m)]
+        return tf.concat([zeros[0], gate[:, :m], zeros[1], gate[:, m:]], axis=1)
+
+    def build(self, input_shape):
+        batch, width = tf.TensorShape(input_shape)[0], tf.TensorShape(input_shape)[-1]
+        n, d = self.experts[0].num_parallel, self.expert_units[-1]
+        for level in range(self.num_levels):
+            gate_shape = [batch, width if level == 0 else d]
+            build_sublayer(self.experts[level], gate_shape if level == 0 else [batch, n, d])
+            for gate in self.task_gates[level] + self.shared_gates[level:level + 1]:
+                build_sublayer(gate, gate_shape)
+        super().build(input_shape)
+
+    @staticmethod
+    def _run_experts(experts, inputs, training):
+        if experts.supports_stacked:
+            return experts.call_stacked(inputs, training=training)
+        if inputs.shape.rank == 3:  # learned activations: the [B, n, M] layout of their weights
+            inputs = tf.transpose(inputs, [1, 0, 2])
+        return tf.transpose(experts(inputs, training=training), [1, 0, 2])
 
     def call(self, x, training=None):
         inputs = [x] * (self.num_tasks + 1)
-        m, shared = self.num_task_experts, self.num_tasks * self.num_task_experts
         for level in range(self.num_levels):
-            experts = self.experts[level](self._expert_inputs(inputs), training=training)  # [B, n, d]
-            outputs = []
-            for k in range(self.num_tasks):
-                chosen = tf.concat([experts[:, k * m:(k + 1) * m], experts[:, shared:]], axis=1)
-                gate = tf.nn.softmax(self.task_gates[level][k](inputs[k]), axis=-1)
-                outputs.append(tf.einsum("be,bed->bd", gate, chosen))
+            # Level 0: every expert reads x, one matmul for all; later levels: [n, B, M].
+            expert_input = x if level == 0 else self._expert_inputs(inputs)
+            experts = self._run_experts(self.experts[level], expert_input, training)  # [n, B, d]
+            gates = [self._task_gate(tf.nn.softmax(self.task_gates[level][k](inputs[k]), axis=-1), k)
+                     for k in range(self.num_tasks)]
             if level < self.num_levels - 1:
-                gate = tf.nn.softmax(self.shared_gates[level](inputs[-1]), axis=-1)
-                outputs.append(tf.einsum("be,bed->bd", gate, experts))
-            inputs = outputs
+                gates.append(tf.nn.softmax(self.shared_gates[level](inputs[-1]), axis=-1))
+            mixed = tf.einsum("bkn,nbd->bkd", tf.stack(gates, axis=1), experts)
+            inputs = tf.unstack(mixed, num=len(gates), axis=1)
         return inputs
 
     def compute_output_shape(self, input_shape):
