@@ -3,7 +3,10 @@
 A local path (no scheme) is read with Python's own I/O, so that a bad config is reported
 in a fraction of a second instead of after TensorFlow's 4-5 s import (console.run,
 issue 23); any other scheme goes through files.read_bytes (tf.io.gfile), importing it.
+The same for a local directory that is a file (check_local_directory).
 """
+
+import os
 
 
 def read_bytes(path):
@@ -21,3 +24,16 @@ def read_bytes(path):
         return files.read_bytes(path)
     except (OSError, tf.errors.OpError) as e:
         raise OSError(schemes.first_line(e)) from None
+
+
+def not_a_directory(path, field):
+    """The ConfigError of a directory path that is a file (preflight.check_tensorflow_path's)."""
+    from easyrank.errors import ConfigError
+    return ConfigError(f"{path!r} exists and is not a directory.", path=field)
+
+
+def check_local_directory(path, field):
+    """Raises not_a_directory() when local `path` (no scheme) is a file, before TensorFlow is
+    imported; other schemes are left to preflight.check_tensorflow_path."""
+    if path and "://" not in path and os.path.exists(path) and not os.path.isdir(path):
+        raise not_a_directory(path, field)

@@ -31,7 +31,7 @@ SAMPLES = sorted(os.path.basename(p)[:-len(".config")]
                  if "_retrieval" not in os.path.basename(p))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # not module: conftest would keep these tests on one xdist worker
 def processes():
     with CheckProcesses() as shared:
         yield shared
