@@ -37,3 +37,25 @@ def check_local_directory(path, field):
     imported; other schemes are left to preflight.check_tensorflow_path."""
     if path and "://" not in path and os.path.exists(path) and not os.path.isdir(path):
         raise not_a_directory(path, field)
+
+
+def check_output_is_not_an_input(output_path, files):
+    """ConfigError when --output_path is one of the local input `files`: scoring would replace them."""
+    from easyrank.errors import ConfigError
+    target = os.path.realpath(output_path)
+    for path in files:
+        if "://" not in path and os.path.realpath(path) == target:
+            raise ConfigError(f"{output_path!r} is also an input file (--input_path): writing the "
+                              "scores would replace the rows being scored. Write them to another "
+                              "file.", path="--output_path")
+
+
+def local_files(patterns):
+    """The local files that `patterns` (paths or globs, no scheme) name, found with Python's glob
+    before TensorFlow is imported; patterns with a scheme are left out."""
+    import glob
+    found = []
+    for pattern in patterns:
+        if "://" not in pattern:
+            found += glob.glob(pattern) if glob.has_magic(pattern) else [pattern]
+    return found
