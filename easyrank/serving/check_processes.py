@@ -137,6 +137,9 @@ class CheckProcesses:
                                 dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
         request_id = next(self._ids)
         out, npz = os.path.join(work, "report.json"), os.path.join(work, "outputs.npz")
+        for stale in (out, npz):  # an earlier check's, in the same directory
+            if files.exists(stale):
+                files.remove(stale)
         self._sim.send(json.dumps({"id": request_id, "version_dir": version_dir, "out": out,
                                    "requests": requests, "outputs": npz}))
         return request_id, out, npz

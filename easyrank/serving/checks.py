@@ -231,11 +231,6 @@ def _reference(config, signature, output, expected, prediction_key):
     return None
 
 
-def _run_fresh_process(version_dir, requests, work):
-    """(report, outputs) of serving_sim.py run as a script on version_dir with `requests`."""
-    return _finish_fresh_process(_start_fresh_process(version_dir, requests, work))
-
-
 def _start_fresh_process(version_dir, requests, work):
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "serving_sim.py")
     out, npz = os.path.join(work, "report.json"), os.path.join(work, "outputs.npz")
