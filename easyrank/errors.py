@@ -21,3 +21,11 @@ class ConfigError(ValueError):
 
 class DataError(ValueError):
     """Input data that cannot be read: a missing file, a malformed row."""
+
+
+def eval_input_path_unset():
+    """The ConfigError of a run without eval_input_path (raised before TensorFlow's import by the
+    train CLI, and by evaluator.eval_dataset)."""
+    return ConfigError("is not set: a run ends with an evaluation (eval_result.json, the "
+                       "exporters' metrics); set it to held-out data (or, to only check that "
+                       "training runs, to the training data).", path="eval_input_path")

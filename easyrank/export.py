@@ -7,6 +7,7 @@ the layout TF Serving watches (easyrank/serving/saved_model.py), and prints its 
 from absl import flags
 
 from easyrank import console
+from easyrank.io import early
 
 console.define_config_flags()
 flags.DEFINE_string("export_dir", None, "Base directory; the model goes to <export_dir>/<version>/.")
@@ -34,5 +35,12 @@ def main(argv):
     return 0
 
 
+def check_config():
+    """The config errors reported before TensorFlow is imported (console.run), and a local
+    --export_dir that is a file (main checks it again, with any scheme)."""
+    console.check_pipeline_config()
+    early.check_local_directory(FLAGS.export_dir, "--export_dir")
+
+
 if __name__ == "__main__":
-    console.run(main, check_first=console.check_pipeline_config)
+    console.run(main, check_first=check_config)

@@ -9,6 +9,7 @@ label columns may be absent. Output: a CSV with one column per model output.
 from absl import flags
 
 from easyrank import console
+from easyrank.io import early
 
 flags.DEFINE_string("saved_model_dir", None, "Export directory (a version or their parent).")
 flags.DEFINE_multi_string("input_path", None, "Files (or globs) to score.")
@@ -29,5 +30,11 @@ def main(argv):
     return 0
 
 
+def check_first():
+    """--output_path among the local inputs, before TensorFlow is imported (predict_file checks
+    it again on the files it lists)."""
+    early.check_output_is_not_an_input(FLAGS.output_path, early.local_files(FLAGS.input_path))
+
+
 if __name__ == "__main__":
-    console.run(main)
+    console.run(main, check_first=check_first)

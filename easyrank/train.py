@@ -6,10 +6,13 @@ new data), evaluates, writes <model_dir>/eval_result.json and exports
 <export_dir>/<version>/.
 """
 
+import os
+
 from absl import flags
 
 from easyrank import console
-from easyrank.errors import ConfigError
+from easyrank.errors import ConfigError, eval_input_path_unset
+from easyrank.io import early
 
 console.define_config_flags()
 flags.DEFINE_string("model_dir", None, "Overrides the config's model_dir.")
@@ -41,8 +44,17 @@ def check_model_dir(config):
 
 
 def check_config():
-    """The config errors reported before TensorFlow is imported (console.run)."""
-    check_model_dir(console.check_pipeline_config())
+    """The config errors reported before TensorFlow is imported (console.run): those of the
+    config, and, for a run of one process (no TF_CONFIG: a cluster's tasks check in the train
+    loop, each its own way), those of the run that need no TensorFlow: no eval_input_path, a
+    local model_dir that is a file. The train loop checks both again."""
+    config = console.check_pipeline_config()
+    model_dir = check_model_dir(config)
+    if os.environ.get("TF_CONFIG"):
+        return
+    if not config.eval_input_path:
+        raise eval_input_path_unset()
+    early.check_local_directory(model_dir, "model_dir")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ import pytest
 
 from easyrank.config import load_config
 from easyrank.models import build_model
-from easyrank.serving import cc_check, saved_model
+from easyrank.serving import cc_check, check_processes, saved_model
+from easyrank.serving.check_processes import CheckProcesses
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = os.path.join(ROOT, "tests", "data", "census_tiny.csv")
@@ -76,3 +77,41 @@ def test_cli_exits_non_zero_when_the_loader_cannot_run_unless_skipped(version_di
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert "SKIPPED: the C++ LoadSavedModel check (--skip_cc_loader)" in out.stdout
     assert out.stdout.splitlines()[-1].startswith("OK: the export passes every check but the C++ loader's")
+
+
+def test_one_loader_process_checks_several_exports_in_turn(version_dir, tmp_path):
+    """CheckProcesses' C++ loader (--serve): each export in its own bundle; a failed load is that
+    export's problem, and the same process goes on with the next export."""
+    with CheckProcesses() as processes:
+        good, bad, again = (processes.start_cc(version_dir), processes.start_cc(str(tmp_path)),
+                            processes.start_cc(version_dir))
+        assert processes.finish_cc(good) == ([], ["  C++ tensorflow::LoadSavedModel + Session::Run: "
+                                                  "4 signatures OK"])
+        problems, lines = processes.finish_cc(bad)
+        assert lines == [] and len(problems) == 1 and problems[0].startswith(
+            "C++ LoadSavedModel: LoadSavedModel failed:"), problems
+        assert (problems, lines) == cc_check.run(str(tmp_path))  # the one-shot loader's answer
+        assert processes.finish_cc(again) == ([], ["  C++ tensorflow::LoadSavedModel + Session::Run: "
+                                                   "4 signatures OK"])
+
+
+def test_shared_process_skips_stale_answers_and_is_restarted_after_a_crash(tmp_path, monkeypatch):
+    script = tmp_path / "server.py"
+    script.write_text("import json, sys\n"
+                      "for line in sys.stdin:\n"
+                      "    request = json.loads(line)\n"
+                      "    if request['version_dir'] == 'crash':\n"
+                      "        sys.exit('crashed on purpose')\n"
+                      "    open(request['out'], 'w').write(json.dumps({'id': request['id']}))\n"
+                      "    print('END', request['id'], 0, flush=True)\n")
+    monkeypatch.setattr(check_processes, "SERVING_SIM", str(script))
+    with CheckProcesses() as processes:
+        (tmp_path / "a").mkdir()
+        (tmp_path / "b").mkdir()
+        stale = processes.start_fresh("x", None, str(tmp_path / "a"))  # never collected
+        second = processes.start_fresh("x", None, str(tmp_path / "b"))
+        assert processes.finish_fresh(second) == ({"id": second[0]}, {})
+        with pytest.raises(RuntimeError, match="crashed on purpose"):
+            processes.finish_fresh(processes.start_fresh("crash", None, str(tmp_path / "a")))
+        after = processes.start_fresh("x", None, str(tmp_path / "b"))  # a new process
+        assert processes.finish_fresh(after) == ({"id": after[0]}, {}) and stale[0] < second[0] < after[0]

@@ -296,11 +296,11 @@ def test_import_modules_of_a_config_run_only_when_the_command_line_asks(tmp_path
         f"line. If you trust this config, run again with --import_modules evil_mod (or "
         f"--trust_config {path}); otherwise remove import_modules from the config.")
     assert not (tmp_path / "ran").exists() and not (tmp_path / "m").exists()
-    # Trusted: imported and logged (the run then stops at its model_dir, a file).
-    (tmp_path / "file").write_text("")
+    # Trusted: imported and logged (the run then stops at its model_dir, on a scheme no file
+    # layer knows: found after the imports; a local model_dir that is a file is found before).
     for flag in (["--trust_config", str(path)], ["--import_modules", "evil_mod"]):
         out = _run("train", "--pipeline_config_path", str(path), "--model_dir",
-                   str(tmp_path / "file"), *flag, env=env)
+                   "nosuch://bucket/m", *flag, env=env)
         assert out.returncode == 2 and (tmp_path / "ran").exists(), out.stderr[-2000:]
         assert "Imported modules (asked on the command line): evil_mod" in out.stderr
         (tmp_path / "ran").unlink()

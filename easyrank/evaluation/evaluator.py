@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from easyrank.data import build_dataset, row_checks
-from easyrank.errors import ConfigError, DataError
+from easyrank.errors import DataError, eval_input_path_unset
 from easyrank.evaluation import bounded
 from easyrank.evaluation import metrics as metrics_lib
 from easyrank.io import files
@@ -279,9 +279,7 @@ def check_learned(tasks, collected):
 def eval_dataset(config):
     """The evaluation input of `config`: eval_input_path in eval_config.batch_size batches."""
     if not config.eval_input_path:
-        raise ConfigError("is not set: a run ends with an evaluation (eval_result.json, the "
-                          "exporters' metrics); set it to held-out data (or, to only check that "
-                          "training runs, to the training data).", path="eval_input_path")
+        raise eval_input_path_unset()
     batch = config.eval_config.batch_size or config.data_config.batch_size
     return build_dataset(config.data_config, config.eval_input_path, training=False, batch_size=batch,
                          binary_labels=row_checks(config))

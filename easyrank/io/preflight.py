@@ -11,7 +11,7 @@ import uuid
 import tensorflow as tf
 
 from easyrank.errors import ConfigError
-from easyrank.io import files, schemes
+from easyrank.io import early, files, schemes
 
 
 def _ways_out(name):
@@ -44,7 +44,7 @@ def check_tensorflow_path(path, field, write=False, access=None):
     probe = files.join(path, f".easyrank-write-probe-{uuid.uuid4().hex[:8]}")
     try:
         if files.exists(path) and not files.isdir(path):
-            raise ConfigError(f"{path!r} exists and is not a directory.", path=field)
+            raise early.not_a_directory(path, field)
         files.makedirs(path)
         files.write_bytes(probe, b"")
         files.remove(probe)

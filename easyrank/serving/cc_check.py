@@ -102,11 +102,15 @@ def finish(started):
     except subprocess.TimeoutExpired:
         stop(started)
         return [f"C++ LoadSavedModel: no answer within {TIMEOUT_S} s"], []
-    ok = [line for line in stdout.splitlines() if line.startswith("OK ")]
-    if started.returncode != 0:
-        errors = [line for line in stderr.splitlines()
-                  if line.startswith(("LoadSavedModel failed", "signature "))]
-        return [f"C++ LoadSavedModel: {(errors or [stderr.strip()[-300:]])[-1]}"], []
+    return answer(started.returncode, stdout.splitlines(), stderr)
+
+
+def answer(returncode, lines, errors):
+    """(problems, lines) of the loader's exit code, stdout lines and error text."""
+    ok = [line for line in lines if line.startswith("OK ")]
+    if returncode != 0:
+        found = [line for line in errors.splitlines() if line.startswith(("LoadSavedModel failed", "signature "))]
+        return [f"C++ LoadSavedModel: {(found or [errors.strip()[-300:]])[-1]}"], []
     if not ok:
         return ["C++ LoadSavedModel: the export has no signature to run"], []
     return [], [f"  C++ tensorflow::LoadSavedModel + Session::Run: {len(ok)} signatures OK"]

@@ -24,7 +24,6 @@ base directory (its highest version is checked).
 
 """
 
-import json
 import os
 import subprocess
 import sys
@@ -45,6 +44,7 @@ from easyrank.models.heads import prediction_key
 from easyrank.protos import data_pb2
 from easyrank.serving import cc_check as cc
 from easyrank.serving import warmup
+from easyrank.serving.check_processes import read_report
 from easyrank.serving.predictor import parsed_dataset, predict_file
 from easyrank.serving.saved_model import read_pipeline_config, resolve_version_dir
 
@@ -101,9 +101,11 @@ def compare(name, got, expected, tolerance, problems, lines):
 
 
 def check(export_path, input_path=None, num_rows=64, tolerance=1e-5, cc_check=False, skip_cc_loader=False,
-          in_memory=True):
+          in_memory=True, processes=None):
     """Runs every check; returns (problems, report lines). in_memory False skips the
     comparison with the model rebuilt in memory (which may need the custom modules).
+    processes: a check_processes.CheckProcesses that checks several exports with one
+    serving process and one C++ loader (default: both started for this export).
 
     The two processes (the fresh Python one and the C++ loader) run beside the
     in-process comparisons: that saves wall time, not CPU.
@@ -117,7 +119,12 @@ def check(export_path, input_path=None, num_rows=64, tolerance=1e-5, cc_check=Fa
             local = os.path.join(work, "export", os.path.basename(version_dir.rstrip("/")))
             files.copy_tree(version_dir, local)
             version_dir = local
-        loader = cc.start(version_dir, skip=skip_cc_loader) if cc_check else ([], [])
+        shared = processes is not None
+        if not cc_check:
+            loader = [], []
+        else:
+            loader = processes.start_cc(version_dir) if shared and not skip_cc_loader else cc.start(
+                version_dir, skip=skip_cc_loader)
         fresh = None
         try:
             rows_file = read_rows_file(config, path, num_rows, work)
@@ -126,18 +133,19 @@ def check(export_path, input_path=None, num_rows=64, tolerance=1e-5, cc_check=Fa
                                                 features, batch_sizes=(len(next(iter(features.values()))),))
             requests = os.path.join(work, "requests.tfrecord")
             warmup.write_prediction_logs(requests, logs)
-            fresh = _start_fresh_process(version_dir, requests, work)
+            fresh = (processes.start_fresh if shared else _start_fresh_process)(version_dir, requests, work)
             expected = model_in_memory(config, version_dir, features) if in_memory else None
             scores = os.path.join(work, "scores.csv")
             predict_file(version_dir, [rows_file], scores, batch_size=num_rows, parsed=parsed)
             predicted = np.genfromtxt(scores, delimiter=",", names=True, dtype=np.float64, deletechars="")
-            report, outputs = _finish_fresh_process(fresh)
+            report, outputs = (processes.finish_fresh if shared else _finish_fresh_process)(fresh)
             problems, lines = _compare_all(config, version_dir, report, outputs, expected, predicted,
                                            tolerance)
-            cc_problems, cc_lines = cc.finish(loader)
+            cc_problems, cc_lines = (processes.finish_cc if shared else cc.finish)(loader)
         finally:
-            cc.stop(loader)
-            _stop(fresh)
+            if not shared:  # a shared process's late answer is skipped by the next check
+                cc.stop(loader)
+                _stop(fresh)
     return problems + cc_problems, lines + cc_lines
 
 
@@ -223,11 +231,6 @@ def _reference(config, signature, output, expected, prediction_key):
     return None
 
 
-def _run_fresh_process(version_dir, requests, work):
-    """(report, outputs) of serving_sim.py run as a script on version_dir with `requests`."""
-    return _finish_fresh_process(_start_fresh_process(version_dir, requests, work))
-
-
 def _start_fresh_process(version_dir, requests, work):
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "serving_sim.py")
     out, npz = os.path.join(work, "report.json"), os.path.join(work, "outputs.npz")
@@ -246,11 +249,7 @@ def _finish_fresh_process(started):
     except subprocess.TimeoutExpired:
         _stop(started)
         raise RuntimeError(f"the fresh-process check gave no answer within {cc.TIMEOUT_S} s") from None
-    if not files.exists(out):
-        raise RuntimeError(f"the fresh-process check failed:\n{log[-3000:]}")
-    report = json.loads(files.read_text(out))
-    outputs = dict(np.load(npz)) if files.exists(npz) else {}
-    return report, outputs
+    return read_report(out, npz, lambda: log)
 
 
 def _stop(started):

@@ -3,7 +3,11 @@
 // serialized tf.Examples, "" or 0). Prints "OK <signature> <method>" per signature; exits 1
 // on the first failure. Built and run by easyrank/serving/cc_check.py against the C++
 // libraries of the installed tensorflow wheel only (no Python, as a model server runs).
+// With --serve it reads "ID<TAB>VERSION_DIR" lines from stdin and checks each in turn, each in
+// its own bundle and session (as one model server loads several models), writing the same lines
+// to stdout, errors included, then "END ID <exit code>".
 #include <iostream>
+#include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,19 +35,14 @@ tensorflow::Tensor DefaultInput(const tensorflow::TensorInfo& info) {
   return tensor;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::cerr << "usage: load_saved_model VERSION_DIR" << std::endl;
-    return 2;
-  }
+// The check of one export; the one-shot exit code. Errors go to `err`.
+int Check(const std::string& version_dir, std::ostream& out, std::ostream& err) {
   tensorflow::SavedModelBundle bundle;
   tensorflow::SessionOptions session_options;
   tensorflow::RunOptions run_options;
-  auto status = tensorflow::LoadSavedModel(session_options, run_options, argv[1], {"serve"}, &bundle);
+  auto status = tensorflow::LoadSavedModel(session_options, run_options, version_dir, {"serve"}, &bundle);
   if (!status.ok()) {
-    std::cerr << "LoadSavedModel failed: " << status.ToString() << std::endl;
+    err << "LoadSavedModel failed: " << status.ToString() << std::endl;
     return 1;
   }
   for (const auto& [name, signature] : bundle.meta_graph_def.signature_def()) {
@@ -55,16 +54,37 @@ int main(int argc, char** argv) {
     std::vector<tensorflow::Tensor> outputs;
     status = bundle.session->Run(feeds, fetches, {}, &outputs);
     if (!status.ok()) {
-      std::cerr << "signature " << name << " failed: " << status.ToString() << std::endl;
+      err << "signature " << name << " failed: " << status.ToString() << std::endl;
       return 1;
     }
     for (const auto& output : outputs) {
       if (output.dims() < 1 || output.dim_size(0) != 2) {
-        std::cerr << "signature " << name << ": an output is not [2, ...]" << std::endl;
+        err << "signature " << name << ": an output is not [2, ...]" << std::endl;
         return 1;
       }
     }
-    std::cout << "OK " << name << " " << signature.method_name() << std::endl;
+    out << "OK " << name << " " << signature.method_name() << std::endl;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == "--serve") {
+    std::string line;
+    while (std::getline(std::cin, line)) {
+      const auto tab = line.find('\t');
+      if (tab == std::string::npos) continue;
+      const std::string id = line.substr(0, tab);
+      const int code = Check(line.substr(tab + 1), std::cout, std::cout);
+      std::cout << "END " << id << " " << code << std::endl;
+    }
+    return 0;
+  }
+  if (argc != 2) {
+    std::cerr << "usage: load_saved_model VERSION_DIR | load_saved_model --serve" << std::endl;
+    return 2;
+  }
+  return Check(argv[1], std::cout, std::cerr);
 }

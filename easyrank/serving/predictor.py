@@ -5,7 +5,6 @@ label columns may be absent. Output: a CSV with one column per model output.
 """
 
 
-import os
 
 import numpy as np
 import tensorflow as tf
@@ -14,7 +13,8 @@ from easyrank.config import feature_kinds
 from easyrank.data import build_dataset, list_files
 from easyrank.data.csv_reader import open_text
 from easyrank.data.parquet_reader import open_parquet
-from easyrank.errors import ConfigError, DataError
+from easyrank.errors import DataError
+from easyrank.io import early
 from easyrank.io.files import atomic_writer
 from easyrank.protos import data_pb2
 from easyrank.serving.saved_model import read_pipeline_config
@@ -29,7 +29,7 @@ def predict_file(version_dir, patterns, output_path, batch_size=1024, parsed=Non
     config = read_pipeline_config(version_dir)
     data = config.data_config
     files = list_files(patterns)
-    _check_output_is_not_an_input(output_path, files)
+    early.check_output_is_not_an_input(output_path, files)
     loaded = tf.saved_model.load(version_dir)
     if data.format == data_pb2.DataConfig.TFRECORD:
         signature = loaded.signatures["serving_default"]
@@ -67,16 +67,6 @@ def parsed_dataset(data_config, files, batch_size):
     data.CopyFrom(data_config)
     _drop_absent_labels(data, files)
     return build_dataset(data, files, training=False, batch_size=batch_size)
-
-
-def _check_output_is_not_an_input(output_path, files):
-    """ConfigError when --output_path is one of the input files: scoring would replace them."""
-    target = os.path.realpath(output_path)
-    for path in files:
-        if "://" not in path and os.path.realpath(path) == target:
-            raise ConfigError(f"{output_path!r} is also an input file (--input_path): writing the "
-                              "scores would replace the rows being scored. Write them to another "
-                              "file.", path="--output_path")
 
 
 def list_separators(config):

@@ -5,7 +5,8 @@ version: the fresh-process TF Serving checks of serving/serving_sim.py (core ops
 warmup replay, request rules), the outputs of every signature on real rows against
 the model rebuilt in memory (embeddings; the top-k ids and scores against an exact
 NumPy top-k over the corpus), the item embeddings file against the item tower, and
-the C++ tensorflow::LoadSavedModel run of every signature.
+the C++ tensorflow::LoadSavedModel run of every signature. The three models are checked by
+one serving process and one C++ loader (check_processes.CheckProcesses).
 """
 
 import os
@@ -19,8 +20,8 @@ from easyrank.data import list_files
 from easyrank.io import files
 from easyrank.models import build_model
 from easyrank.models.retrieval_corpus import corpus_of
-from easyrank.serving import cc_check as cc
 from easyrank.serving import checks, warmup
+from easyrank.serving.check_processes import CheckProcesses
 from easyrank.serving.retrieval_export import ITEM_EMBEDDINGS_ASSET, SUBMODELS, read_embeddings
 from easyrank.serving.saved_model import read_pipeline_config, resolve_version_dir
 
@@ -45,12 +46,13 @@ def check(export_path, input_path=None, num_rows=64, tolerance=1e-5, cc_check=Fa
                       list(config.eval_input_path) or list(config.train_input_path))[0]
     work = tempfile.mkdtemp(prefix="easyrank_check_")
     try:
-        return _check(config, version_dir, path, num_rows, tolerance, cc_check, work)
+        with CheckProcesses() as processes:
+            return _check(config, version_dir, path, num_rows, tolerance, cc_check, work, processes)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _check(config, version_dir, path, num_rows, tolerance, cc_check, work):
+def _check(config, version_dir, path, num_rows, tolerance, cc_check, work, processes):
     rows_file = checks.read_rows_file(config, path, num_rows, work)
     features, _ = warmup.read_rows(checks._with_eval_path(config, rows_file), num_rows)
     model = build_model(config)
@@ -73,7 +75,8 @@ def _check(config, version_dir, path, num_rows, tolerance, cc_check, work):
             best = np.argsort(-scores, axis=1, kind="stable")[:, :k]
             expected = {"scores": np.take_along_axis(scores, best, axis=1),
                         "item_ids": corpus.ids.astype(bytes)[best], "embedding": query}
-        _check_one(config, directory, features, expected, tolerance, cc_check, work, problems, lines)
+        _check_one(config, directory, features, expected, tolerance, cc_check, work, problems, lines,
+                   processes)
     if "item_tower" in dirs:
         ids, vectors = read_embeddings(os.path.join(dirs["item_tower"], "assets.extra",
                                                     ITEM_EMBEDDINGS_ASSET))
@@ -85,13 +88,14 @@ def _check(config, version_dir, path, num_rows, tolerance, cc_check, work):
     return problems, lines
 
 
-def _check_one(config, directory, features, expected, tolerance, cc_check, work, problems, lines):
+def _check_one(config, directory, features, expected, tolerance, cc_check, work, problems, lines, processes):
     logs = warmup.build_prediction_logs(config.export_config.model_name,
                                         checks.signature_inputs(directory), features,
                                         batch_sizes=(len(next(iter(features.values()))),))
     requests = os.path.join(work, f"requests-{abs(hash(directory))}.tfrecord")
     warmup.write_prediction_logs(requests, logs)
-    report, outputs = checks._run_fresh_process(directory, requests, work)
+    loader = processes.start_cc(directory) if cc_check else None
+    report, outputs = processes.finish_fresh(processes.start_fresh(directory, requests, work))
     problems += [f"{directory}: {p}" for p in report["problems"]]
     lines.append(f"{directory}: {len(report['signatures']) - 1} signatures "
                  f"({', '.join(sorted(s for s in report['signatures'] if not s.startswith('__')))}), "
@@ -109,6 +113,6 @@ def _check_one(config, directory, features, expected, tolerance, cc_check, work,
             checks.compare(f"{signature}/{output} vs model in memory", value, expected[output],
                            tolerance, problems, lines)
     if cc_check:
-        cc_problems, cc_lines = cc.run(directory)
+        cc_problems, cc_lines = processes.finish_cc(loader)
         problems += cc_problems
         lines += cc_lines

@@ -5,6 +5,7 @@ easyrank (it reads files with tf.io.gfile itself), so that `easyrank.check_expor
 process that sees the export exactly as a server would:
 
     python easyrank/serving/serving_sim.py VERSION_DIR --out result.json [--requests R.tfrecord]
+    python easyrank/serving/serving_sim.py --serve   # several exports in turn (serve())
 
 `Servable` answers Predict, Regress, Classify and GetModelMetadata requests
 with the checks TF Serving makes (signature found, input keys equal to the
@@ -296,7 +297,36 @@ def check(version_dir, requests_path=None, outputs_path=None):
             "num_ops": num_ops, "warmup_records": num_warmup, "problems": problems}
 
 
+def write_check(version_dir, out, requests_path=None, outputs_path=None):
+    """check() with its report written to `out`; the exit code (1: problems)."""
+    report = check(version_dir, requests_path, outputs_path)
+    with tf.io.gfile.GFile(out, "w") as f:
+        json.dump(report, f, indent=1)
+    return 0 if not report["problems"] else 1
+
+
+def serve(lines, answer):
+    """--serve: one check per JSON line {"id", "version_dir", "out", "requests", "outputs"},
+    each export loaded anew, as one model server loads several models; after each, the line
+    "END <id> <exit code>" (2: the check raised; its traceback is on stderr and no report
+    is written). Saves TensorFlow's import per export (easyrank/serving/check_processes.py)."""
+    import traceback
+    for line in lines:
+        request = json.loads(line)
+        try:
+            code = write_check(request["version_dir"], request["out"], request.get("requests"),
+                               request.get("outputs"))
+        except Exception:  # reported through the missing report, with this traceback
+            traceback.print_exc()
+            sys.stderr.flush()
+            code = 2
+        print(f"END {request['id']} {code}", file=answer, flush=True)
+
+
 def main(argv):
+    if argv == ["--serve"]:
+        serve(sys.stdin, sys.stdout)
+        return 0
     import argparse
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("version_dir")
@@ -304,10 +334,7 @@ def main(argv):
     parser.add_argument("--requests", help="TFRecord of PredictionLog to answer.")
     parser.add_argument("--outputs", help="Where to write their outputs (.npz).")
     args = parser.parse_args(argv)
-    report = check(args.version_dir, args.requests, args.outputs)
-    with tf.io.gfile.GFile(args.out, "w") as f:
-        json.dump(report, f, indent=1)
-    return 0 if not report["problems"] else 1
+    return write_check(args.version_dir, args.out, args.requests, args.outputs)
 
 
 if __name__ == "__main__":
