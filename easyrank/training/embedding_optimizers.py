@@ -31,6 +31,7 @@ from easyrank.embeddings import CHUNK_ELEMENTS as _CHUNK_ELEMENTS
 
 # Slots with at least this many elements are created without a second copy, in chunks.
 from easyrank.embeddings import LARGE_ELEMENTS as LARGE_SLOT_ELEMENTS
+from easyrank.training import fused_gradients
 
 
 class SparseOptimizer(tf_keras.optimizers.Optimizer):
@@ -347,6 +348,12 @@ class SplitOptimizer(tf_keras.optimizers.Optimizer):
         self.embedding.build(tables)
         self.dense.build(others)
         self._built = True
+
+    def aggregate_gradients(self, grads_and_vars):
+        # Under MultiWorkerMirrored: one all-gather per table width, not per table.
+        if fused_gradients.fuses(tf.distribute.get_strategy()):
+            return fused_gradients.all_reduce_sum(grads_and_vars, self.is_table)
+        return super().aggregate_gradients(grads_and_vars)
 
     def update_step(self, gradient, variable):
         raise NotImplementedError("SplitOptimizer applies gradients through its two optimizers")
