@@ -7,9 +7,10 @@ Trains the config for --num_steps steps (same global batch, seed and data) on on
 device (DEFAULT), under MIRRORED (every local GPU, or 2 logical CPU devices when
 there is no GPU), MULTI_WORKER_MIRRORED (2 workers through easyrank.launch on
 127.0.0.1) and PARAMETER_SERVER (2 workers, 2 ps), evaluates each on the
-config's eval input and prints a table of the first task's AUC and its
-difference to one device, then one JSON line: {"config": path, "auc": {strategy:
-auc}, "spread": max - min, "replicas": ..., "seconds": ...}. --config may repeat (an
+config's eval input (no export: export_config.exporter NONE unless the edits set
+one) and prints a table of the first task's AUC and its difference to one
+device, then one JSON line: {"config": path, "auc": {strategy: auc}, "spread":
+max - min, "replicas": ..., "seconds": ...}. --config may repeat (an
 --edit_config_json for each, in order): a table and a JSON line per config.
 
 DEFAULT and MIRRORED run in one process (`--local`), all configs' runs in that one;
@@ -40,6 +41,7 @@ def edits(base, strategy, num_steps):
     value.setdefault("train_config.log_step_count_steps", max(num_steps // 4, 1))
     value.setdefault("train_config.save_summary_steps", max(num_steps // 4, 1))
     value.setdefault("eval_config.eval_interval_steps", 0)
+    value.setdefault("export_config.exporter", "NONE")  # the AUCs are compared; nothing reads an export
     return value
 
 

@@ -112,7 +112,9 @@ def _paragraph(out):
 
 def test_evaluator_bad_input_is_one_paragraph_and_exit_2(tmp_path):
     model_dir = tmp_path / "model"
-    train(model_dir, train_config__num_steps=4, train_config__save_checkpoints_steps=4)
+    # Every case fails before the evaluator reads a checkpoint or exports: no export needed.
+    train(model_dir, train_config__num_steps=4, train_config__save_checkpoints_steps=4,
+          export_config__exporter="NONE")
     # No eval_input_path.
     code, out = evaluate_task(model_dir, eval_input_path=[])
     assert code == 2 and _paragraph(out) and "eval_input_path" in out, out[-3000:]
