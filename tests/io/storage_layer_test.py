@@ -30,6 +30,7 @@ ALLOWED = {
     ("easyrank/embeddings/memory.py", "machine_memory"): "the cgroup memory limit of this machine",
     ("easyrank/serving/retrieval_checks.py", "check"): "local scratch that check_export's fresh process reads",
     ("easyrank/serving/checks.py", "check"): "local scratch that check_export's fresh process reads",
+    ("easyrank/serving/check_processes.py", "__init__"): "a check process's stderr in an anonymous temporary file",
     ("easyrank/console/app.py", "bug_message"): "the traceback of a bug, kept in a local temp file",
     ("easyrank/console/logs.py", "_held_stderr"): "holds stderr in an anonymous temporary file",
     # Sorted runs of the bounded-memory evaluation: local scratch (eval_config.spill_dir, TMPDIR).
