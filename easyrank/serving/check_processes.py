@@ -86,6 +86,12 @@ class _Server:
                 continue
             lines.append(line)
 
+    def end(self):
+        """Stops the process after a failed request; returns its log (read before it closes)."""
+        log = self.log()
+        self.close(kill=True)
+        return log
+
     def log(self):
         self._log.flush()
         self._log.seek(0)
@@ -151,8 +157,7 @@ class CheckProcesses:
         code, lines = server.answer(request_id, cc.TIMEOUT_S)
         if code is None:
             self._sim = None
-            log = server.log()
-            server.close(kill=True)
+            log = server.end()
             raise RuntimeError("the fresh-process check failed:\n" + "\n".join(lines + [log[-3000:]]))
         return read_report(out, npz, server.log)
 
@@ -178,8 +183,7 @@ class CheckProcesses:
         code, lines = server.answer(started, cc.TIMEOUT_S)
         if code is None:
             self._cc = None
-            log = server.log()
-            server.close(kill=True)
+            log = server.end()
             return [f"C++ LoadSavedModel: the loader ended: {' '.join(lines)} {log.strip()[-300:]}"], []
         errors = [line for line in lines if not line.startswith("OK ")]
         return cc.answer(code, lines, "\n".join(errors))
